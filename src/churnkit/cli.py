@@ -1,0 +1,301 @@
+"""The ``churnkit`` command line: thin wrappers that parse options, call the package, print.
+
+User errors (:class:`ChurnkitError`) become one line on stderr and exit code 1; any other
+exception is reported in one line too (exit 2) unless ``CHURNKIT_DEBUG=1`` asks for the
+traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Callable, Iterator, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from churnkit import __version__
+from churnkit.config import ChurnkitConfig, load_churnkit_config
+from churnkit.errors import ChurnkitError
+from churnkit.workspace import Workspace
+
+app = typer.Typer(
+    name="churnkit",
+    help="Churn, purchase and lifetime-value scores from behaviour logs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+class State:
+    config: ChurnkitConfig
+    workspace: Workspace
+
+
+state = State()
+
+
+def _fail(message: str, code: int) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn exceptions into a one-line message and a non-zero exit."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except ChurnkitError as e:
+            _fail(str(e).splitlines()[0] if str(e) else type(e).__name__, 1)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except Exception as e:  # a bug, not a user error: still one line by default
+            if os.environ.get("CHURNKIT_DEBUG"):
+                raise
+            first = (str(e).splitlines() or [""])[0]
+            _fail(f"internal error: {type(e).__name__}: {first} (set CHURNKIT_DEBUG=1 for details)", 2)
+
+    return wrapper
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[float, float | None, str | None], None]]:
+    """Yields ``update(done, total, note)``; a rich bar on a terminal, silent otherwise."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.fields[note]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as progress:
+        task = progress.add_task(description, total=None, note="")
+
+        def update(done: float, total: float | None = None, note: str | None = None) -> None:
+            progress.update(task, completed=done, total=total, note=note or "")
+
+        yield update
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        out.print(f"churnkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+@handle_errors
+def main(
+    workspace: Annotated[
+        Optional[Path],
+        typer.Option("--workspace", "-w", help="Folder for events, datasets, scores and the MLflow store."),
+    ] = None,
+    config: Annotated[
+        Optional[Path],
+        typer.Option("--config", help="Project config (default: configs/churnkit.yaml if present)."),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    state.config = load_churnkit_config(config)
+    state.workspace = Workspace(Path(workspace) if workspace else state.config.workspace)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def parse_date(value: str, option: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ChurnkitError(f"{option}: '{value}' is not a date (expected YYYY-MM-DD)") from None
+
+
+def parse_as_of(value: str | None) -> dt.datetime | None:
+    """A date means the end of that day: events during it are accepted."""
+    if value is None:
+        return None
+    try:
+        ts = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ChurnkitError(f"--as-of: '{value}' is not a date or timestamp (YYYY-MM-DD[THH:MM])") from None
+    if len(value) == 10:
+        ts = ts + dt.timedelta(days=1)
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=dt.timezone.utc)
+    return ts.astimezone(dt.timezone.utc)
+
+
+def print_ingest_summary(summary: dict[str, Any]) -> None:
+    out.print(
+        f"read {summary['read']:,} = accepted {summary['accepted']:,}"
+        f" + duplicates {summary['duplicates']:,} + rejected {summary['rejected']:,}"
+    )
+    for reason, n in sorted(summary["rejected_by_reason"].items(), key=lambda kv: -kv[1]):
+        out.print(f"  rejected {reason}: {n:,}")
+    out.print(f"users {summary['users']:,}; events from {summary['first_ts']} to {summary['last_ts']}")
+    for label, key in (("events", "events_path"), ("quarantine", "quarantine_path"), ("summary", "summary_path")):
+        if summary.get(key):
+            out.print(f"{label}: {summary[key]}")
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@app.command()
+@handle_errors
+def simulate(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for events, users, truth and campaigns.")] = None,  # type: ignore[assignment]
+    users: Annotated[Optional[int], typer.Option(help="Number of users.")] = None,
+    days: Annotated[Optional[int], typer.Option(help="Days of behaviour to simulate.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed (same seed, same output).")] = None,
+    start: Annotated[Optional[str], typer.Option(help="First day, YYYY-MM-DD.")] = None,
+    cutoffs: Annotated[
+        Optional[str], typer.Option(help="Comma-separated truth cutoff dates (default: every cutoff_step_days).")
+    ] = None,
+    horizons: Annotated[Optional[str], typer.Option(help="Comma-separated truth horizons in days.")] = None,
+) -> None:
+    """Simulate behaviour logs with known ground truth."""
+    from churnkit.simulate import SimulationParams, simulate as run_simulation, write_simulation
+
+    cfg = state.config.simulate
+    params = SimulationParams(
+        users=users if users is not None else cfg.users,
+        days=days if days is not None else cfg.days,
+        seed=seed if seed is not None else cfg.seed,
+        start=parse_date(start, "--start") if start else cfg.start,
+        horizons=_int_list(horizons, "--horizons") if horizons else list(cfg.horizons),
+        cutoffs=[parse_date(c.strip(), "--cutoffs") for c in cutoffs.split(",")] if cutoffs else None,
+        cutoff_step_days=cfg.cutoff_step_days,
+    )
+    target = Path(out_dir) if out_dir else state.workspace.simulation_dir
+    with progress_bar("simulating") as update:
+        result = run_simulation(params, progress=update)
+    with progress_bar("writing") as update:
+        paths = write_simulation(result, target)
+    out.print(f"simulated {result.n_users:,} users over {params.days} days: {result.n_events:,} events")
+    for name, path in paths.items():
+        out.print(f"{name}: {path}")
+
+
+def _int_list(value: str, option: str) -> list[int]:
+    try:
+        items = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise ChurnkitError(f"{option}: expected comma-separated whole numbers, got '{value}'") from None
+    if not items or any(i <= 0 for i in items):
+        raise ChurnkitError(f"{option}: expected positive whole numbers, got '{value}'")
+    return items
+
+
+@app.command()
+@handle_errors
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders of raw events.")],
+    source: Annotated[str, typer.Option(help="Source YAML path, or a built-in source name (see `churnkit sources`).")],
+    as_of: Annotated[
+        Optional[str], typer.Option("--as-of", help="Reject events after this date (default: now).")
+    ] = None,
+    users: Annotated[Optional[Path], typer.Option(help="Users table, overriding the source's.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Validate raw logs into workspace events, with a quarantine of rejected rows."""
+    from churnkit.events.ingest import ingest as run_ingest
+    from churnkit.events.sources import resolve_source
+
+    src = resolve_source(source)
+    with progress_bar(f"ingesting {src.name}") as update:
+        summary = run_ingest(
+            paths,
+            src,
+            state.workspace,
+            as_of=parse_as_of(as_of),
+            settings=state.config.ingest,
+            users_path=users,
+            progress=update,
+        )
+    if as_json:
+        out.print_json(json.dumps(summary))
+    else:
+        print_ingest_summary(summary)
+
+
+@app.command()
+@handle_errors
+def sources() -> None:
+    """List the built-in source configs."""
+    from churnkit.events.sources import builtin_sources
+
+    for name, path in builtin_sources().items():
+        out.print(f"{name}\t{path}")
+
+
+@app.command()
+@handle_errors
+def demo(
+    users: Annotated[Optional[int], typer.Option(help="Users to simulate.")] = None,
+    days: Annotated[Optional[int], typer.Option(help="Days to simulate.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,
+) -> None:
+    """Run the whole flow on simulated data with embedded defaults."""
+    from churnkit.events.ingest import ingest as run_ingest
+    from churnkit.events.sources import resolve_source
+    from churnkit.simulate import SimulationParams, simulate as run_simulation, write_simulation
+
+    cfg = state.config.simulate
+    ws = state.workspace
+    params = SimulationParams(
+        users=users if users is not None else cfg.users,
+        days=days if days is not None else cfg.days,
+        seed=seed if seed is not None else cfg.seed,
+        start=cfg.start,
+        horizons=list(cfg.horizons),
+        cutoffs=None,
+        cutoff_step_days=cfg.cutoff_step_days,
+    )
+    out.rule("1/2 simulate")
+    with progress_bar("simulating") as update:
+        result = run_simulation(params, progress=update)
+    paths = write_simulation(result, ws.simulation_dir)
+    out.print(f"simulated {result.n_users:,} users over {params.days} days: {result.n_events:,} events")
+    for name, path in paths.items():
+        out.print(f"  {name}: {path}")
+
+    out.rule("2/2 ingest")
+    end_of_log = dt.datetime.combine(params.start + dt.timedelta(days=params.days), dt.time(), dt.timezone.utc)
+    with progress_bar("ingesting") as update:
+        summary = run_ingest(
+            [ws.simulation_dir],
+            resolve_source("simulator"),
+            ws,
+            as_of=end_of_log,
+            settings=state.config.ingest,
+            progress=update,
+        )
+    print_ingest_summary(summary)
+    out.rule("done")
+    out.print(f"workspace: {ws.root.resolve()}")
+
+
+def run() -> None:  # pragma: no cover - console entry point alias
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())
