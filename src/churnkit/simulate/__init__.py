@@ -1,0 +1,144 @@
+"""Synthetic app/e-commerce behaviour logs with known ground truth.
+
+``simulate(params)`` draws a population, a campaign plan and day-by-day behaviour, then
+computes the exact truth at the requested cutoffs; ``write_simulation`` puts it on disk:
+
+- ``events.parquet``: the log, already in the event contract;
+- ``users.parquet``: signup time and attributes;
+- ``traits.parquet``: latent traits per user (truth);
+- ``truth.parquet``: per user, cutoff and horizon, P(churn), P(purchase), expected revenue;
+- ``campaigns.parquet`` / ``assignments.parquet``: campaigns, A/B arms and each user's
+  true effect;
+- ``simulation.json``: parameters and counts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from churnkit import __version__
+from churnkit.simulate.campaigns import CampaignPlan, plan_campaigns
+from churnkit.simulate.engine import CHANNELS, EVENTS, VARIANTS, RawEvents, run_days
+from churnkit.simulate.params import SimulationParams
+from churnkit.simulate.population import CATEGORIES, Population, draw_population
+from churnkit.simulate.truth import campaign_truth, cutoff_truth
+from churnkit.workspace import replace_path, staging_dir
+
+__all__ = ["SimulationParams", "SimulationResult", "simulate", "write_simulation", "events_table"]
+
+Progress = Callable[[float, float | None, str | None], None]
+
+
+@dataclass
+class SimulationResult:
+    params: SimulationParams
+    population: Population
+    plan: CampaignPlan
+    raw: RawEvents
+    truth: pd.DataFrame
+    assignments: pd.DataFrame
+
+    @property
+    def n_users(self) -> int:
+        return self.population.n
+
+    @property
+    def n_events(self) -> int:
+        return len(self.raw)
+
+    @property
+    def start(self) -> np.datetime64:
+        return np.datetime64(self.params.start, "D")
+
+    def events(self) -> pa.Table:
+        return events_table(self.raw, self.population, self.plan, self.start)
+
+    def users(self) -> pd.DataFrame:
+        return self.population.users_frame(self.start)
+
+
+def simulate(params: SimulationParams, progress: Progress | None = None) -> SimulationResult:
+    """Run one simulation; the same params (seed included) give the same result."""
+    rng = np.random.default_rng(params.seed)
+    pop = draw_population(rng, params.users, params.days, params.prestart_share)
+    plan = plan_campaigns(pop, params.days, params.campaign_first_day, params.campaign_every_days, rng)
+    cutoffs = params.cutoff_days()
+    keep = set(cutoffs) | {c.day for c in plan.campaigns}
+    weekday = params.start.weekday()
+    raw, states = run_days(pop, plan, params.days, weekday, keep, rng, progress)
+    start = np.datetime64(params.start, "D")
+    truth = cutoff_truth(pop, plan, states, cutoffs, params.horizons, params.days, start, weekday, progress)
+    assignments = campaign_truth(pop, plan, states, params.campaign_horizon_days, weekday)
+    return SimulationResult(params, pop, plan, raw, truth, assignments)
+
+
+def _lookup(values: np.ndarray, codes: np.ndarray) -> pa.Array:
+    """Strings for integer codes; code -1 becomes null."""
+    return pc.take(pa.array(values.astype(str)), pa.array(codes.astype(np.int32), mask=codes < 0))
+
+
+def events_table(raw: RawEvents, pop: Population, plan: CampaignPlan, start: np.datetime64) -> pa.Table:
+    """The event log in the contract's columns, ordered by time then user."""
+    order = np.lexsort((raw.user, raw.ts_us))
+    start_us = start.astype("datetime64[us]").astype(np.int64)
+    camp_ids = np.array([c.campaign_id for c in plan.campaigns] or ["none"])
+    campaign = raw.campaign[order]
+    return pa.table(
+        {
+            "user_id": pc.take(pa.array(pop.user_ids), pa.array(raw.user[order])),
+            "ts": pa.array(raw.ts_us[order] + start_us, type=pa.timestamp("us", tz="UTC")),
+            "event": _lookup(EVENTS, raw.event[order]),
+            "amount": pa.array(raw.amount[order], mask=np.isnan(raw.amount[order]), type=pa.float64()),
+            "category": _lookup(CATEGORIES, raw.category[order]),
+            "channel": _lookup(CHANNELS, raw.channel[order]),
+            "campaign_id": _lookup(camp_ids, campaign),
+            "variant": _lookup(VARIANTS, np.where(campaign >= 0, 0, -1)),
+        }
+    )
+
+
+def write_simulation(result: SimulationResult, out_dir: Path, progress: Progress | None = None) -> dict[str, Path]:
+    """Write every output into ``out_dir`` (files replaced atomically); returns their paths."""
+    out_dir = Path(out_dir)
+    names = ["events", "users", "traits", "truth", "campaigns", "assignments"]
+    paths: dict[str, Path] = {}
+    with staging_dir(out_dir) as tmp:
+        tables = {
+            "events": lambda: result.events(),
+            "users": lambda: pa.Table.from_pandas(result.users(), preserve_index=False),
+            "traits": lambda: pa.Table.from_pandas(result.population.traits_frame(), preserve_index=False),
+            "truth": lambda: pa.Table.from_pandas(result.truth, preserve_index=False),
+            "campaigns": lambda: pa.Table.from_pandas(result.plan.frame(result.start), preserve_index=False),
+            "assignments": lambda: pa.Table.from_pandas(result.assignments, preserve_index=False),
+        }
+        for i, name in enumerate(names):
+            pq.write_table(tables[name](), tmp / f"{name}.parquet", compression="zstd")
+            if progress is not None:
+                progress(i + 1, len(names), name)
+        meta = {
+            "churnkit_version": __version__,
+            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "params": json.loads(result.params.model_dump_json()),
+            "users": result.n_users,
+            "events": result.n_events,
+            "period": {"start": str(result.params.start), "end_exclusive": str(result.params.end)},
+            "cutoffs": [str(result.params.start + dt.timedelta(days=c)) for c in result.params.cutoff_days()],
+            "campaigns": [c.campaign_id for c in result.plan.campaigns],
+        }
+        (tmp / "simulation.json").write_text(json.dumps(meta, indent=2))
+        for name in names:
+            replace_path(tmp / f"{name}.parquet", out_dir / f"{name}.parquet")
+            paths[name] = out_dir / f"{name}.parquet"
+        replace_path(tmp / "simulation.json", out_dir / "simulation.json")
+        paths["meta"] = out_dir / "simulation.json"
+    return paths

@@ -1,0 +1,152 @@
+"""Exact ground truth from the latent state at a cutoff (no Monte-Carlo noise).
+
+From each user's state on the cutoff day, three state distributions are propagated day by
+day with :mod:`dynamics`: one restricted to paths with no activity (gives P(churn)), one
+restricted to paths with no purchase (gives P(purchase)), and the unconditional one
+(gives expected revenue). The known campaign plan is part of the future, as in reality a
+CRM team knows its calendar.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from churnkit.simulate import dynamics as dyn
+from churnkit.simulate.campaigns import CampaignPlan
+from churnkit.simulate.population import Population
+
+
+def forward(
+    pop: Population,
+    plan: CampaignPlan,
+    idx: np.ndarray,
+    state0: np.ndarray,
+    day0: int,
+    horizons: list[int],
+    start_weekday: int,
+) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """For users ``idx`` in states ``state0`` on ``day0``: per horizon H,
+    (P(no activity in H days), P(a purchase in H days), expected revenue in H days)."""
+    sub = pop.subset(idx)
+    m = dyn.engagement_table(sub)
+    n = len(idx)
+    dist = np.zeros((n, dyn.N_STATES))
+    dist[np.arange(n), state0] = 1.0
+    quiet, no_buy, free = dist, dist.copy(), dist.copy()
+    revenue = np.zeros(n)
+    out: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    wanted = set(horizons)
+    for d in range(max(horizons)):
+        t = day0 + d
+        rates = dyn.day_rates(sub, m, (start_weekday + t) % 7, plan.coupon_valid(t, only=idx))
+        treated = plan.treated_on(t, only=idx)
+        camp_open = None if treated is None else dyn.campaign_open_prob(sub, m) * treated[:, None]
+        buy_rate = rates.sessions * rates.buy_prob
+        revenue = revenue + (free * buy_rate * rates.amount_mean).sum(axis=1)
+        quiet = quiet * dyn.no_activity_prob(rates, camp_open)
+        no_buy = no_buy * np.exp(-buy_rate)
+        if d + 1 in wanted:
+            out[d + 1] = (quiet.sum(axis=1), 1.0 - no_buy.sum(axis=1), revenue.copy())
+        h = dyn.hazard(sub, t)
+        treat = plan.treatment(sub, t, only=idx)
+        quiet = dyn.propagate(quiet, h, sub, treat)
+        no_buy = dyn.propagate(no_buy, h, sub, treat)
+        free = dyn.propagate(free, h, sub, treat)
+    return out
+
+
+def cutoff_truth(
+    pop: Population,
+    plan: CampaignPlan,
+    states: dict[int, np.ndarray],
+    cutoff_days: list[int],
+    horizons: list[int],
+    days: int,
+    start: np.datetime64,
+    start_weekday: int,
+    progress: Callable[[float, float | None, str | None], None] | None = None,
+) -> pd.DataFrame:
+    """Truth for every user signed up before each cutoff, for every horizon."""
+    frames = []
+    m_all = dyn.engagement_table(pop)
+    for i, c in enumerate(cutoff_days):
+        idx = np.flatnonzero(pop.signup_day < c)
+        state0 = states[c][idx]
+        res = forward(pop, plan, idx, state0, c, horizons, start_weekday)
+        for h in sorted(horizons):
+            p_quiet, p_buy, rev = res[h]
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "user_id": pop.user_ids[idx],
+                        "cutoff": pd.Timestamp(start + np.timedelta64(c, "D")).tz_localize("UTC"),
+                        "horizon_days": np.int32(h),
+                        "state": dyn.STATE_NAMES[state0],
+                        "engagement": m_all[idx, state0],
+                        "p_churn": p_quiet,
+                        "p_purchase": p_buy,
+                        "expected_revenue": rev,
+                        "window_complete": c + h <= days,
+                    }
+                )
+            )
+        if progress is not None:
+            progress(i + 1, len(cutoff_days), f"truth at cutoff {i + 1}/{len(cutoff_days)}")
+    if not frames:
+        return pd.DataFrame(
+            columns=["user_id", "cutoff", "horizon_days", "state", "engagement", "p_churn", "p_purchase",
+                     "expected_revenue", "window_complete"]
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def campaign_truth(
+    pop: Population,
+    plan: CampaignPlan,
+    states: dict[int, np.ndarray],
+    horizon: int,
+    start_weekday: int,
+) -> pd.DataFrame:
+    """Each eligible user's assignment and true individual effect of each campaign.
+
+    Effect = outcome if treated minus outcome if not, both from the state on the send day,
+    over ``horizon`` days; later campaigns keep their actual assignment in both arms.
+    """
+    frames = []
+    for i, camp in enumerate(plan.campaigns):
+        idx = np.flatnonzero(plan.eligible[i])
+        if len(idx) == 0:
+            continue
+        state0 = states[camp.day][idx]
+        arms = {}
+        for arm in (True, False):
+            treated = plan.treated.copy()
+            treated[i, idx] = arm
+            arm_plan = dataclasses.replace(plan, treated=treated)
+            arms[arm] = forward(pop, arm_plan, idx, state0, camp.day, [horizon], start_weekday)[horizon]
+        (q1, b1, r1), (q0, b0, r0) = arms[True], arms[False]
+        frames.append(
+            pd.DataFrame(
+                {
+                    "campaign_id": camp.campaign_id,
+                    "user_id": pop.user_ids[idx],
+                    "variant": np.where(plan.treated[i, idx], "treatment", "control"),
+                    "state_at_send": dyn.STATE_NAMES[state0],
+                    "horizon_days": np.int32(horizon),
+                    "p_churn_treated": q1,
+                    "p_churn_control": q0,
+                    "effect_churn": q1 - q0,
+                    "p_purchase_treated": b1,
+                    "p_purchase_control": b0,
+                    "effect_purchase": b1 - b0,
+                    "revenue_treated": r1,
+                    "revenue_control": r0,
+                    "effect_revenue": r1 - r0,
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
