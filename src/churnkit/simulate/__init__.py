@@ -107,6 +107,18 @@ def events_table(raw: RawEvents, pop: Population, plan: CampaignPlan, start: np.
     )
 
 
+def frame_to_arrow(df: pd.DataFrame) -> pa.Table:
+    """Arrow table with tz-aware columns as UTC microsecond timestamps."""
+    cols = {}
+    for name, s in df.items():
+        if isinstance(s.dtype, pd.DatetimeTZDtype):
+            naive = s.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[us]")
+            cols[name] = pa.array(naive, type=pa.timestamp("us", tz="UTC"))
+        else:
+            cols[name] = pa.array(s.to_numpy(), from_pandas=True)
+    return pa.table(cols)
+
+
 def write_simulation(result: SimulationResult, out_dir: Path, progress: Progress | None = None) -> dict[str, Path]:
     """Write every output into ``out_dir`` (files replaced atomically); returns their paths."""
     out_dir = Path(out_dir)
@@ -115,11 +127,11 @@ def write_simulation(result: SimulationResult, out_dir: Path, progress: Progress
     with staging_dir(out_dir) as tmp:
         tables = {
             "events": lambda: result.events(),
-            "users": lambda: pa.Table.from_pandas(result.users(), preserve_index=False),
-            "traits": lambda: pa.Table.from_pandas(result.population.traits_frame(), preserve_index=False),
-            "truth": lambda: pa.Table.from_pandas(result.truth, preserve_index=False),
-            "campaigns": lambda: pa.Table.from_pandas(result.plan.frame(result.start), preserve_index=False),
-            "assignments": lambda: pa.Table.from_pandas(result.assignments, preserve_index=False),
+            "users": lambda: frame_to_arrow(result.users()),
+            "traits": lambda: frame_to_arrow(result.population.traits_frame()),
+            "truth": lambda: frame_to_arrow(result.truth),
+            "campaigns": lambda: frame_to_arrow(result.plan.frame(result.start)),
+            "assignments": lambda: frame_to_arrow(result.assignments),
         }
         for i, name in enumerate(names):
             pq.write_table(tables[name](), tmp / f"{name}.parquet", compression="zstd")

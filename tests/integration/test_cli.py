@@ -1,0 +1,82 @@
+"""The command line as users meet it: help, version, one-line errors, simulate and demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from typer.testing import CliRunner
+
+from churnkit import __version__
+from churnkit.cli import app
+
+runner = CliRunner()
+
+
+def churnkit(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the real console script in a fresh process (what a user's shell does)."""
+    exe = Path(sys.executable).with_name("churnkit")
+    env = {k: v for k, v in os.environ.items() if k != "CHURNKIT_DEBUG"}
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+
+
+def test_help_lists_commands():
+    res = runner.invoke(app, ["--help"])
+    assert res.exit_code == 0
+    for cmd in ("simulate", "ingest", "demo", "sources"):
+        assert cmd in res.output
+
+
+def test_version():
+    res = runner.invoke(app, ["--version"])
+    assert res.exit_code == 0
+    assert __version__ in res.output
+
+
+def test_unknown_config_key_is_one_line_error_naming_it(tmp_path):
+    cfg = tmp_path / "churnkit.yaml"
+    cfg.write_text("workspace: ws\ningest:\n  chunk_rowz: 10\n")
+    proc = churnkit("--config", str(cfg), "sources", cwd=tmp_path)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "ingest.chunk_rowz" in lines[0] and str(cfg) in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_bad_option_value_is_one_line_error(tmp_path):
+    proc = churnkit("--workspace", str(tmp_path), "simulate", "--start", "2024-13-01", "--out", str(tmp_path / "s"))
+    assert proc.returncode == 1
+    assert proc.stderr.strip().count("\n") == 0
+    assert "--start" in proc.stderr and "2024-13-01" in proc.stderr
+
+
+def test_simulate_writes_outputs(tmp_path):
+    out = tmp_path / "sim"
+    res = runner.invoke(
+        app, ["--workspace", str(tmp_path), "simulate", "--users", "200", "--days", "60", "--seed", "3",
+              "--horizons", "7,28", "--out", str(out)]
+    )
+    assert res.exit_code == 0, res.output
+    for name in ("events", "users", "traits", "truth", "campaigns", "assignments"):
+        assert (out / f"{name}.parquet").exists()
+    meta = json.loads((out / "simulation.json").read_text())
+    assert meta["params"]["seed"] == 3 and meta["users"] == 200
+    assert pq.read_metadata(out / "events.parquet").num_rows == meta["events"]
+    truth = pq.read_table(out / "truth.parquet").to_pandas()
+    assert set(truth.horizon_days) == {7, 28}
+
+
+def test_demo_runs_simulate_then_ingest(tmp_path):
+    proc = churnkit("--workspace", str(tmp_path / "ws"), "demo", "--users", "300", "--days", "60", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / "ws" / "ingest" / "summary.json").read_text())
+    assert summary["read"] == summary["accepted"] + summary["duplicates"] + summary["rejected"]
+    assert summary["rejected"] == 0 and summary["duplicates"] == 0
+    meta = json.loads((tmp_path / "ws" / "simulation" / "simulation.json").read_text())
+    assert summary["read"] == meta["events"]
+    assert "read" in proc.stdout and "workspace" in proc.stdout
