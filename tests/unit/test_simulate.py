@@ -155,9 +155,9 @@ def test_sampled_transitions_match_propagated_distributions():
         for s in (dyn.ACTIVE, 3, dyn.K_DECLINE, dyn.CHURNED):
             state = np.full(pop.n, s, dtype=np.int8)
             nxt = dyn.sample_next(state, h, pop, t, rng)
-            dist = np.zeros((pop.n, dyn.N_STATES))
-            dist[:, s] = 1
-            expected = dyn.propagate(dist, h, pop, t).mean(axis=0)
+            dist = np.zeros((dyn.N_STATES, pop.n))
+            dist[s] = 1
+            expected = dyn.propagate(dist, h, pop, t).mean(axis=1)
             observed = np.bincount(nxt, minlength=dyn.N_STATES) / pop.n
             se = np.sqrt(expected * (1 - expected) / pop.n) + 1e-12
             assert np.all(np.abs(observed - expected) < 5 * se + 1e-9), (t is not None, s)

@@ -43,11 +43,15 @@ TICKET_DECLINE_BOOST = 4.0
 
 
 def engagement_table(pop: Population) -> np.ndarray:
-    """(n, N_STATES) engagement multiplier per user and state."""
+    """(N_STATES, n) engagement multiplier per state and user.
+
+    State-first layout: per-user arrays broadcast against it as they are, and each
+    state's row is contiguous, which keeps :func:`propagate` fast.
+    """
     k = np.arange(N_STATES, dtype=float)
-    m = np.exp(-k[None, :] / pop.decay_tau[:, None])
-    m[:, ACTIVE] = 1.0
-    m[:, CHURNED] = 0.0
+    m = np.exp(-k[:, None] / pop.decay_tau[None, :])
+    m[ACTIVE] = 1.0
+    m[CHURNED] = 0.0
     return m
 
 
@@ -55,11 +59,6 @@ def hazard(pop: Population, day: int) -> np.ndarray:
     """Daily probability of starting to disengage; higher in the first weeks of tenure."""
     tenure = np.maximum(day - pop.signup_day, 0)
     return np.minimum(pop.churn_hazard * (1.0 + 2.0 * np.exp(-tenure / 30.0)), 0.5)
-
-
-def _col(a: np.ndarray, like: np.ndarray) -> np.ndarray:
-    """Broadcast a per-user array against ``like`` (shape (n,) or (n, states))."""
-    return a if like.ndim == 1 else a[:, None]
 
 
 @dataclass(frozen=True)
@@ -76,22 +75,22 @@ class DayRates:
 
 
 def day_rates(pop: Population, m: np.ndarray, weekday: int, coupon: np.ndarray) -> DayRates:
-    """Rates given engagement ``m`` ((n,) for sampling, (n, states) for truth)."""
+    """Rates given engagement ``m``: (n,) for sampling, (N_STATES, n) for truth."""
     alive = m > 0
-    sessions = _col(pop.session_rate, m) * WEEKLY[weekday] * m
-    checkins = _col(pop.checkin_rate, m) * m
-    tickets = _col(pop.ticket_rate, m) * (1.0 + TICKET_DECLINE_BOOST * (1.0 - m)) * alive
-    push_open_prob = PUSH_SEND_PROB * _col(pop.push_opt_in * pop.push_open, m) * m
+    sessions = pop.session_rate * WEEKLY[weekday] * m
+    checkins = pop.checkin_rate * m
+    tickets = pop.ticket_rate * (1.0 + TICKET_DECLINE_BOOST * (1.0 - m)) * alive
+    push_open_prob = PUSH_SEND_PROB * (pop.push_opt_in * pop.push_open) * m
     lift = np.where(coupon, pop.coupon_lift, 1.0)
     buy_prob = np.minimum(pop.buy_prob * lift, 1.0)
     amount_mean = np.exp(pop.spend_mu + SPEND_SIGMA**2 / 2) * np.where(coupon, COUPON_DISCOUNT, 1.0)
-    return DayRates(sessions, checkins, tickets, push_open_prob, _col(buy_prob, m), _col(amount_mean, m))
+    return DayRates(sessions, checkins, tickets, push_open_prob, buy_prob, amount_mean)
 
 
 def campaign_open_prob(pop: Population, m: np.ndarray) -> np.ndarray:
     """P(open a campaign push) given engagement; churned users open rarely."""
     factor = np.where(m > 0, m, CAMPAIGN_OPEN_WHEN_CHURNED)
-    return _col(pop.push_open, m) * factor
+    return pop.push_open * factor
 
 
 def no_activity_prob(rates: DayRates, campaign_open: np.ndarray | None) -> np.ndarray:
@@ -115,26 +114,27 @@ class Treatment:
 
 
 def propagate(dist: np.ndarray, h: np.ndarray, pop: Population, treat: Treatment | None) -> np.ndarray:
-    """One day's transition of state distributions (n, N_STATES)."""
+    """One day's transition of state distributions shaped (N_STATES, ..., n); the middle
+    axes may stack several distributions of the same users."""
     d = dist
-    forced_active = 0.0
-    forced_decline = 0.0
+    forced_active: np.ndarray | float = 0.0
+    forced_decline: np.ndarray | float = 0.0
+    decl = slice(1, CHURNED)
     if treat is not None:
         d = dist.copy()
-        decl = slice(1, CHURNED)
-        forced_active = (dist[:, decl].sum(axis=1) * treat.save) + dist[:, CHURNED] * treat.winback
-        forced_decline = dist[:, ACTIVE] * treat.annoy
-        d[:, ACTIVE] *= 1.0 - treat.annoy
-        d[:, decl] *= (1.0 - treat.save)[:, None]
-        d[:, CHURNED] *= 1.0 - treat.winback
+        forced_active = dist[decl].sum(axis=0) * treat.save + dist[CHURNED] * treat.winback
+        forced_decline = dist[ACTIVE] * treat.annoy
+        d[ACTIVE] *= 1.0 - treat.annoy
+        d[decl] *= 1.0 - treat.save
+        d[CHURNED] *= 1.0 - treat.winback
     rec = pop.recover_prob
     back = pop.comeback_prob
     new = np.empty_like(d)
-    declining = d[:, 1:CHURNED]
-    new[:, ACTIVE] = d[:, ACTIVE] * (1 - h) + rec * declining.sum(axis=1) + back * d[:, CHURNED] + forced_active
-    new[:, 1] = d[:, ACTIVE] * h + forced_decline
-    new[:, 2:CHURNED] = declining[:, :-1] * (1 - rec)[:, None]
-    new[:, CHURNED] = declining[:, -1] * (1 - rec) + d[:, CHURNED] * (1 - back)
+    declining = d[decl]
+    new[ACTIVE] = d[ACTIVE] * (1 - h) + rec * declining.sum(axis=0) + back * d[CHURNED] + forced_active
+    new[1] = d[ACTIVE] * h + forced_decline
+    new[2:CHURNED] = declining[:-1] * (1 - rec)
+    new[CHURNED] = declining[-1] * (1 - rec) + d[CHURNED] * (1 - back)
     return new
 
 

@@ -167,7 +167,7 @@ def run_days(
         if t in keep_days:
             kept[t] = state.copy()
         alive = pop.signup_day <= t
-        m = np.where(alive, m_table[rows, state], 0.0)
+        m = np.where(alive, m_table[state, rows], 0.0)
         coupon = plan.coupon_valid(t)
         rates = dyn.day_rates(pop, m, (start_weekday + t) % 7, coupon)
         signup_today = pop.signup_day == t

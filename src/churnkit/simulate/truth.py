@@ -34,28 +34,34 @@ def forward(
     sub = pop.subset(idx)
     m = dyn.engagement_table(sub)
     n = len(idx)
-    dist = np.zeros((n, dyn.N_STATES))
-    dist[np.arange(n), state0] = 1.0
-    quiet, no_buy, free = dist, dist.copy(), dist.copy()
+    dist = np.zeros((dyn.N_STATES, 3, n))  # quiet paths, no-purchase paths, all paths
+    dist[state0, :, np.arange(n)] = 1.0
     revenue = np.zeros(n)
     out: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     wanted = set(horizons)
+    plain: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # per weekday, no campaign
     for d in range(max(horizons)):
         t = day0 + d
-        rates = dyn.day_rates(sub, m, (start_weekday + t) % 7, plan.coupon_valid(t, only=idx))
+        weekday = (start_weekday + t) % 7
+        coupon = plan.coupon_valid(t, only=idx)
         treated = plan.treated_on(t, only=idx)
-        camp_open = None if treated is None else dyn.campaign_open_prob(sub, m) * treated[:, None]
-        buy_rate = rates.sessions * rates.buy_prob
-        revenue = revenue + (free * buy_rate * rates.amount_mean).sum(axis=1)
-        quiet = quiet * dyn.no_activity_prob(rates, camp_open)
-        no_buy = no_buy * np.exp(-buy_rate)
+        special = treated is not None or coupon.any()
+        if special or weekday not in plain:
+            rates = dyn.day_rates(sub, m, weekday, coupon)
+            camp_open = None if treated is None else dyn.campaign_open_prob(sub, m) * treated
+            buy_rate = rates.sessions * rates.buy_prob
+            today = (dyn.no_activity_prob(rates, camp_open), np.exp(-buy_rate), buy_rate * rates.amount_mean)
+            if not special:
+                plain[weekday] = today
+        else:
+            today = plain[weekday]
+        q_quiet, q_no_buy, revenue_rate = today
+        revenue = revenue + (dist[:, 2] * revenue_rate).sum(axis=0)
+        dist[:, 0] *= q_quiet
+        dist[:, 1] *= q_no_buy
         if d + 1 in wanted:
-            out[d + 1] = (quiet.sum(axis=1), 1.0 - no_buy.sum(axis=1), revenue.copy())
-        h = dyn.hazard(sub, t)
-        treat = plan.treatment(sub, t, only=idx)
-        quiet = dyn.propagate(quiet, h, sub, treat)
-        no_buy = dyn.propagate(no_buy, h, sub, treat)
-        free = dyn.propagate(free, h, sub, treat)
+            out[d + 1] = (dist[:, 0].sum(axis=0), 1.0 - dist[:, 1].sum(axis=0), revenue.copy())
+        dist = dyn.propagate(dist, dyn.hazard(sub, t), sub, plan.treatment(sub, t, only=idx))
     return out
 
 
@@ -86,7 +92,7 @@ def cutoff_truth(
                         "cutoff": pd.Timestamp(start + np.timedelta64(c, "D")).tz_localize("UTC"),
                         "horizon_days": np.int32(h),
                         "state": dyn.STATE_NAMES[state0],
-                        "engagement": m_all[idx, state0],
+                        "engagement": m_all[state0, idx],
                         "p_churn": p_quiet,
                         "p_purchase": p_buy,
                         "expected_revenue": rev,
