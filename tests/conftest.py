@@ -1,0 +1,23 @@
+"""Shared fixtures: repository paths and the real data shipped beside the repo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def cdnow_dir() -> Path:
+    path = SHARED_DATA / "cdnow"
+    if not path.is_dir():
+        pytest.skip(f"real CDNOW data not found at {path} (shared/ sits beside the repo)")
+    return path
