@@ -1,0 +1,257 @@
+"""Lines -> CSV records: vectorised for plain lines, Python's csv module only where quotes are.
+
+Most log lines carry no quote character; they are split with Arrow string kernels (a
+single-character delimiter, or runs of blanks for ``whitespace``), which is what keeps a
+10-million-row file fast. A line that contains the quote character goes through
+:mod:`csv` (C-implemented), which also joins a quoted field spanning several lines; such a
+record keeps the number of the line where it starts. A quoted record still open at the end of a
+block is carried into the next block; one open for more than ``max_record_lines`` lines (or at
+end of file) makes its first line a malformed row and parsing resumes on the following line,
+so a stray quote cannot swallow the rest of a file.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from churnkit.events.lines import LineBlock
+
+WHITESPACE = "whitespace"
+LIST_OF_STRINGS = pa.list_(pa.string())
+MAX_RECORD_LINES = 1000
+
+
+@dataclass(frozen=True)
+class Dialect:
+    delimiter: str
+    """One character, or ``whitespace`` (runs of spaces/tabs; leading/trailing blanks ignored)."""
+    quote: str | None = '"'
+
+
+@dataclass
+class Records:
+    """Tokenised records of one block, in line order; fields are not yet trimmed."""
+
+    fields: pa.ListArray
+    line: np.ndarray
+    """1-based line where each record starts."""
+    raw: pa.StringArray
+    """Original text of each record (lines joined with ``\\n`` for multi-line records)."""
+    errors: list[tuple[int, str, str]] = field(default_factory=list)
+    """(line, detail, raw) of records that could not be tokenised at all."""
+    blank_lines: int = 0
+
+
+class _Feed:
+    """Line iterator for :func:`csv.reader` that knows where a record started and stops at a cap."""
+
+    def __init__(self, lines: list[str], start: int, end: int, cap: int, whitespace: bool) -> None:
+        self.lines, self.i, self.end, self.cap, self.whitespace = lines, start, end, cap, whitespace
+        self.record_start = start
+        self.exhausted = False
+        self.capped = False
+
+    def __iter__(self) -> _Feed:
+        return self
+
+    def __next__(self) -> str:
+        if self.i >= self.end:
+            self.exhausted = True
+            raise StopIteration
+        if self.i - self.record_start >= self.cap:
+            self.exhausted = self.capped = True
+            raise StopIteration
+        line = self.lines[self.i]
+        self.i += 1
+        if self.whitespace:
+            line = line.strip().replace("\t", " ")
+        return line + "\n"
+
+
+class RecordSplitter:
+    """Turns successive :class:`LineBlock` s of one file into :class:`Records`."""
+
+    def __init__(self, dialect: Dialect, max_record_lines: int = MAX_RECORD_LINES) -> None:
+        self.dialect = dialect
+        self.cap = max_record_lines
+        self._carry: LineBlock | None = None
+        ws = dialect.delimiter == WHITESPACE
+        self._csv_kwargs = {
+            "delimiter": " " if ws else dialect.delimiter,
+            "quotechar": dialect.quote or '"',
+            "quoting": csv.QUOTE_MINIMAL if dialect.quote else csv.QUOTE_NONE,
+            "skipinitialspace": True,
+            "strict": False,
+        }
+
+    def feed(self, block: LineBlock) -> Records:
+        if self._carry is not None:
+            carry = self._carry
+            shift = len(carry.lines)
+            undecodable = dict(carry.undecodable)
+            undecodable.update({i + shift: d for i, d in block.undecodable.items()})
+            block = LineBlock(
+                pa.concat_arrays([carry.lines, block.lines]),
+                carry.first_line,
+                undecodable,
+                block.final,
+                block.bytes_done,
+            )
+            self._carry = None
+        records, consumed = self._split(block)
+        if consumed < len(block.lines):
+            self._carry = LineBlock(
+                block.lines.slice(consumed),
+                block.first_line + consumed,
+                {i - consumed: d for i, d in block.undecodable.items() if i >= consumed},
+                False,
+                block.bytes_done,
+            )
+        return records
+
+    # ----------------------------------------------------------------------------------------
+
+    def _split(self, block: LineBlock) -> tuple[Records, int]:
+        lines, final = block.lines, block.final
+        n = len(lines)
+        ws = self.dialect.delimiter == WHITESPACE
+        trimmed = pc.utf8_trim_whitespace(lines)
+        blank = _np_bool(pc.equal(trimmed, ""))
+        flagged = np.zeros(n, dtype=bool)
+        if block.undecodable:
+            flagged[list(block.undecodable)] = True
+        quote = self.dialect.quote
+        hasq = (
+            _np_bool(pc.greater(pc.count_substring(lines, quote), 0))
+            if quote
+            else np.zeros(n, dtype=bool)
+        )
+        consumed = np.zeros(n, dtype=bool)
+        stop_at = n
+        py_idx: list[int] = []
+        py_fields: list[list[str]] = []
+        py_raw: list[str] = []
+        errors: list[tuple[int, str, str]] = []  # (index, detail, raw)
+
+        qpos = np.flatnonzero(hasq)
+        if len(qpos):
+            pylines: list[str] = lines.to_pylist()
+            pos = 0
+            qi = 0
+            stop = False
+            while qi < len(qpos) and not stop:
+                s = int(qpos[qi])
+                if s < pos:
+                    qi = int(np.searchsorted(qpos, pos))
+                    continue
+                feed = _Feed(pylines, s, n, self.cap, ws)
+                reader = csv.reader(feed, **self._csv_kwargs)  # type: ignore[arg-type]
+                while True:
+                    start = feed.i
+                    feed.record_start = start
+                    try:
+                        rec = next(reader)
+                    except StopIteration:
+                        break
+                    except csv.Error as err:
+                        end = max(feed.i, start + 1)
+                        errors.append(
+                            (
+                                start,
+                                f"cannot parse CSV record: {err}",
+                                "\n".join(pylines[start:end]),
+                            )
+                        )
+                        consumed[start:end] = True
+                        pos = end
+                        break
+                    if feed.exhausted:
+                        if feed.capped or final:
+                            limit = "end of file" if not feed.capped else f"{self.cap} lines"
+                            errors.append(
+                                (
+                                    start,
+                                    f"unterminated quoted field (no closing {quote} before {limit})",
+                                    pylines[start],
+                                )
+                            )
+                            consumed[start] = True
+                            pos = start + 1
+                        else:
+                            stop_at = start  # the record continues in the next block
+                            stop = True
+                        break
+                    end = feed.i
+                    consumed[start:end] = True
+                    raw = "\n".join(pylines[start:end])
+                    if flagged[start:end].any():
+                        bad = next(i for i in range(start, end) if flagged[i])
+                        errors.append((start, block.undecodable[bad], raw))
+                    else:
+                        py_idx.append(start)
+                        py_fields.append(rec)
+                        py_raw.append(raw)
+                    pos = end
+                    if end >= n or not hasq[end]:
+                        break
+                qi = int(np.searchsorted(qpos, pos))
+
+        before = np.arange(n) < stop_at
+        free = before & ~consumed
+        blank_lines = int(np.count_nonzero(free & blank & ~flagged))
+        for i in np.flatnonzero(free & flagged):
+            errors.append((int(i), block.undecodable[int(i)], lines[int(i)].as_py()))
+        vidx = np.flatnonzero(free & ~blank & ~flagged & ~hasq)
+        vlines = lines.take(pa.array(vidx)) if len(vidx) < n else lines
+        if ws:
+            vfields = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(vlines))
+        else:
+            vfields = pc.split_pattern(vlines, self.dialect.delimiter)
+        vfields = vfields.cast(LIST_OF_STRINGS)
+        first = block.first_line
+        if py_idx:
+            all_idx = np.concatenate([vidx, np.asarray(py_idx, dtype=np.int64)])
+            order = np.argsort(all_idx, kind="stable")
+            take = pa.array(order)
+            fields_arr = pa.concat_arrays(
+                [vfields, pa.array(py_fields, type=LIST_OF_STRINGS)]
+            ).take(take)
+            raw_arr = pa.concat_arrays([vlines, pa.array(py_raw, type=pa.string())]).take(take)
+            line = all_idx[order] + first
+        else:
+            fields_arr, raw_arr, line = vfields, vlines, vidx.astype(np.int64) + first
+        errors.sort(key=lambda e: e[0])
+        return (
+            Records(
+                fields=fields_arr,
+                line=line.astype(np.int64),
+                raw=raw_arr,
+                errors=[(i + first, d, r) for i, d, r in errors],
+                blank_lines=blank_lines,
+            ),
+            stop_at,
+        )
+
+
+def _np_bool(arr: pa.Array) -> np.ndarray:
+    return np.asarray(arr.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def parse_header_line(text: str, dialect: Dialect) -> list[str]:
+    """Column names from one header line (quotes honoured), stripped of padding."""
+    if dialect.delimiter == WHITESPACE:
+        text = text.strip().replace("\t", " ")
+        kwargs = {"delimiter": " ", "skipinitialspace": True}
+    else:
+        kwargs = {"delimiter": dialect.delimiter, "skipinitialspace": True}
+    if dialect.quote:
+        kwargs["quotechar"] = dialect.quote
+    else:
+        kwargs["quoting"] = csv.QUOTE_NONE
+    row = next(csv.reader([text], **kwargs), [])  # type: ignore[call-overload]
+    return [c.strip() for c in row]

@@ -1,0 +1,409 @@
+"""Readers: one file in, chunks of raw rows out (all source columns, line numbers, row keys).
+
+Each reader streams: CSV and JSON Lines in blocks of ``chunk_rows`` lines, Parquet in record
+batches of ``chunk_rows`` rows, so memory does not grow with the file. A chunk carries
+
+- ``columns``: every source column of the well-formed rows (text formats: stripped strings,
+  empty -> null; Parquet: the stored Arrow types);
+- ``line``: 1-based line (text) or row (Parquet) number of each row;
+- ``key``: the row's source values joined into one string, the identity used for duplicates;
+- ``malformed``: rows that could not be split into fields at all, with line, detail and raw text.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from churnkit.config import CsvOptions
+from churnkit.errors import InputFileError
+from churnkit.events.csvparse import Dialect, RecordSplitter, parse_header_line
+from churnkit.events.files import InputFile
+from churnkit.events.lines import LineBlock, iter_line_blocks
+
+KEY_SEP = "\x1f"
+KEY_NULL = "\x00"
+NULL_STR = pa.scalar(None, pa.string())
+
+
+@dataclass
+class RawChunk:
+    columns: dict[str, pa.Array]
+    line: np.ndarray
+    key: pa.Array
+    raw_of: Callable[[np.ndarray], list[str]]
+    """Original text of the rows at the given positions (JSON of the row for Parquet)."""
+    malformed: list[tuple[int, str, str]] = field(default_factory=list)
+    blank_lines: int = 0
+    bytes_done: int = 0
+    text_clean: bool = True
+    """Columns are already stripped strings with empty as null (text formats)."""
+
+    @property
+    def n(self) -> int:
+        return len(self.line)
+
+
+class Reader:
+    """Base: ``columns`` (known after open for CSV/Parquet), ``chunks()`` to stream rows."""
+
+    file: InputFile
+    columns: list[str] | None = None
+
+    def chunks(self) -> Iterator[RawChunk]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def check_columns(self, required: dict[str, str]) -> None:
+        """Whole-file check: every column the mapping needs is there (``column -> field``)."""
+        if self.columns is None:
+            return
+        for column, needed_by in required.items():
+            if column not in self.columns:
+                found = ", ".join(self.columns) or "<none>"
+                raise InputFileError(
+                    f"{self.file.name}: missing column '{column}' (needed by {needed_by}); columns found: {found}"
+                )
+
+
+def clean_text(arr: pa.Array) -> pa.Array:
+    """Strip padding; empty means missing."""
+    arr = pc.utf8_trim_whitespace(arr)
+    return pc.if_else(pc.equal(arr, ""), NULL_STR, arr)
+
+
+def row_keys(columns: dict[str, pa.Array], n: int) -> pa.Array:
+    """One string per row from all source values, in column-name order (files may order differently)."""
+    if not columns:
+        return pa.array([""] * n, pa.string())
+    parts = [_as_key_text(columns[name]) for name in sorted(columns)]
+    if len(parts) == 1:
+        return parts[0].fill_null(KEY_NULL)
+    return pc.binary_join_element_wise(
+        *parts, KEY_SEP, null_handling="replace", null_replacement=KEY_NULL
+    )
+
+
+def _as_key_text(arr: pa.Array) -> pa.Array:
+    if pa.types.is_string(arr.type):
+        return arr
+    if pa.types.is_large_string(arr.type):
+        return arr.cast(pa.string())
+    try:
+        return arr.cast(pa.string())
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+        return pa.array(
+            [
+                None if v is None else json.dumps(v, default=str, sort_keys=True)
+                for v in arr.to_pylist()
+            ],
+            pa.string(),
+        )
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+class CsvReader(Reader):
+    def __init__(self, file: InputFile, options: CsvOptions, chunk_rows: int) -> None:
+        self.file = file
+        self.options = options
+        self.chunk_rows = chunk_rows
+        delimiter = options.delimiter
+        if file.is_tsv and "delimiter" not in options.model_fields_set:
+            delimiter = "\t"  # a .tsv with no explicit delimiter is tab-separated
+        self.dialect = Dialect(delimiter=delimiter, quote=options.quote)
+        self.columns = self._read_columns()
+
+    def _blocks(self) -> Iterator[LineBlock]:
+        try:
+            yield from iter_line_blocks(
+                self.file.path,
+                self.options.encoding,
+                self.chunk_rows,
+                compressed=self.file.compressed,
+            )
+        except (OSError, EOFError, zlib.error) as err:
+            raise InputFileError(f"{self.file.name}: cannot read ({_os_reason(err)})") from None
+        except UnicodeDecodeError as err:
+            raise InputFileError(
+                f"{self.file.name}: not valid {self.options.encoding} ({err.reason}); set csv.encoding"
+            ) from None
+
+    def _read_columns(self) -> list[str]:
+        opts = self.options
+        if not opts.header:
+            assert opts.columns is not None  # checked with the source config
+            return list(opts.columns)
+        header = self._header_record()
+        if header is None:
+            raise InputFileError(f"{self.file.name}: file is empty (expected a header line)")
+        line, text, problem = header
+        if problem:
+            raise InputFileError(f"{self.file.name}: header (line {line}) is unreadable: {problem}")
+        names = parse_header_line(text, self.dialect)
+        if opts.columns is not None:
+            if len(opts.columns) != len(names):
+                raise InputFileError(
+                    f"{self.file.name}: header has {len(names)} columns but csv.columns names"
+                    f" {len(opts.columns)}; columns found: {', '.join(names)}"
+                )
+            names = list(opts.columns)
+        empty = [i + 1 for i, c in enumerate(names) if not c]
+        if empty:
+            raise InputFileError(f"{self.file.name}: header column {empty[0]} has no name")
+        dupes = sorted({c for c in names if names.count(c) > 1})
+        if dupes:
+            raise InputFileError(
+                f"{self.file.name}: header names column '{dupes[0]}' more than once"
+            )
+        return names
+
+    def _header_record(self) -> tuple[int, str, str | None] | None:
+        """(line, text, problem) of the first record, read without holding more than a block."""
+        splitter = RecordSplitter(self.dialect)
+        for block in self._blocks():
+            recs = splitter.feed(block)
+            first_ok = int(recs.line[0]) if len(recs.line) else None
+            first_err = recs.errors[0] if recs.errors else None
+            if first_err is not None and (first_ok is None or first_err[0] < first_ok):
+                return first_err[0], first_err[2], first_err[1]
+            if first_ok is not None:
+                return first_ok, recs.raw[0].as_py(), None
+        return None
+
+    def chunks(self) -> Iterator[RawChunk]:
+        names = self.columns or []
+        ncols = len(names)
+        splitter = RecordSplitter(self.dialect)
+        need_header = self.options.header
+        for block in self._blocks():
+            recs = splitter.feed(block)
+            fields, line, raw, errors = recs.fields, recs.line, recs.raw, recs.errors
+            if need_header:
+                first_ok = int(line[0]) if len(line) else None
+                if first_ok is not None and (not errors or errors[0][0] > first_ok):
+                    fields, line, raw = fields.slice(1), line[1:], raw.slice(1)
+                    need_header = False
+                elif errors:  # unreadable header; _read_columns already refused such files
+                    errors = errors[1:]
+                    need_header = False
+            counts = np.asarray(pc.list_value_length(fields).to_numpy(zero_copy_only=False))
+            ok = counts == ncols
+            malformed = list(errors)
+            if not ok.all():
+                bad = np.flatnonzero(~ok)
+                bad_raw = raw.take(pa.array(bad)).to_pylist()
+                malformed.extend(
+                    (int(line[i]), f"expected {ncols} fields, found {int(counts[i])}", r)
+                    for i, r in zip(bad, bad_raw)
+                )
+                malformed.sort(key=lambda m: m[0])
+                mask = pa.array(ok)
+                fields, raw, line = fields.filter(mask), raw.filter(mask), line[ok]
+            flat = pc.list_flatten(fields)
+            columns: dict[str, pa.Array] = {}
+            if len(line):
+                fixed = pa.FixedSizeListArray.from_arrays(flat, ncols)
+                for j, name in enumerate(names):
+                    columns[name] = clean_text(pc.list_element(fixed, j))
+            else:
+                columns = {name: pa.array([], pa.string()) for name in names}
+            good_raw = raw
+            yield RawChunk(
+                columns=columns,
+                line=line,
+                key=row_keys(columns, len(line)),
+                raw_of=lambda idx, r=good_raw: r.take(pa.array(idx, pa.int64())).to_pylist(),
+                malformed=malformed,
+                blank_lines=recs.blank_lines,
+                bytes_done=block.bytes_done,
+            )
+
+
+# --------------------------------------------------------------------------- JSON Lines
+
+
+class JsonlReader(Reader):
+    def __init__(self, file: InputFile, encoding: str, chunk_rows: int) -> None:
+        self.file = file
+        self.encoding = encoding
+        self.chunk_rows = chunk_rows
+        self.columns = None
+        self.keys_seen: set[str] = set()
+        self._check_not_array()
+
+    def _blocks(self) -> Iterator[LineBlock]:
+        try:
+            yield from iter_line_blocks(
+                self.file.path, self.encoding, self.chunk_rows, compressed=self.file.compressed
+            )
+        except (OSError, EOFError, zlib.error) as err:
+            raise InputFileError(f"{self.file.name}: cannot read ({_os_reason(err)})") from None
+        except UnicodeDecodeError as err:
+            raise InputFileError(
+                f"{self.file.name}: not valid {self.encoding} ({err.reason})"
+            ) from None
+
+    def _check_not_array(self) -> None:
+        for block in self._blocks():
+            for i, text in enumerate(block.lines.to_pylist()):
+                if i in block.undecodable or not text.strip():
+                    continue
+                if text.lstrip().startswith("["):
+                    raise InputFileError(
+                        f"{self.file.name}: starts with '[' (a JSON array?); expected JSON Lines, one object per line"
+                    )
+                return
+
+    def chunks(self) -> Iterator[RawChunk]:
+        for block in self._blocks():
+            n = len(block.lines)
+            trimmed = pc.utf8_trim_whitespace(block.lines)
+            blank = np.asarray(pc.equal(trimmed, "").to_numpy(zero_copy_only=False), dtype=bool)
+            texts = block.lines.to_pylist()
+            objs: list[dict[str, Any]] = []
+            lines: list[int] = []
+            raws: list[str] = []
+            malformed: list[tuple[int, str, str]] = []
+            for i in range(n):
+                if blank[i] and i not in block.undecodable:
+                    continue
+                line_no = block.first_line + i
+                text = texts[i]
+                if i in block.undecodable:
+                    malformed.append((line_no, block.undecodable[i], text))
+                    continue
+                try:
+                    obj = json.loads(text)
+                except json.JSONDecodeError as err:
+                    malformed.append(
+                        (line_no, f"invalid JSON: {err.msg} at column {err.colno}", text)
+                    )
+                    continue
+                if not isinstance(obj, dict):
+                    malformed.append(
+                        (line_no, f"JSON line is not an object (got {type(obj).__name__})", text)
+                    )
+                    continue
+                objs.append(obj)
+                lines.append(line_no)
+                raws.append(text)
+            names: dict[str, None] = {}
+            for obj in objs:
+                names.update(dict.fromkeys(obj))
+            self.keys_seen.update(names)
+            columns = {
+                name: clean_text(pa.array([_json_text(o.get(name)) for o in objs], pa.string()))
+                for name in names
+            }
+            raw_arr = pa.array(raws, pa.string())
+            yield RawChunk(
+                columns=columns,
+                line=np.asarray(lines, dtype=np.int64),
+                key=row_keys(columns, len(objs)),
+                raw_of=lambda idx, r=raw_arr: r.take(pa.array(idx, pa.int64())).to_pylist(),
+                malformed=malformed,
+                blank_lines=int(np.count_nonzero(blank))
+                - sum(1 for i in block.undecodable if blank[i]),
+                bytes_done=block.bytes_done,
+            )
+
+    def check_keys_seen(self, required: dict[str, str]) -> None:
+        """After reading: a key the mapping needs that no object in the file had is a file error."""
+        if not self.keys_seen:
+            return
+        for column, needed_by in required.items():
+            if column not in self.keys_seen:
+                found = ", ".join(sorted(self.keys_seen))
+                raise InputFileError(
+                    f"{self.file.name}: missing key '{column}' in every object (needed by {needed_by});"
+                    f" keys found: {found}"
+                )
+
+
+def _json_text(v: Any) -> str | None:
+    """JSON values as text so every format meets the same parsers (numbers round-trip via repr)."""
+    if v is None or isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return json.dumps(v, sort_keys=True)
+
+
+# --------------------------------------------------------------------------- Parquet
+
+
+class ParquetReader(Reader):
+    def __init__(self, file: InputFile, chunk_rows: int) -> None:
+        self.file = file
+        self.chunk_rows = chunk_rows
+        try:
+            self._pf = pq.ParquetFile(file.path)
+        except (pa.ArrowException, OSError) as err:
+            raise InputFileError(
+                f"{file.name}: not a readable Parquet file ({_first_line(err)})"
+            ) from None
+        self.columns = list(self._pf.schema_arrow.names)
+        self.size = file.path.stat().st_size
+
+    def chunks(self) -> Iterator[RawChunk]:
+        total = max(self._pf.metadata.num_rows, 1)
+        row = 0
+        batches = self._pf.iter_batches(batch_size=self.chunk_rows)
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                break
+            except (pa.ArrowException, OSError) as err:
+                raise InputFileError(
+                    f"{self.file.name}: corrupt Parquet data after row {row} ({_first_line(err)})"
+                ) from None
+            n = batch.num_rows
+            columns = {name: batch.column(i) for i, name in enumerate(batch.schema.names)}
+            line = np.arange(row + 1, row + n + 1, dtype=np.int64)
+            row += n
+            yield RawChunk(
+                columns=columns,
+                line=line,
+                key=row_keys(columns, n),
+                raw_of=lambda idx, b=batch: [
+                    json.dumps(r, default=str, ensure_ascii=False)
+                    for r in b.take(pa.array(idx, pa.int64())).to_pylist()
+                ],
+                bytes_done=int(self.size * row / total),
+                text_clean=False,
+            )
+
+    def close(self) -> None:
+        self._pf.close()
+
+
+# --------------------------------------------------------------------------- dispatch
+
+
+def open_reader(file: InputFile, csv_options: CsvOptions, chunk_rows: int) -> Reader:
+    """A reader for ``file``; raises :class:`InputFileError` for unreadable files and headers."""
+    if file.format == "csv":
+        return CsvReader(file, csv_options, chunk_rows)
+    if file.format == "jsonl":
+        return JsonlReader(file, csv_options.encoding, chunk_rows)
+    return ParquetReader(file, chunk_rows)
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).splitlines() or [type(err).__name__])[0]
+
+
+def _os_reason(err: BaseException) -> str:
+    return getattr(err, "strerror", None) or _first_line(err)

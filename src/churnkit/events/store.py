@@ -1,0 +1,350 @@
+"""Staging, the DuckDB pass (global duplicates, sort, month partitions) and reading events back.
+
+Layout of a workspace's events (``workspace.events_dir``)::
+
+    events/month=1997-01/part-0.parquet     # partition_by: month (default), hive style
+    events/month=1997-02/part-0.parquet
+    events/part-0.parquet                   # partition_by: none
+
+Each file holds the event contract (``user_id``, ``ts`` timestamp[us, UTC], ``event``,
+``amount``, ``category``, ``channel``, ``campaign_id``, ``variant``), rows sorted by
+(``user_id``, ``ts``). The month is the UTC month of ``ts`` and lives only in the folder name.
+Read it with
+
+- pandas: :func:`read_events` (contract columns, sorted by user and time);
+- DuckDB: ``SELECT * FROM read_parquet('<workspace>/events/**/*.parquet', hive_partitioning=true)``
+  (:func:`events_sql` writes that expression; ``month`` comes back as a VARCHAR column);
+- Ibis: ``con.read_parquet(events_glob(ws), hive_partitioning=True)``.
+
+Bounded memory: chunks are staged as Parquet files; DuckDB then finds duplicates (a hash
+aggregate on a 128-bit MD5 of each row's source values), sorts and streams the result back in
+batches that are written one month at a time. DuckDB runs under ``memory_limit`` and spills to
+a temp folder inside the staging folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+
+from churnkit.events.schema import EVENT_COLUMNS, EVENT_SCHEMA, QUARANTINE_SCHEMA
+from churnkit.workspace import Workspace
+
+SEQ_FILE_SHIFT = 40
+"""``_seq = file_index << 40 | line``: one sortable number for 'first by file order, then line'."""
+PART_NAME = "part-0.parquet"
+
+
+def sequence(file_index: int, line: np.ndarray) -> np.ndarray:
+    return (np.int64(file_index) << np.int64(SEQ_FILE_SHIFT)) | line.astype(np.int64)
+
+
+def connect(temp_dir: Path, memory_limit: str) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with a memory cap, spilling into ``temp_dir``, times in UTC."""
+    con = duckdb.connect(config={"memory_limit": memory_limit})
+    run(con, f"SET temp_directory = '{_sql_path(temp_dir)}'")
+    run(con, "SET preserve_insertion_order = false")
+    run(con, "SET TimeZone = 'UTC'")
+    return con
+
+
+def run(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
+    """Execute and drain: DuckDB refuses new work while a result is still open."""
+    return con.execute(sql).fetchall()
+
+
+def one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple:
+    rows = run(con, sql)
+    return rows[0]
+
+
+def hash128(con: duckdb.DuckDBPyConnection, keys: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Two halves of the MD5 of each key: the row identity used to find duplicates."""
+    keys_table = pa.table({"k": keys})  # noqa: F841 - read by DuckDB's replacement scan
+    out = con.sql(
+        "SELECT (md5_number(k) >> 64)::UBIGINT AS h1,"
+        " (md5_number(k) & 18446744073709551615::UHUGEINT)::UBIGINT AS h2 FROM keys_table"
+    ).to_arrow_table()
+    return out.column("h1").combine_chunks(), out.column("h2").combine_chunks()
+
+
+def month_index(us: np.ndarray) -> np.ndarray:
+    """Months since 1970-01 of UTC microsecond timestamps (the partition key)."""
+    return us.astype("datetime64[us]").astype("datetime64[M]").astype(np.int64).astype(np.int32)
+
+
+def month_name(index: int) -> str:
+    year, month0 = divmod(int(index), 12)
+    return f"{1970 + year:04d}-{month0 + 1:02d}"
+
+
+class StagedEvents:
+    """Accepted rows of each chunk, plus sequence, row hash and month, as Parquet parts."""
+
+    def __init__(self, folder: Path, con: duckdb.DuckDBPyConnection) -> None:
+        self.folder = folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.con = con
+        self.parts = 0
+        self.rows = 0
+
+    def add(self, table: pa.Table, seq: np.ndarray, keys: pa.Array) -> None:
+        if table.num_rows == 0:
+            return
+        h1, h2 = hash128(self.con, keys)
+        us = table.column("ts").cast(pa.int64()).to_numpy()
+        table = (
+            table.append_column("_seq", pa.array(seq, pa.int64()))
+            .append_column("_h1", h1)
+            .append_column("_h2", h2)
+            .append_column("_month", pa.array(month_index(us), pa.int32()))
+        )
+        pq.write_table(table, self.folder / f"part-{self.parts:06d}.parquet", compression="snappy")
+        self.parts += 1
+        self.rows += table.num_rows
+
+    @property
+    def glob(self) -> str:
+        return str(self.folder / "*.parquet")
+
+
+class QuarantineWriter:
+    """Rejected rows into one Parquet file, buffered into reasonably sized row groups."""
+
+    def __init__(self, path: Path, flush_rows: int = 65_536) -> None:
+        self.path = path
+        self.flush_rows = flush_rows
+        self._writer = pq.ParquetWriter(path, QUARANTINE_SCHEMA, compression="zstd")
+        self._buffer: list[pa.Table] = []
+        self._buffered = 0
+        self.rows = 0
+
+    def add(
+        self,
+        table: str,
+        source_file: str,
+        line: list[int],
+        reason: list[str],
+        detail: list[str],
+        raw: list[str],
+    ) -> None:
+        n = len(line)
+        if n == 0:
+            return
+        batch = pa.table(
+            {
+                "table": pa.array([table] * n, pa.string()),
+                "source_file": pa.array([source_file] * n, pa.string()),
+                "line": pa.array(line, pa.int64()),
+                "reason": pa.array(reason, pa.string()),
+                "detail": pa.array(detail, pa.string()),
+                "raw": pa.array(raw, pa.string()),
+            },
+            schema=QUARANTINE_SCHEMA,
+        )
+        self._buffer.append(batch)
+        self._buffered += n
+        self.rows += n
+        if self._buffered >= self.flush_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._buffer:
+            self._writer.write_table(pa.concat_tables(self._buffer))
+            self._buffer, self._buffered = [], 0
+
+    def close(self) -> None:
+        self._flush()
+        self._writer.close()
+
+
+@dataclass
+class EventStats:
+    valid: int
+    written: int
+    duplicates: int
+    identical_rows: int
+    """Rows identical to an earlier one (dropped under ``drop``, kept under ``keep``)."""
+    users: int
+    first_us: int | None
+    last_us: int | None
+    partitions: int
+
+
+def finalize_events(
+    con: duckdb.DuckDBPyConnection,
+    staged: StagedEvents,
+    out_dir: Path,
+    *,
+    drop_duplicates: bool,
+    partition_by: str,
+    row_group_rows: int,
+    progress: Callable[[str], None] | None = None,
+) -> EventStats:
+    """Deduplicate across all files, sort by (month, user, time) and write the partitioned dataset."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if staged.parts == 0:
+        if partition_by == "none":
+            pq.write_table(EVENT_SCHEMA.empty_table(), out_dir / PART_NAME)
+        return EventStats(0, 0, 0, 0, 0, None, None, 0)
+    src = f"read_parquet('{_sql_path(Path(staged.glob))}')"
+    if progress:
+        progress("counting users and duplicates")
+    valid, users, first_us, last_us = one(
+        con,
+        f"SELECT count(*), count(DISTINCT user_id), epoch_us(min(ts)), epoch_us(max(ts)) FROM {src}",
+    )
+    run(
+        con,
+        f"CREATE OR REPLACE TEMP TABLE _dups AS SELECT _h1, _h2, min(_seq) AS _keep, count(*) - 1 AS _extra"
+        f" FROM {src} GROUP BY _h1, _h2 HAVING count(*) > 1",
+    )
+    identical = int(one(con, "SELECT coalesce(sum(_extra), 0) FROM _dups")[0])
+    cols = ", ".join(f"s.{c}" for c in EVENT_COLUMNS)
+    order = (
+        "s._month, s.user_id, s.ts, s._seq"
+        if partition_by == "month"
+        else "s.user_id, s.ts, s._seq"
+    )
+    if drop_duplicates and identical:
+        query = (
+            f"SELECT {cols}, s._month FROM {src} s LEFT JOIN _dups d ON s._h1 = d._h1 AND s._h2 = d._h2"
+            f" WHERE d._keep IS NULL OR s._seq = d._keep ORDER BY {order}"
+        )
+    else:
+        query = f"SELECT {cols}, s._month FROM {src} s ORDER BY {order}"
+    if progress:
+        progress("sorting and writing events")
+    writer = _PartitionedWriter(out_dir, partition_by, row_group_rows)
+    reader = con.sql(query).to_arrow_reader(batch_size=min(row_group_rows, 1_000_000))
+    for batch in reader:
+        writer.write(batch)
+    writer.close()
+    written = writer.rows
+    return EventStats(
+        valid=int(valid),
+        written=written,
+        duplicates=int(valid) - written,
+        identical_rows=identical,
+        users=int(users),
+        first_us=None if first_us is None else int(first_us),
+        last_us=None if last_us is None else int(last_us),
+        partitions=writer.files,
+    )
+
+
+class _PartitionedWriter:
+    """Writes a (month, user, ts)-sorted stream as one file per month (or one file)."""
+
+    def __init__(self, out_dir: Path, partition_by: str, row_group_rows: int) -> None:
+        self.out_dir, self.partition_by, self.row_group_rows = out_dir, partition_by, row_group_rows
+        self._writer: pq.ParquetWriter | None = None
+        self._month: int | None = None
+        self._buffer: list[pa.Table] = []
+        self._buffered = 0
+        self.rows = 0
+        self.files = 0
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows == 0:
+            return
+        months = batch.column("_month").to_numpy()
+        table = pa.Table.from_batches([batch]).drop_columns(["_month"]).cast(EVENT_SCHEMA)
+        if self.partition_by != "month":
+            self._append(table, None)
+            return
+        cuts = [0, *(np.flatnonzero(np.diff(months)) + 1).tolist(), len(months)]
+        for a, b in itertools.pairwise(cuts):
+            self._append(table.slice(a, b - a), int(months[a]))
+
+    def _append(self, table: pa.Table, month: int | None) -> None:
+        if self._writer is None or month != self._month:
+            self._close_file()
+            folder = self.out_dir if month is None else self.out_dir / f"month={month_name(month)}"
+            folder.mkdir(parents=True, exist_ok=True)
+            self._writer = pq.ParquetWriter(folder / PART_NAME, EVENT_SCHEMA, compression="snappy")
+            self._month = month
+            self.files += 1
+        self._buffer.append(table)
+        self._buffered += table.num_rows
+        self.rows += table.num_rows
+        if self._buffered >= self.row_group_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._buffer and self._writer is not None:
+            self._writer.write_table(
+                pa.concat_tables(self._buffer), row_group_size=max(self._buffered, 1)
+            )
+        self._buffer, self._buffered = [], 0
+
+    def _close_file(self) -> None:
+        self._flush()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def close(self) -> None:
+        self._close_file()
+        if self.files == 0 and self.partition_by != "month":
+            pq.write_table(EVENT_SCHEMA.empty_table(), self.out_dir / PART_NAME)
+
+
+# --------------------------------------------------------------------------- reading back
+
+
+def events_glob(workspace: Workspace) -> str:
+    """Glob over every events file (any partitioning), for DuckDB/Ibis ``read_parquet``."""
+    return workspace.events_glob()
+
+
+def events_sql(workspace: Workspace) -> str:
+    """A DuckDB table expression for the workspace events, e.g. ``f"SELECT * FROM {events_sql(ws)}"``."""
+    return f"read_parquet('{_sql_path(Path(events_glob(workspace)))}', hive_partitioning = true)"
+
+
+def read_events(workspace: Workspace, columns: list[str] | None = None) -> pd.DataFrame:
+    """The workspace events as pandas (contract columns only), sorted by user then time."""
+    columns = list(columns or EVENT_COLUMNS)
+    unknown = [c for c in columns if c not in EVENT_COLUMNS]
+    if unknown:
+        raise ValueError(f"not event contract columns: {unknown}")
+    files = (
+        sorted(workspace.events_dir.glob("**/*.parquet")) if workspace.events_dir.exists() else []
+    )
+    files = [
+        f
+        for f in files
+        if not any(p.startswith(".") for p in f.relative_to(workspace.events_dir).parts)
+    ]
+    if not files:
+        table = EVENT_SCHEMA.empty_table().select(columns)
+    else:
+        dataset = pads.dataset([str(f) for f in files], schema=EVENT_SCHEMA, format="parquet")
+        table = dataset.to_table(columns=columns)
+        keys = [(c, "ascending") for c in ("user_id", "ts") if c in columns]
+        if keys:
+            table = table.sort_by(keys)
+    return table.to_pandas(types_mapper=None, timestamp_as_object=False)
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def utc_datetime(us: int | None) -> dt.datetime | None:
+    return (
+        None
+        if us is None
+        else dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=us)
+    )
