@@ -1,0 +1,126 @@
+"""The one entry point that turns events into features, for every caller.
+
+Training sets (many cutoffs), batch scoring (one as-of date) and the online service (one
+user's events in memory) all call :func:`feature_frame`; only the tables passed in differ.
+It builds an Ibis expression, so the same code runs on DuckDB and on Spark.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ibis
+import ibis.expr.types as ir
+
+from churnkit.config import ActivityEvents, FeatureSelection
+from churnkit.features.context import Context, daily_table, days_between
+from churnkit.features.families import FAMILIES
+from churnkit.features.families.attributes import USER_PREFIX
+from churnkit.features.spec import FeatureSpec
+
+KEYS = ["user_id", "cutoff"]
+ATTRIBUTE_EXCLUDE = {"user_id", "signup_ts"}
+
+
+@dataclass
+class FeatureFrame:
+    """The feature expression plus what each column means.
+
+    ``table`` has ``user_id``, ``cutoff``, the features (float64) and the eligibility
+    columns ``recent_activity`` (activity events in the look-back), ``days_since_first_activity_``
+    and ``signed_up`` used to select who is scored or trained on.
+    """
+
+    table: ir.Table
+    specs: list[FeatureSpec]
+    daily: ir.Table
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.specs]
+
+
+def feature_frame(
+    events: ir.Table,
+    cutoffs: ir.Table,
+    users: ir.Table | None,
+    *,
+    selection: FeatureSelection,
+    activity: ActivityEvents,
+    lookback_days: int,
+    attribute_levels: dict[str, list[str]] | None,
+) -> FeatureFrame:
+    """Features per (user, cutoff) for every user with an event before the cutoff."""
+    daily = daily_table(events, activity.include, activity.exclude)
+    ctx = Context(events, daily, cutoffs, users, attribute_levels)
+    families = [FAMILIES[name](ctx) for name in selection.families]
+
+    aggregates: dict[str, ir.Value] = {}
+    for fam in families:
+        aggregates.update(fam.aggregates)
+    recent_name, recent = ctx.wsum("n_activity", lookback_days)
+    first_name, first = ctx.first_active_day()
+    aggregates |= {recent_name: recent, first_name: first}
+    main = ctx.hist.group_by(KEYS).aggregate(**aggregates)
+
+    if users is not None:
+        u = users.rename({f"{USER_PREFIX}{c}": c for c in users.columns})
+        main = main.left_join(u, main.user_id == u[f"{USER_PREFIX}user_id"]).drop(f"{USER_PREFIX}user_id")
+
+    columns: dict[str, ir.Value] = {}
+    specs: list[FeatureSpec] = []
+    for fam in families:
+        for spec, derive in fam.features:
+            if spec.name not in selection.exclude:
+                columns[spec.name] = derive(main).cast("float64")
+                specs.append(spec)
+    signed_up = (
+        (main[f"{USER_PREFIX}signup_ts"].isnull() | (main[f"{USER_PREFIX}signup_ts"] < main.cutoff))
+        if users is not None and "signup_ts" in users.columns
+        else ibis.literal(True)
+    )
+    out = main.select(
+        *KEYS,
+        **columns,
+        recent_activity=main[recent_name].fill_null(0.0),
+        history_days=days_between(main.cutoff, main[first_name]),
+        signed_up=signed_up,
+    )
+    for fam in families:
+        for table, fam_specs in fam.joins or []:
+            keep = [s for s in fam_specs if s.name not in selection.exclude]
+            t = table.select(*KEYS, *[s.name for s in keep]).rename(
+                {f"{USER_PREFIX}{k}": k for k in KEYS}
+            )
+            out = out.left_join(
+                t, (out.user_id == t[f"{USER_PREFIX}user_id"]) & (out.cutoff == t[f"{USER_PREFIX}cutoff"])
+            ).drop(f"{USER_PREFIX}user_id", f"{USER_PREFIX}cutoff")
+            out = out.mutate(**{s.name: out[s.name].fill_null(0.0) for s in keep})
+            specs += keep
+    names = [s.name for s in specs]
+    out = out.select(*KEYS, *names, "recent_activity", "history_days", "signed_up")
+    return FeatureFrame(out, specs, daily)
+
+
+def attribute_columns(users: ir.Table | None) -> list[str]:
+    if users is None:
+        return []
+    return [c for c in users.columns if c not in ATTRIBUTE_EXCLUDE]
+
+
+def discover_levels(users: ir.Table | None, max_levels: int = 20) -> dict[str, list[str]]:
+    """Most frequent values of each users-table attribute (fixed into the manifest)."""
+    levels: dict[str, list[str]] = {}
+    for col in attribute_columns(users):
+        assert users is not None
+        v = users[col].cast("string")
+        counts = (
+            users.filter(v.notnull())
+            .group_by(value=v)
+            .aggregate(n=ibis._.count())
+            .order_by([ibis.desc("n"), "value"])
+            .limit(max_levels)
+            .execute()
+        )
+        levels[col] = sorted(str(x) for x in counts["value"])
+    return levels

@@ -1,0 +1,138 @@
+"""The tables every feature family reads, built once per build.
+
+Events are first reduced to one row per user and day (``daily``) in a single pass; a
+training set over many cutoffs then joins that much smaller table to the cutoff grid with
+a range condition (``day < cutoff``) instead of scanning the events once per cutoff.
+
+Point in time: cutoffs are midnights (UTC), so "ts < cutoff" is exactly "day < cutoff".
+Values attached to a daily row (gap to the previous active day, first-purchase-day flag)
+depend only on that day and earlier ones, so no row carries information from its future.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import ibis
+import ibis.expr.types as ir
+
+EVENT_TYPES = (
+    "session",
+    "view",
+    "add_to_cart",
+    "purchase",
+    "push_sent",
+    "push_open",
+    "coupon_redeem",
+    "support_ticket",
+    "checkin",
+)
+"""Event names counted per type; other names still count as activity."""
+
+SECONDS_PER_DAY = 86400.0
+
+
+def seconds(ts: ir.TimestampValue) -> ir.FloatingValue:
+    """Whole epoch seconds as float64: identical on DuckDB and Spark (which floors)."""
+    return ts.truncate("s").epoch_seconds().cast("float64")
+
+
+def days_between(later: ir.TimestampValue, earlier: ir.TimestampValue) -> ir.FloatingValue:
+    return (seconds(later) - seconds(earlier)) / SECONDS_PER_DAY
+
+
+def is_activity(event: ir.StringValue, include: list[str] | None, exclude: list[str]) -> ir.BooleanValue:
+    cond = event.notnull()
+    if include is not None:
+        cond = cond & event.isin(include)
+    if exclude:
+        cond = cond & ~event.isin(exclude)
+    return cond
+
+
+def daily_table(events: ir.Table, include: list[str] | None, exclude: list[str]) -> ir.Table:
+    """One row per (user, day with any event): counts by type, activity, revenue, times."""
+    e = events.mutate(day=events.ts.truncate("D"), act=is_activity(events.event, include, exclude))
+    purchase = e.event == "purchase"
+    aggs: dict[str, ir.Value] = {f"n_{t}": e.event.count(where=e.event == t) for t in EVENT_TYPES}
+    aggs |= {
+        "n_activity": e.event.count(where=e.act),
+        "n_campaign_push": e.event.count(where=(e.event == "push_sent") & e.campaign_id.notnull()),
+        "revenue": e.amount.sum(where=purchase & e.amount.notnull()).cast("float64"),
+        "last_activity_ts": e.ts.max(where=e.act),
+        "last_purchase_ts": e.ts.max(where=purchase),
+        "last_push_open_ts": e.ts.max(where=e.event == "push_open"),
+        "last_campaign_ts": e.ts.max(where=(e.event == "push_sent") & e.campaign_id.notnull()),
+        "first_ts": e.ts.min(),
+    }
+    d = e.group_by(["user_id", "day"]).aggregate(**aggs)
+    d = d.mutate(revenue=d.revenue.fill_null(0.0))
+    before = ibis.window(group_by="user_id", order_by="day", rows=(None, -1))
+    whole = ibis.window(group_by="user_id")
+    active_day = ibis.ifelse(d.n_activity > 0, d.day, ibis.null("timestamp"))
+    purchase_day = ibis.ifelse(d.n_purchase > 0, d.day, ibis.null("timestamp"))
+    d = d.mutate(prev_active_day=active_day.max().over(before), first_purchase_day=purchase_day.min().over(whole))
+    return d.mutate(
+        gap_days=ibis.ifelse(d.n_activity > 0, days_between(d.day, d.prev_active_day), ibis.null("float64")),
+        is_first_purchase_day=(d.n_purchase > 0) & (d.day == d.first_purchase_day),
+    ).drop("prev_active_day", "first_purchase_day")
+
+
+def cutoff_table(cutoffs: list) -> ir.Table:
+    """Cutoffs as UTC midnights in a memtable (dates or date-like values)."""
+    import pandas as pd
+
+    values = pd.to_datetime(pd.Series(sorted({pd.Timestamp(c).date() for c in cutoffs}))).dt.tz_localize("UTC")
+    return ibis.memtable(pd.DataFrame({"cutoff": values.astype("datetime64[us, UTC]")}))
+
+
+@dataclass
+class Context:
+    """Inputs of the families, with helpers that name aggregates canonically."""
+
+    events: ir.Table
+    daily: ir.Table
+    cutoffs: ir.Table
+    users: ir.Table | None
+    attribute_levels: dict[str, list[str]] | None = None
+    hist: ir.Table = field(init=False)
+
+    def __post_init__(self) -> None:
+        d, c = self.daily, self.cutoffs
+        joined = d.join(c, d.day < c.cutoff)
+        self.hist = joined.mutate(age=days_between(joined.cutoff, joined.day))
+
+    def _where(self, window: int | None) -> ir.BooleanValue | None:
+        return None if window is None else self.hist.age <= window
+
+    def wsum(self, col: str, window: int | None = None) -> tuple[str, ir.Value]:
+        """Sum of a daily column over ``[cutoff - window days, cutoff)`` (None: all history)."""
+        name = f"sum_{col}_{window or 'all'}"
+        return name, self.hist[col].sum(where=self._where(window)).cast("float64")
+
+    def wdays(self, col: str, window: int | None = None) -> tuple[str, ir.Value]:
+        """Number of days with a positive daily column in the window."""
+        name = f"days_{col}_{window or 'all'}"
+        cond = self.hist[col] > 0
+        w = self._where(window)
+        return name, self.hist[col].count(where=cond if w is None else cond & w).cast("float64")
+
+    def wmax(self, col: str, window: int | None = None) -> tuple[str, ir.Value]:
+        name = f"max_{col}_{window or 'all'}"
+        return name, self.hist[col].max(where=self._where(window))
+
+    def wmin(self, col: str, window: int | None = None) -> tuple[str, ir.Value]:
+        name = f"min_{col}_{window or 'all'}"
+        return name, self.hist[col].min(where=self._where(window))
+
+    def first_active_day(self) -> tuple[str, ir.Value]:
+        return "first_active_day", self.hist.day.min(where=self.hist.n_activity > 0)
+
+
+def ratio(num: ir.NumericValue, den: ir.NumericValue) -> ir.FloatingValue:
+    """num / den as float64, null where the denominator is zero or null."""
+    return ibis.ifelse(den > 0, num.cast("float64") / den.cast("float64"), ibis.null("float64"))
+
+
+def zero_if_null(v: ir.NumericValue) -> ir.FloatingValue:
+    return v.cast("float64").fill_null(0.0)

@@ -1,0 +1,109 @@
+"""Connections and workspace tables for the feature engine (the I/O edge of features).
+
+DuckDB is the embedded default; any Ibis backend whose tables have the event contract's
+columns works with :mod:`churnkit.features.build` (Spark via ``ibis.pyspark.connect``).
+Every connection runs in UTC so day truncation means the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from churnkit.errors import ChurnkitError
+from churnkit.workspace import Workspace
+
+EVENT_COLUMNS = ["user_id", "ts", "event", "amount", "category", "channel", "campaign_id", "variant"]
+EVENT_SCHEMA = ibis.schema(
+    {
+        "user_id": "string",
+        "ts": "timestamp('UTC')",
+        "event": "string",
+        "amount": "float64",
+        "category": "string",
+        "channel": "string",
+        "campaign_id": "string",
+        "variant": "string",
+    }
+)
+
+
+def duckdb_connection(memory_limit: str | None = None, threads: int | None = None) -> Any:
+    con = ibis.duckdb.connect()
+    con.raw_sql("SET TimeZone = 'UTC'")
+    if memory_limit:
+        con.raw_sql(f"SET memory_limit = '{memory_limit}'")
+    if threads:
+        con.raw_sql(f"SET threads = {int(threads)}")
+    return con
+
+
+def workspace_events(con: Any, ws: Workspace) -> ir.Table:
+    if not ws.events_dir.exists() or not any(ws.events_dir.rglob("*.parquet")):
+        raise ChurnkitError(f"no events in {ws.events_dir}: run `churnkit ingest` first")
+    t = con.read_parquet(ws.events_glob(), hive_partitioning=True)
+    return t.select(*EVENT_COLUMNS).cast(EVENT_SCHEMA)
+
+
+def workspace_users(con: Any, ws: Workspace) -> ir.Table | None:
+    if not ws.users_path.exists():
+        return None
+    t = con.read_parquet(str(ws.users_path))
+    if "signup_ts" in t.columns:
+        t = t.mutate(signup_ts=t.signup_ts.cast("timestamp('UTC')"))
+    return t
+
+
+def events_memtable(events: pd.DataFrame) -> ir.Table:
+    """An in-memory events table (one user's recent events, a test log) in contract form."""
+    df = events.copy()
+    for col in EVENT_COLUMNS:
+        if col not in df.columns:
+            df[col] = None
+    df = df[EVENT_COLUMNS]
+    df["ts"] = pd.to_datetime(df["ts"], utc=True).astype("datetime64[us, UTC]")
+    df["amount"] = pd.to_numeric(df["amount"], errors="raise").astype("float64")
+    for col in ("user_id", "event", "category", "channel", "campaign_id", "variant"):
+        df[col] = df[col].astype("object").where(df[col].notna(), None)
+    return ibis.memtable(df, schema=EVENT_SCHEMA)
+
+
+def fingerprint(events: ir.Table) -> dict[str, Any]:
+    """Content fingerprint of an events table: stable across file layout and row order."""
+    h = events.mutate(
+        h=(
+            events.user_id.fill_null("")
+            + "|" + events.ts.cast("string")
+            + "|" + events.event.fill_null("")
+            + "|" + events.amount.cast("string").fill_null("")
+        ).hash()
+    )
+    row = h.aggregate(
+        rows=h.count(),
+        users=h.user_id.nunique(),
+        first_ts=h.ts.min(),
+        last_ts=h.ts.max(),
+        digest=(h.h % 1_000_000_007).sum(),
+    ).execute().iloc[0]
+
+    def iso(v: Any) -> str | None:
+        return None if pd.isna(v) else pd.Timestamp(v).isoformat()
+
+    return {
+        "rows": int(row["rows"]),
+        "users": int(row["users"]),
+        "first_ts": iso(row["first_ts"]),
+        "last_ts": iso(row["last_ts"]),
+        "digest": int(row["digest"]) if not pd.isna(row["digest"]) else 0,
+    }
+
+
+def data_end(fp: dict[str, Any]) -> dt.date:
+    """First day after the last event: outcome windows must end by then to be complete."""
+    if fp["last_ts"] is None:
+        raise ChurnkitError("the events table is empty")
+    return pd.Timestamp(fp["last_ts"]).date() + dt.timedelta(days=1)
