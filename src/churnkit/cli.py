@@ -238,6 +238,41 @@ def ingest(
 
 @app.command()
 @handle_errors
+def build(
+    problem: Annotated[str, typer.Option(help="Problem name (configs/problems/NAME.yaml) or a YAML path.")],
+    out_file: Annotated[
+        Optional[Path], typer.Option("--out", help="Training set Parquet (default: WORKSPACE/datasets/NAME.parquet).")
+    ] = None,
+) -> None:
+    """Build a problem's point-in-time training set and its feature manifest."""
+    from churnkit.dataset import build_training_set, default_dataset_path, load_problem, write_training_set
+    from churnkit.warehouse import duckdb_connection, workspace_events, workspace_users
+
+    spec = load_problem(problem)
+    ws = state.workspace
+    con = duckdb_connection(state.config.ingest.duckdb_memory_limit)
+    with progress_bar(f"building {spec.name}") as update:
+        update(0, None, "features and labels")
+        df, manifest = build_training_set(workspace_events(con, ws), workspace_users(con, ws), spec)
+    path, mpath = write_training_set(df, manifest, Path(out_file) if out_file else default_dataset_path(ws, spec.name))
+    print_build_summary(manifest, path, mpath)
+
+
+def print_build_summary(manifest: dict[str, Any], path: Path, mpath: Path) -> None:
+    p = manifest["problem"]
+    cuts = manifest["cutoffs"]
+    label = "mean revenue" if p["kind"] == "revenue" else f"{p['kind']} rate"
+    rate = sum(c["rows"] * c["label_mean"] for c in manifest["per_cutoff"]) / max(manifest["rows"], 1)
+    out.print(
+        f"{p['name']}: {manifest['rows']:,} rows x {len(manifest['features'])} features over {len(cuts)} cutoffs"
+        f" ({cuts[0]} .. {cuts[-1]}); {label} {rate:.3f}"
+    )
+    out.print(f"training set: {path}")
+    out.print(f"manifest: {mpath}")
+
+
+@app.command()
+@handle_errors
 def sources() -> None:
     """List the built-in source configs."""
     from churnkit.events.sources import builtin_sources
