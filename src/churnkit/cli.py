@@ -281,6 +281,9 @@ def sources() -> None:
         out.print(f"{name}\t{path}")
 
 
+DEMO_PROBLEMS = ("churn_ga4", "purchase_ga4", "revenue_ga4")
+
+
 @app.command()
 @handle_errors
 def demo(
@@ -304,7 +307,7 @@ def demo(
         cutoffs=None,
         cutoff_step_days=cfg.cutoff_step_days,
     )
-    out.rule("1/2 simulate")
+    out.rule("1/3 simulate")
     with progress_bar("simulating") as update:
         result = run_simulation(params, progress=update)
     paths = write_simulation(result, ws.simulation_dir)
@@ -312,7 +315,7 @@ def demo(
     for name, path in paths.items():
         out.print(f"  {name}: {path}")
 
-    out.rule("2/2 ingest")
+    out.rule("2/3 ingest")
     end_of_log = dt.datetime.combine(params.start + dt.timedelta(days=params.days), dt.time(), dt.timezone.utc)
     with progress_bar("ingesting") as update:
         summary = run_ingest(
@@ -324,6 +327,19 @@ def demo(
             progress=update,
         )
     print_ingest_summary(summary)
+
+    out.rule("3/3 build training sets")
+    from churnkit.dataset import build_training_set, default_dataset_path, load_problem, write_training_set
+    from churnkit.warehouse import duckdb_connection, workspace_events, workspace_users
+
+    con = duckdb_connection(state.config.ingest.duckdb_memory_limit)
+    events, users_table = workspace_events(con, ws), workspace_users(con, ws)
+    for name in DEMO_PROBLEMS:
+        spec = load_problem(name)
+        with progress_bar(f"building {name}") as update:
+            update(0, None, "features and labels")
+            df, manifest = build_training_set(events, users_table, spec)
+        print_build_summary(manifest, *write_training_set(df, manifest, default_dataset_path(ws, name)))
     out.rule("done")
     out.print(f"workspace: {ws.root.resolve()}")
 

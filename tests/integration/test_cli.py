@@ -71,8 +71,8 @@ def test_simulate_writes_outputs(tmp_path):
     assert set(truth.horizon_days) == {7, 28}
 
 
-def test_demo_runs_simulate_then_ingest(tmp_path):
-    proc = churnkit("--workspace", str(tmp_path / "ws"), "demo", "--users", "300", "--days", "60", cwd=tmp_path)
+def test_demo_runs_simulate_ingest_build(tmp_path):
+    proc = churnkit("--workspace", str(tmp_path / "ws"), "demo", "--users", "400", "--days", "120", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((tmp_path / "ws" / "ingest" / "summary.json").read_text())
     assert summary["read"] == summary["accepted"] + summary["duplicates"] + summary["rejected"]
@@ -80,3 +80,7 @@ def test_demo_runs_simulate_then_ingest(tmp_path):
     meta = json.loads((tmp_path / "ws" / "simulation" / "simulation.json").read_text())
     assert summary["read"] == meta["events"]
     assert "read" in proc.stdout and "workspace" in proc.stdout
+    for name in ("churn_ga4", "purchase_ga4", "revenue_ga4"):
+        data = tmp_path / "ws" / "datasets" / f"{name}.parquet"
+        manifest = json.loads(data.with_suffix(".manifest.json").read_text())
+        assert pq.read_metadata(data).num_rows == manifest["rows"] > 0
