@@ -189,3 +189,16 @@ def read_manifest(dataset: Path) -> dict[str, Any]:
     if not path.exists():
         raise ChurnkitError(f"no manifest beside {dataset} (expected {path})")
     return json.loads(path.read_text())
+
+
+def features_for_events(
+    events: pd.DataFrame, users: pd.DataFrame | None, manifest: dict[str, Any], as_of: dt.date
+) -> pd.DataFrame:
+    """Features from events held in memory (one user's recent log, as the service gets it).
+
+    Same path as batch scoring: the frames become Ibis memtables and go through
+    :func:`features_as_of`.
+    """
+    from churnkit.warehouse import events_memtable, users_memtable
+
+    return features_as_of(events_memtable(events), users_memtable(users), manifest, as_of)

@@ -58,8 +58,30 @@ def workspace_users(con: Any, ws: Workspace) -> ir.Table | None:
     return t
 
 
+def use_utc_default_backend() -> None:
+    """Memtables execute on Ibis's default backend: make it an embedded DuckDB in UTC."""
+    global _DEFAULT_SET
+    if not _DEFAULT_SET:
+        ibis.set_backend(duckdb_connection())
+        _DEFAULT_SET = True
+
+
+_DEFAULT_SET = False
+
+
+def users_memtable(users: pd.DataFrame | None) -> ir.Table | None:
+    if users is None:
+        return None
+    use_utc_default_backend()
+    frame = users.copy()
+    if "signup_ts" in frame.columns:
+        frame["signup_ts"] = pd.to_datetime(frame["signup_ts"], utc=True).astype("datetime64[us, UTC]")
+    return ibis.memtable(frame)
+
+
 def events_memtable(events: pd.DataFrame) -> ir.Table:
     """An in-memory events table (one user's recent events, a test log) in contract form."""
+    use_utc_default_backend()
     df = events.copy()
     for col in EVENT_COLUMNS:
         if col not in df.columns:

@@ -1,0 +1,61 @@
+"""One feature definition: batch (workspace Parquet) and in-memory single-user paths agree."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churnkit.config import IngestSettings
+from churnkit.dataset import build_training_set, features_as_of, features_for_events, load_problem
+from churnkit.events.ingest import ingest
+from churnkit.events.sources import resolve_source
+from churnkit.simulate import SimulationParams, simulate, write_simulation
+from churnkit.warehouse import duckdb_connection, workspace_events, workspace_users
+from churnkit.workspace import Workspace
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    ws = Workspace(tmp_path_factory.mktemp("ws"))
+    params = SimulationParams(users=400, days=150, seed=21, horizons=[7])
+    write_simulation(simulate(params), ws.simulation_dir)
+    as_of = dt.datetime.combine(params.end, dt.time(), dt.timezone.utc)
+    ingest([ws.simulation_dir], resolve_source("simulator"), ws, as_of=as_of, settings=IngestSettings())
+    return ws
+
+
+def test_single_user_in_memory_equals_batch(workspace):
+    con = duckdb_connection()
+    events, users = workspace_events(con, workspace), workspace_users(con, workspace)
+    _, manifest = build_training_set(events, users, load_problem("churn_ga4"))
+    as_of = dt.date.fromisoformat(manifest["cutoffs"][-1])
+    batch = features_as_of(events, users, manifest, as_of)
+    names = [f["name"] for f in manifest["features"]]
+    assert len(batch) > 20
+    ev, us = events.to_pandas(), users.to_pandas()
+    for uid in batch.user_id.sample(8, random_state=0):
+        one = features_for_events(ev[ev.user_id == uid], us[us.user_id == uid], manifest, as_of)
+        assert len(one) == 1
+        np.testing.assert_allclose(
+            one[names].to_numpy(), batch.loc[batch.user_id == uid, names].to_numpy(), rtol=0, atol=1e-12
+        )
+        # events at or after the as-of date change nothing
+        mine = ev[ev.user_id == uid]
+        later = mine.assign(ts=pd.Timestamp(as_of, tz="UTC") + pd.Timedelta(hours=5))
+        both = features_for_events(pd.concat([mine, later]), us[us.user_id == uid], manifest, as_of)
+        np.testing.assert_allclose(both[names].to_numpy(), one[names].to_numpy(), rtol=0, atol=1e-12)
+
+
+def test_as_of_features_training_columns_match(workspace):
+    con = duckdb_connection()
+    events, users = workspace_events(con, workspace), workspace_users(con, workspace)
+    df, manifest = build_training_set(events, users, load_problem("purchase_ga4"))
+    cutoff = dt.date.fromisoformat(manifest["cutoffs"][-1])
+    batch = features_as_of(events, users, manifest, cutoff)
+    names = [f["name"] for f in manifest["features"]]
+    train_rows = df[df.cutoff.dt.date == cutoff].sort_values("user_id").reset_index(drop=True)
+    assert list(batch.user_id) == list(train_rows.user_id)
+    np.testing.assert_allclose(batch[names].to_numpy(), train_rows[names].to_numpy(), rtol=0, atol=1e-12)
