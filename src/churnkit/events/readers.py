@@ -30,6 +30,7 @@ from churnkit.events.files import InputFile
 from churnkit.events.lines import LineBlock, iter_line_blocks
 
 KEY_SEP = "\x1f"
+HEADER_BLOCK_LINES = 1_000
 KEY_NULL = "\x00"
 NULL_STR = pa.scalar(None, pa.string())
 
@@ -122,12 +123,12 @@ class CsvReader(Reader):
         self.dialect = Dialect(delimiter=delimiter, quote=options.quote)
         self.columns = self._read_columns()
 
-    def _blocks(self) -> Iterator[LineBlock]:
+    def _blocks(self, block_lines: int | None = None) -> Iterator[LineBlock]:
         try:
             yield from iter_line_blocks(
                 self.file.path,
                 self.options.encoding,
-                self.chunk_rows,
+                block_lines or self.chunk_rows,
                 compressed=self.file.compressed,
             )
         except (OSError, EOFError, zlib.error) as err:
@@ -169,7 +170,7 @@ class CsvReader(Reader):
     def _header_record(self) -> tuple[int, str, str | None] | None:
         """(line, text, problem) of the first record, read without holding more than a block."""
         splitter = RecordSplitter(self.dialect)
-        for block in self._blocks():
+        for block in self._blocks(HEADER_BLOCK_LINES):  # small blocks: the header is at the top
             recs = splitter.feed(block)
             first_ok = int(recs.line[0]) if len(recs.line) else None
             first_err = recs.errors[0] if recs.errors else None

@@ -109,7 +109,13 @@ class StagedEvents:
             .append_column("_h2", h2)
             .append_column("_month", pa.array(month_index(us), pa.int32()))
         )
-        pq.write_table(table, self.folder / f"part-{self.parts:06d}.parquet", compression="snappy")
+        # Scratch data read once by DuckDB: fast codec, no dictionaries (hashes are random anyway).
+        pq.write_table(
+            table,
+            self.folder / f"part-{self.parts:06d}.parquet",
+            compression="lz4",
+            use_dictionary=False,
+        )
         self.parts += 1
         self.rows += table.num_rows
 
