@@ -61,12 +61,19 @@ def as_text(arr: pa.Array, clean: bool = False) -> pa.Array:
     return pc.if_else(pc.equal(arr, ""), NULL_STR, arr)
 
 
+def column(columns: dict[str, pa.Array], name: str, n: int) -> pa.Array:
+    """A source column; absent means all missing (JSON objects may omit keys; CSV and Parquet
+    files without a needed column were refused before reading)."""
+    found = columns.get(name)
+    return found if found is not None else pa.nulls(n, pa.string())
+
+
 def field_values(columns: dict[str, pa.Array], spec: FieldSpec, n: int, clean: bool) -> pa.Array:
     """The field's raw values: typed for a single column (Parquet), text otherwise."""
     if spec.column is not None:
-        arr = columns[spec.column]
+        arr = column(columns, spec.column, n)
     elif spec.columns is not None:
-        parts = [as_text(columns[c], clean) for c in spec.columns]
+        parts = [as_text(column(columns, c, n), clean) for c in spec.columns]
         arr = (
             parts[0]
             if len(parts) == 1
@@ -165,7 +172,9 @@ def map_amount(
         return parse_numbers(
             field_values(columns, spec, n, clean), "amount", clean and not spec.values
         )
-    factors = [parse_numbers(columns[c], f"amount factor '{c}'", clean) for c in spec.multiply]
+    factors = [
+        parse_numbers(column(columns, c, n), f"amount factor '{c}'", clean) for c in spec.multiply
+    ]
     values = np.ones(n)
     for f in factors:
         values = values * f.values

@@ -148,7 +148,8 @@ class CsvReader(Reader):
             raise InputFileError(f"{self.file.name}: file is empty (expected a header line)")
         line, text, problem = header
         if problem:
-            raise InputFileError(f"{self.file.name}: header (line {line}) is unreadable: {problem}")
+            hint = " (set csv.encoding)" if problem.startswith("undecodable") else ""
+            raise InputFileError(f"{self.file.name}: header (line {line}) is unreadable: {problem}{hint}")
         names = parse_header_line(text, self.dialect)
         if opts.columns is not None:
             if len(opts.columns) != len(names):
