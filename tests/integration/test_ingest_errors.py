@@ -118,6 +118,8 @@ def test_missing_path_empty_folder_and_no_matching_files(tmp_path):
     with pytest.raises(InputFileError, match=r"no files matching pattern '\*'"):
         run(tmp_path / "ws", [empty])
     (empty / "notes.md").write_text("x")
+    with pytest.raises(InputFileError, match="notes.md: unknown format .*set `pattern` in the source"):
+        run(tmp_path / "ws", [empty])
     with pytest.raises(
         InputFileError, match=r"empty: folder has no files matching pattern '\*.csv'"
     ):

@@ -51,7 +51,9 @@ class InputFile:
         return suffixes[-1] if suffixes else ""
 
 
-def infer_format(path: Path, declared: Format | None) -> tuple[Format, bool]:
+def infer_format(
+    path: Path, declared: Format | None, *, from_folder: bool = False
+) -> tuple[Format, bool]:
     """The file's format and whether it is gzip-compressed; ``declared`` wins over the suffix."""
     suffixes = [s.lower() for s in path.suffixes]
     compressed = bool(suffixes) and suffixes[-1] in COMPRESSED_SUFFIXES
@@ -63,9 +65,13 @@ def infer_format(path: Path, declared: Format | None) -> tuple[Format, bool]:
         suffix = suffixes[-1] if suffixes else ""
         if suffix not in EXTENSION_FORMATS:
             known = ", ".join(sorted({s.lstrip(".") for s in EXTENSION_FORMATS}))
+            hint = (
+                "set `pattern` in the source to select the data files, or `format`"
+                if from_folder
+                else "set `format` in the source config"
+            )
             raise InputFileError(
-                f"{path}: unknown format (extension '{suffix or '<none>'}'; expected one of {known},"
-                " or set `format` in the source config)"
+                f"{path}: unknown format (extension '{suffix or '<none>'}'; expected one of {known}; {hint})"
             )
         fmt = EXTENSION_FORMATS[suffix]
     if compressed and fmt == "parquet":
@@ -79,7 +85,7 @@ def expand_inputs(paths: list[Path], pattern: str, declared: Format | None) -> l
     """Files in ingest order: each argument in turn, a folder as its matching files sorted by name."""
     if not paths:
         raise InputFileError("no input paths given")
-    found: list[Path] = []
+    found: list[tuple[Path, bool]] = []
     for raw in paths:
         path = Path(raw)
         if not path.exists():
@@ -93,19 +99,19 @@ def expand_inputs(paths: list[Path], pattern: str, declared: Format | None) -> l
             )
             if not matches:
                 raise InputFileError(f"{path}: folder has no files matching pattern '{pattern}'")
-            found.extend(matches)
+            found.extend((m, True) for m in matches)
         elif path.is_file():
-            found.append(path)
+            found.append((path, False))
         else:
             raise InputFileError(f"{path}: not a regular file or folder")
     out: list[InputFile] = []
     seen: set[Path] = set()
-    for path in found:
+    for path, from_folder in found:
         key = path.resolve()
         if key in seen:  # the same file named twice would double-count every row
             continue
         seen.add(key)
-        fmt, compressed = infer_format(path, declared)
+        fmt, compressed = infer_format(path, declared, from_folder=from_folder)
         out.append(InputFile(path=path, format=fmt, index=len(out), compressed=compressed))
     return out
 

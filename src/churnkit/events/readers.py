@@ -149,7 +149,9 @@ class CsvReader(Reader):
         line, text, problem = header
         if problem:
             hint = " (set csv.encoding)" if problem.startswith("undecodable") else ""
-            raise InputFileError(f"{self.file.name}: header (line {line}) is unreadable: {problem}{hint}")
+            raise InputFileError(
+                f"{self.file.name}: header (line {line}) is unreadable: {problem}{hint}"
+            )
         names = parse_header_line(text, self.dialect)
         if opts.columns is not None:
             if len(opts.columns) != len(names):
@@ -242,10 +244,13 @@ class JsonlReader(Reader):
         self.keys_seen: set[str] = set()
         self._check_not_array()
 
-    def _blocks(self) -> Iterator[LineBlock]:
+    def _blocks(self, block_lines: int | None = None) -> Iterator[LineBlock]:
         try:
             yield from iter_line_blocks(
-                self.file.path, self.encoding, self.chunk_rows, compressed=self.file.compressed
+                self.file.path,
+                self.encoding,
+                block_lines or self.chunk_rows,
+                compressed=self.file.compressed,
             )
         except (OSError, EOFError, zlib.error) as err:
             raise InputFileError(f"{self.file.name}: cannot read ({_os_reason(err)})") from None
@@ -255,7 +260,7 @@ class JsonlReader(Reader):
             ) from None
 
     def _check_not_array(self) -> None:
-        for block in self._blocks():
+        for block in self._blocks(HEADER_BLOCK_LINES):
             for i, text in enumerate(block.lines.to_pylist()):
                 if i in block.undecodable or not text.strip():
                     continue
