@@ -293,6 +293,7 @@ def main() -> None:
             "rejected": summary["rejected"],
             "rejected_by_reason": summary["rejected_by_reason"],
             "partitions": summary["partitions"],
+            "phases_s": summary["timings_s"],
         },
         "baseline": {
             "wall_s": round(b_wall, 2),

@@ -94,33 +94,60 @@ def events_memtable(events: pd.DataFrame) -> ir.Table:
     return ibis.memtable(df, schema=EVENT_SCHEMA)
 
 
-def fingerprint(events: ir.Table) -> dict[str, Any]:
-    """Content fingerprint of an events table: stable across file layout and row order."""
-    h = events.mutate(
-        h=(
-            events.user_id.fill_null("")
-            + "|" + events.ts.cast("string")
-            + "|" + events.event.fill_null("")
-            + "|" + events.amount.cast("string").fill_null("")
-        ).hash()
+_HEX = "0123456789abcdef"
+_DIGEST_HEX_CHARS = 7
+"""Each row contributes the first 28 bits of its md5: the int64 sum is exact up to 2**35 rows."""
+
+
+def _row_digest(events: ir.Table) -> ir.IntegerValue:
+    """An integer per row from md5 of a canonical text of it, the same on every engine.
+
+    Only portable pieces go into the text: epoch seconds and microseconds as integers (a
+    timestamp cast to string carries the zone on DuckDB and not on Spark), the amount in
+    millionths as an integer (float-to-string formats differ), and the strings as they are.
+    ``.hash()`` is not used: it is a different function on each backend.
+    """
+    ts = events.ts
+    whole = ts.truncate("s")
+    text = (
+        events.user_id.fill_null("")
+        + "|" + whole.epoch_seconds().cast("int64").cast("string").fill_null("")
+        + "." + ts.delta(whole, unit="microsecond").cast("int64").cast("string").fill_null("")
+        + "|" + events.event.fill_null("")
+        + "|" + (events.amount * 1_000_000).round().cast("int64").cast("string").fill_null("")
     )
-    row = h.aggregate(
-        rows=h.count(),
-        users=h.user_id.nunique(),
-        first_ts=h.ts.min(),
-        last_ts=h.ts.max(),
-        digest=(h.h % 1_000_000_007).sum(),
+    md5 = text.hexdigest("md5")
+    hexdigits = ibis.literal(_HEX)
+    value = hexdigits.find(md5.substr(0, 1))
+    for k in range(1, _DIGEST_HEX_CHARS):
+        value = value * 16 + hexdigits.find(md5.substr(k, 1))
+    return value.cast("int64")
+
+
+def fingerprint(events: ir.Table) -> dict[str, Any]:
+    """Content fingerprint of an events table: stable across file layout, row order and
+    engine (DuckDB and Spark give the same dict for the same rows)."""
+    row = events.aggregate(
+        rows=events.count(),
+        users=events.user_id.nunique(),
+        first_ts=events.ts.min(),
+        last_ts=events.ts.max(),
+        digest=_row_digest(events).sum(),
     ).execute().iloc[0]
 
     def iso(v: Any) -> str | None:
-        return None if pd.isna(v) else pd.Timestamp(v).isoformat()
+        if pd.isna(v):
+            return None
+        t = pd.Timestamp(v)
+        # Spark hands back zone-less timestamps; every connection runs in UTC
+        return (t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")).isoformat()
 
     return {
         "rows": int(row["rows"]),
         "users": int(row["users"]),
         "first_ts": iso(row["first_ts"]),
         "last_ts": iso(row["last_ts"]),
-        "digest": int(row["digest"]) if not pd.isna(row["digest"]) else 0,
+        "digest": int(row["digest"]) % 1_000_000_007 if not pd.isna(row["digest"]) else 0,
     }
 
 
