@@ -1,0 +1,384 @@
+"""Churn and purchase propensity: a LightGBM booster plus a probability calibrator.
+
+Scores are used as probabilities (value at risk = churn probability x LTV; "contact the
+users above 30 %"), so they must be calibrated, not only well ranked. The booster is
+early-stopped on a later-in-time evaluation set and a calibrator (isotonic, Platt or
+none) is fitted on that same set's margins; ``calibration="auto"`` picks the one with the
+lowest cross-validated log loss on it, so the more flexible isotonic map wins only when
+the set is large enough to support it.
+
+Without an evaluation set, ``fit`` holds out a stratified *random* ``holdout`` fraction of
+the rows for early stopping and calibration. That split ignores time (a user's rows from
+other cutoffs can fall on both sides), so it is a convenience: the backtest passes a later
+cutoff as ``eval_set``. ``holdout=0`` trains on every row for ``n_estimators`` rounds
+without calibration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from pydantic import Field
+from scipy.optimize import minimize
+from scipy.special import expit
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.isotonic import IsotonicRegression
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+from churnkit.config import StrictModel, parse_model
+from churnkit.errors import ChurnkitError
+from churnkit.models.checks import check_binary_target, check_features
+from churnkit.models.lgbm import canonical_params, lgbm_params
+
+Calibration = Literal["auto", "isotonic", "sigmoid", "none"]
+CALIBRATIONS = ("auto", "isotonic", "sigmoid", "none")
+BINARY_OBJECTIVES = ("binary", "cross_entropy")
+_EPS = 1e-6
+
+
+# --------------------------------------------------------------------------- settings
+
+
+class ClassifierSettings(StrictModel):
+    """The ``model:`` block of a churn or purchase problem YAML."""
+
+    params: dict[str, Any] = Field(default_factory=dict)
+    """LightGBM parameters (any alias); tuned values override these."""
+    n_estimators: int = Field(2000, ge=1)
+    """Upper bound on boosting rounds; early stopping usually ends sooner."""
+    early_stopping_rounds: int = Field(50, ge=0)
+    """0 turns early stopping off."""
+    calibration: Calibration = "auto"
+    holdout: float = Field(0.2, ge=0.0, lt=1.0)
+    """Random holdout fraction used only when fit gets no eval_set."""
+
+
+def classifier_settings(model: Mapping[str, Any] | None, origin: str = "model") -> ClassifierSettings:
+    """Parse a problem's ``model`` dict; one-line ConfigError naming the bad key."""
+    settings = parse_model(dict(model or {}), ClassifierSettings, origin)
+    canonical_params(settings.params, f"{origin}.params")
+    return settings
+
+
+# --------------------------------------------------------------------------- calibrators
+
+
+class IdentityCalibrator:
+    """The booster's own probability: sigmoid of the margin."""
+
+    kind = "none"
+
+    def fit(self, margin: np.ndarray, y: np.ndarray) -> IdentityCalibrator:
+        return self
+
+    def predict(self, margin: np.ndarray) -> np.ndarray:
+        return expit(margin)
+
+
+class SigmoidCalibrator:
+    """Platt scaling: ``sigmoid(a * margin + b)`` fitted by maximum likelihood."""
+
+    kind = "sigmoid"
+
+    def fit(self, margin: np.ndarray, y: np.ndarray) -> SigmoidCalibrator:
+        m = np.asarray(margin, dtype="float64")
+        y = np.asarray(y, dtype="float64")
+
+        def loss(ab: np.ndarray) -> tuple[float, np.ndarray]:
+            z = ab[0] * m + ab[1]
+            # log(1 + e^z) - y z, numerically stable; gradient (p - y) [m, 1]
+            value = float(np.sum(np.logaddexp(0.0, z) - y * z))
+            r = expit(z) - y
+            return value, np.array([np.sum(r * m), np.sum(r)])
+
+        res = minimize(loss, x0=np.array([1.0, 0.0]), jac=True, method="L-BFGS-B")
+        self.a_, self.b_ = float(res.x[0]), float(res.x[1])
+        return self
+
+    def predict(self, margin: np.ndarray) -> np.ndarray:
+        return expit(self.a_ * np.asarray(margin, dtype="float64") + self.b_)
+
+
+class IsotonicCalibrator:
+    """Monotone step map from margin to probability, clipped away from exact 0 and 1."""
+
+    kind = "isotonic"
+
+    def fit(self, margin: np.ndarray, y: np.ndarray) -> IsotonicCalibrator:
+        self.iso_ = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+        self.iso_.fit(np.asarray(margin, dtype="float64"), np.asarray(y, dtype="float64"))
+        return self
+
+    def predict(self, margin: np.ndarray) -> np.ndarray:
+        return np.clip(self.iso_.predict(np.asarray(margin, dtype="float64")), _EPS, 1 - _EPS)
+
+
+CALIBRATORS = {"none": IdentityCalibrator, "sigmoid": SigmoidCalibrator, "isotonic": IsotonicCalibrator}
+
+
+def log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    p = np.clip(p, _EPS, 1 - _EPS)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
+
+
+def choose_calibration(
+    margin: np.ndarray, y: np.ndarray, *, n_splits: int = 5, seed: int = 0
+) -> tuple[str, dict[str, float]]:
+    """The calibrator with the lowest out-of-fold log loss on ``(margin, y)``.
+
+    In-sample, isotonic always wins; cross-validation makes it pay for its flexibility.
+    Ties go to the simpler map (none, then sigmoid). With fewer than 2 rows of the rarer
+    class there is nothing to cross-validate, and the raw probabilities are kept.
+    """
+    y = np.asarray(y, dtype="float64")
+    minority = int(min(y.sum(), len(y) - y.sum()))
+    if minority < 2:
+        return "none", {}
+    k = min(n_splits, minority)
+    cv = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    scores: dict[str, float] = {}
+    for kind in ("none", "sigmoid", "isotonic"):
+        oof = np.empty_like(y)
+        for tr, te in cv.split(margin, y):
+            oof[te] = CALIBRATORS[kind]().fit(margin[tr], y[tr]).predict(margin[te])
+        scores[kind] = log_loss(y, oof)
+    best = min(scores, key=lambda kind: (round(scores[kind], 12), list(scores).index(kind)))
+    return best, scores
+
+
+# --------------------------------------------------------------------------- estimator
+
+
+EvalSet = tuple[pd.DataFrame, Any] | Sequence[tuple[pd.DataFrame, Any]]
+
+
+class PropensityClassifier(ClassifierMixin, BaseEstimator):
+    """Calibrated LightGBM classifier for 0/1 outcomes (churn, purchase).
+
+    Parameters
+    ----------
+    params : LightGBM parameters (any alias) merged over :data:`DEFAULT_TREE_PARAMS`.
+    n_estimators : most boosting rounds.
+    early_stopping_rounds : patience on the evaluation set's first metric; 0 disables.
+    calibration : ``auto`` | ``isotonic`` | ``sigmoid`` | ``none``.
+    holdout : random fraction held out for stopping and calibration when ``fit`` gets no
+        ``eval_set`` (see the module docstring); 0 disables both in that case.
+    random_state, n_jobs : LightGBM ``seed`` and ``num_threads`` (-1: all cores).
+    feature_manifest : optional list of ``{name, description, unit, ...}`` dicts; when given,
+        its names (in order) are the model's features and ``fit`` checks ``X`` against them.
+    """
+
+    def __init__(
+        self,
+        params: Mapping[str, Any] | None = None,
+        n_estimators: int = 2000,
+        early_stopping_rounds: int = 50,
+        calibration: Calibration = "auto",
+        holdout: float = 0.2,
+        random_state: int = 0,
+        n_jobs: int = -1,
+        feature_manifest: Sequence[Mapping[str, Any]] | None = None,
+    ) -> None:
+        self.params = params
+        self.n_estimators = n_estimators
+        self.early_stopping_rounds = early_stopping_rounds
+        self.calibration = calibration
+        self.holdout = holdout
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.feature_manifest = feature_manifest
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: ClassifierSettings,
+        *,
+        params: Mapping[str, Any] | None = None,
+        random_state: int = 0,
+        n_jobs: int = -1,
+        feature_manifest: Sequence[Mapping[str, Any]] | None = None,
+    ) -> PropensityClassifier:
+        """An estimator from a problem's settings; ``params`` (e.g. tuned) override theirs."""
+        merged = {**canonical_params(settings.params), **canonical_params(params)}
+        return cls(
+            params=merged,
+            n_estimators=settings.n_estimators,
+            early_stopping_rounds=settings.early_stopping_rounds,
+            calibration=settings.calibration,
+            holdout=settings.holdout,
+            random_state=random_state,
+            n_jobs=n_jobs,
+            feature_manifest=feature_manifest,
+        )
+
+    # ------------------------------------------------------------------ fit
+
+    def _feature_names(self, X: pd.DataFrame) -> list[str]:
+        if self.feature_manifest is not None:
+            try:
+                return [str(f["name"]) for f in self.feature_manifest]
+            except (KeyError, TypeError):
+                raise ChurnkitError("feature_manifest: every entry needs a 'name'") from None
+        if not isinstance(X, pd.DataFrame):
+            raise ChurnkitError(
+                f"fit: expected a DataFrame with named feature columns, got {type(X).__name__}"
+            )
+        return [str(c) for c in X.columns]
+
+    def _params(self) -> dict[str, Any]:
+        if self.calibration not in CALIBRATIONS:
+            raise ChurnkitError(
+                f"calibration must be one of {', '.join(CALIBRATIONS)} (got {self.calibration!r})"
+            )
+        if not 0.0 <= float(self.holdout) < 1.0:
+            raise ChurnkitError(f"holdout must be in [0, 1) (got {self.holdout})")
+        params = lgbm_params(
+            "binary", self.params, seed=self.random_state, n_jobs=self.n_jobs,
+            where="PropensityClassifier.params",
+        )
+        if params["objective"] not in BINARY_OBJECTIVES:
+            raise ChurnkitError(
+                f"PropensityClassifier.params: objective must be binary, got {params['objective']!r}"
+            )
+        return params
+
+    def fit(
+        self, X: pd.DataFrame, y: Any, *, eval_set: EvalSet | None = None
+    ) -> PropensityClassifier:
+        """Boost on ``(X, y)``, early-stop and calibrate on ``eval_set`` (or a holdout).
+
+        ``eval_set`` is ``(X_valid, y_valid)`` or a one-element list of such a pair (the
+        LightGBM/XGBoost convention).
+        """
+        params = self._params()
+        names = self._feature_names(X)
+        Xf = check_features(X, names, "fit")
+        yf = check_binary_target(y, "fit: label")
+        if len(yf) != len(Xf):
+            raise ChurnkitError(f"fit: {len(Xf)} feature rows but {len(yf)} labels")
+        ev = _eval_pair(eval_set)
+        if ev is not None:
+            Xv = check_features(ev[0], names, "fit: eval_set")
+            yv = _eval_target(ev[1], len(Xv))
+        elif self.holdout > 0:
+            Xf, Xv, yf, yv = train_test_split(
+                Xf, yf, test_size=self.holdout, stratify=yf, random_state=self.random_state
+            )
+            check_binary_target(yf, "fit: label after holdout")
+        else:
+            Xv = yv = None
+
+        train = lgb.Dataset(Xf.to_numpy(), label=yf, feature_name=names, free_raw_data=True)
+        valid_sets, callbacks = [], []
+        if Xv is not None:
+            valid_sets = [lgb.Dataset(Xv.to_numpy(), label=yv, reference=train)]
+            if self.early_stopping_rounds:
+                callbacks.append(
+                    lgb.early_stopping(self.early_stopping_rounds, first_metric_only=True, verbose=False)
+                )
+        booster = lgb.train(
+            params, train, num_boost_round=int(self.n_estimators), valid_sets=valid_sets,
+            valid_names=["valid"] * len(valid_sets), callbacks=callbacks,
+        )
+        best = booster.best_iteration if booster.best_iteration > 0 else booster.current_iteration()
+        # keep only the trees that are used: smaller pickles, no num_iteration to carry around
+        self.booster_ = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+        self.best_iteration_ = int(best)
+        self.params_ = params
+        self.feature_names_in_ = np.asarray(names, dtype=object)
+        self.n_features_in_ = len(names)
+        self.classes_ = np.array([0, 1])
+        self._calibrate(Xv, yv)
+        return self
+
+    def _calibrate(self, Xv: pd.DataFrame | None, yv: np.ndarray | None) -> None:
+        wanted = self.calibration
+        self.calibration_scores_: dict[str, float] = {}
+        if wanted == "none" or Xv is None:
+            kind = "none"
+        else:
+            margin = self._margin(Xv)
+            two_classes = yv is not None and 0 < yv.sum() < len(yv)
+            if wanted == "auto":
+                kind, self.calibration_scores_ = (
+                    choose_calibration(margin, yv, seed=self.random_state) if two_classes else ("none", {})
+                )
+            elif not two_classes:
+                raise ChurnkitError(
+                    f"fit: cannot calibrate ({wanted}) on an evaluation set with one outcome only"
+                )
+            else:
+                kind = wanted
+        calibrator = CALIBRATORS[kind]()
+        if kind != "none":
+            calibrator.fit(self._margin(Xv), yv)
+        self.calibrator_ = calibrator
+        self.calibration_ = kind
+
+    # ------------------------------------------------------------------ predict
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "booster_"):
+            raise ChurnkitError("PropensityClassifier is not fitted yet; call fit first")
+
+    def _margin(self, Xf: pd.DataFrame) -> np.ndarray:
+        threads = 0 if self.n_jobs is None or self.n_jobs < 0 else int(self.n_jobs)
+        return self.booster_.predict(Xf.to_numpy(), raw_score=True, num_threads=threads)
+
+    def _checked(self, X: pd.DataFrame, where: str) -> pd.DataFrame:
+        self._check_fitted()
+        return check_features(X, list(self.feature_names_in_), where)
+
+    def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
+        """Uncalibrated log-odds margin of the booster."""
+        return self._margin(self._checked(X, "predict_raw"))
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Calibrated ``[P(0), P(1)]`` per row, shape (n, 2)."""
+        p1 = self.calibrator_.predict(self._margin(self._checked(X, "predict_proba")))
+        return np.column_stack([1.0 - p1, p1])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """1 where the calibrated probability is at least 0.5."""
+        return self.classes_[(self.predict_proba(X)[:, 1] >= 0.5).astype(int)]
+
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Per-feature SHAP contributions to the raw margin (TreeSHAP), plus ``bias``.
+
+        Rows sum to :meth:`predict_raw`; they explain the ranking, not the calibrated map.
+        """
+        Xf = self._checked(X, "contributions")
+        threads = 0 if self.n_jobs is None or self.n_jobs < 0 else int(self.n_jobs)
+        values = self.booster_.predict(Xf.to_numpy(), pred_contrib=True, num_threads=threads)
+        return pd.DataFrame(values, columns=[*self.feature_names_in_, "bias"], index=X.index)
+
+    def feature_importance(self, kind: Literal["gain", "split"] = "gain") -> pd.Series:
+        """LightGBM importance per feature, largest first."""
+        self._check_fitted()
+        values = self.booster_.feature_importance(importance_type=kind)
+        return pd.Series(values, index=self.feature_names_in_, name=kind).sort_values(ascending=False)
+
+
+def _eval_pair(eval_set: EvalSet | None) -> tuple[pd.DataFrame, Any] | None:
+    if eval_set is None:
+        return None
+    if isinstance(eval_set, list):
+        if len(eval_set) != 1:
+            raise ChurnkitError(f"fit: eval_set takes one (X, y) pair, got {len(eval_set)}")
+        eval_set = eval_set[0]
+    if not isinstance(eval_set, tuple) or len(eval_set) != 2:
+        raise ChurnkitError("fit: eval_set must be an (X, y) pair")
+    return eval_set
+
+
+def _eval_target(y: Any, n: int) -> np.ndarray:
+    arr = np.asarray(y, dtype="float64")
+    if arr.shape != (n,):
+        raise ChurnkitError(f"fit: eval_set has {n} feature rows but labels of shape {arr.shape}")
+    if np.isnan(arr).any() or not np.isin(arr, [0.0, 1.0]).all():
+        raise ChurnkitError("fit: eval_set labels must be 0 or 1")
+    return arr
