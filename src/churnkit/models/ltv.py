@@ -1,0 +1,402 @@
+"""Lifetime-value regressors for zero-inflated revenue in ``[cutoff, cutoff + H)``.
+
+Two LightGBM formulations of the same expectation ``E[revenue | x]``:
+
+- :class:`HurdleLTV`: ``P(revenue > 0 | x) * E[revenue | revenue > 0, x]``. The spend part
+  uses LightGBM's ``gamma`` objective (log link) on the buyers only. Gamma deviance is a
+  Bregman loss, so it targets the conditional *mean* whatever the spend distribution is;
+  a log-revenue regression would need a smearing factor that is only right when the
+  log-scale variance is the same for everyone, which it is not for big and small spenders.
+- :class:`TweedieLTV`: one compound Poisson-gamma (``tweedie``) model of revenue directly.
+
+:class:`LTVModel` fits both, keeps the better one on a held-out set, and adds an interval
+from two LightGBM quantile models. All follow the scikit-learn conventions (``__init__``
+stores parameters, ``fit`` returns self, fitted attributes end in ``_``), so they clone,
+pickle and slot into the tuning code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted
+
+from churnkit.errors import ChurnkitError
+from churnkit.evaluate import normalized_gini
+from churnkit.models.checks import check_features
+
+EvalSet = tuple[pd.DataFrame, Any] | None
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _revenue(y: object, where: str) -> np.ndarray:
+    """Revenue labels as float64: finite, non-negative, some positive."""
+    try:
+        arr = np.asarray(y, dtype="float64").ravel()
+    except (TypeError, ValueError):
+        raise ChurnkitError(f"{where}: revenue labels must be numbers") from None
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise ChurnkitError(f"{where}: {int(bad.sum())} missing or infinite revenue label(s)")
+    if (arr < 0).any():
+        raise ChurnkitError(f"{where}: {int((arr < 0).sum())} negative revenue label(s); refunds must be netted per user")
+    if not (arr > 0).any():
+        raise ChurnkitError(f"{where}: all {len(arr)} revenue labels are 0; nothing to learn a value from")
+    return arr
+
+
+def _lgbm_kwargs(est: Any) -> dict[str, Any]:
+    """LightGBM constructor arguments shared by every part model."""
+    kw = {
+        "n_estimators": est.n_estimators,
+        "learning_rate": est.learning_rate,
+        "num_leaves": est.num_leaves,
+        "min_child_samples": est.min_child_samples,
+        "random_state": est.random_state,
+        "n_jobs": est.n_jobs,
+        "verbose": -1,
+    }
+    kw.update(est.lgbm_params or {})
+    return kw
+
+
+def _fit_lgbm(model: lgb.LGBMModel, X: pd.DataFrame, y: np.ndarray, eval_set: tuple | None, rounds: int):
+    """Fit with early stopping on ``eval_set`` when one is given."""
+    if eval_set is None or len(eval_set[1]) == 0:
+        return model.fit(X, y)
+    return model.fit(
+        X,
+        y,
+        eval_set=[eval_set],
+        callbacks=[lgb.early_stopping(rounds, verbose=False)],
+    )
+
+
+def _raw_contrib(model: lgb.LGBMModel, X: pd.DataFrame) -> np.ndarray:
+    """Per-feature raw-score (link-scale) contributions; last column is the bias."""
+    return np.asarray(model.predict(X, pred_contrib=True), dtype="float64")
+
+
+def _contrib_frame(values: np.ndarray, names: list[str], index: pd.Index) -> pd.DataFrame:
+    return pd.DataFrame(values, columns=[*names, "bias"], index=index)
+
+
+class _LGBMRegressorBase(RegressorMixin, BaseEstimator):
+    """Shared parameters and input checks; subclasses implement ``_fit`` and ``predict``."""
+
+    def _check_fit_input(self, X: pd.DataFrame, y: object, eval_set: EvalSet):
+        X = check_features(X, list(map(str, getattr(X, "columns", []))), "fit")
+        y = _revenue(y, "fit")
+        if len(y) != len(X):
+            raise ChurnkitError(f"fit: {len(X)} feature rows but {len(y)} labels")
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.n_features_in_ = X.shape[1]
+        ev = None
+        if eval_set is not None:
+            Xe = check_features(eval_set[0], list(self.feature_names_in_), "fit eval_set")
+            ye = np.asarray(eval_set[1], dtype="float64").ravel()
+            if len(ye) != len(Xe) or not np.isfinite(ye).all():
+                raise ChurnkitError("fit eval_set: labels must be finite and match the feature rows")
+            ev = (Xe, ye)
+        return X, y, ev
+
+    def _check_X(self, X: pd.DataFrame, where: str = "predict") -> pd.DataFrame:
+        check_is_fitted(self, "feature_names_in_")
+        return check_features(X, list(self.feature_names_in_), where)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+
+# --------------------------------------------------------------------------- hurdle
+
+
+class HurdleLTV(_LGBMRegressorBase):
+    """``P(any revenue) * E[revenue | revenue > 0]`` with two LightGBM models.
+
+    The purchase part is a binary classifier on all rows; the spend part a ``gamma``
+    regressor on the rows with revenue (see the module docstring for why gamma).
+    """
+
+    def __init__(
+        self,
+        n_estimators: int = 500,
+        learning_rate: float = 0.05,
+        num_leaves: int = 31,
+        min_child_samples: int = 20,
+        early_stopping_rounds: int = 50,
+        random_state: int | None = 0,
+        n_jobs: int | None = None,
+        lgbm_params: dict[str, Any] | None = None,
+    ):
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.early_stopping_rounds = early_stopping_rounds
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.lgbm_params = lgbm_params
+
+    def fit(self, X: pd.DataFrame, y: object, *, eval_set: EvalSet = None) -> HurdleLTV:
+        X, y, ev = self._check_fit_input(X, y, eval_set)
+        kw = _lgbm_kwargs(self)
+        pos = y > 0
+        self.purchase_model_ = lgb.LGBMClassifier(objective="binary", **kw)
+        if pos.all():
+            # Everyone spends: P(any revenue) = 1; a one-class classifier cannot be fitted.
+            self.purchase_model_ = None
+        else:
+            ev_c = None if ev is None else (ev[0], (ev[1] > 0).astype("float64"))
+            _fit_lgbm(self.purchase_model_, X, pos.astype("float64"), ev_c, self.early_stopping_rounds)
+        self.spend_model_ = lgb.LGBMRegressor(objective="gamma", **kw)
+        ev_s = None
+        if ev is not None and (ev[1] > 0).any():
+            ev_s = (ev[0][ev[1] > 0], ev[1][ev[1] > 0])
+        _fit_lgbm(self.spend_model_, X[pos], y[pos], ev_s, self.early_stopping_rounds)
+        return self
+
+    def predict_parts(self, X: pd.DataFrame) -> pd.DataFrame:
+        """``p_revenue`` (P(revenue > 0)) and ``spend_if_any`` (E[revenue | revenue > 0])."""
+        X = self._check_X(X)
+        p = np.ones(len(X)) if self.purchase_model_ is None else self.purchase_model_.predict_proba(X)[:, 1]
+        return pd.DataFrame({"p_revenue": p, "spend_if_any": self.spend_model_.predict(X)}, index=X.index)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        parts = self.predict_parts(X)
+        return (parts["p_revenue"] * parts["spend_if_any"]).to_numpy()
+
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Per-feature contributions to ``log(predicted LTV)``; columns sum to it.
+
+        The spend part is exact TreeSHAP (log link). The purchase part is TreeSHAP on the
+        logit, rescaled so it sums to the change in ``log P(revenue > 0)`` from the bias
+        (a linearisation of log-sigmoid: signs and ranking are kept, magnitudes approximate).
+        """
+        X = self._check_X(X, "contributions")
+        spend = _raw_contrib(self.spend_model_, X)
+        if self.purchase_model_ is None:
+            total = spend
+        else:
+            logit = _raw_contrib(self.purchase_model_, X)
+            f = logit.sum(axis=1)
+            b = logit[:, -1]
+            logsig = -np.logaddexp(0.0, -f)
+            logsig_b = -np.logaddexp(0.0, -b)
+            delta = f - b
+            with np.errstate(divide="ignore", invalid="ignore"):
+                scale = np.where(np.abs(delta) > 1e-12, (logsig - logsig_b) / delta, np.exp(-np.logaddexp(0.0, b)))
+            purchase = logit.copy()
+            purchase[:, :-1] *= scale[:, None]
+            purchase[:, -1] = logsig_b
+            total = spend + purchase
+        return _contrib_frame(total, list(self.feature_names_in_), X.index)
+
+    def feature_importance(self) -> pd.Series:
+        """Total gain of both parts per feature (a split on either part counts)."""
+        check_is_fitted(self, "spend_model_")
+        gain = self.spend_model_.booster_.feature_importance("gain")
+        if self.purchase_model_ is not None:
+            gain = gain + self.purchase_model_.booster_.feature_importance("gain")
+        return pd.Series(gain, index=self.feature_names_in_, name="gain").sort_values(ascending=False)
+
+
+# --------------------------------------------------------------------------- tweedie
+
+
+class TweedieLTV(_LGBMRegressorBase):
+    """One LightGBM model with the Tweedie (compound Poisson-gamma) loss, log link.
+
+    ``variance_power`` in (1, 2): near 1 behaves like Poisson (counts of purchases), near 2
+    like gamma (spend); 1.5 is the usual start and a tuning parameter.
+    """
+
+    def __init__(
+        self,
+        variance_power: float = 1.5,
+        n_estimators: int = 500,
+        learning_rate: float = 0.05,
+        num_leaves: int = 31,
+        min_child_samples: int = 20,
+        early_stopping_rounds: int = 50,
+        random_state: int | None = 0,
+        n_jobs: int | None = None,
+        lgbm_params: dict[str, Any] | None = None,
+    ):
+        self.variance_power = variance_power
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.early_stopping_rounds = early_stopping_rounds
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.lgbm_params = lgbm_params
+
+    def fit(self, X: pd.DataFrame, y: object, *, eval_set: EvalSet = None) -> TweedieLTV:
+        if not 1.0 < float(self.variance_power) < 2.0:
+            raise ChurnkitError(f"fit: tweedie variance_power must be in (1, 2), got {self.variance_power}")
+        X, y, ev = self._check_fit_input(X, y, eval_set)
+        self.model_ = lgb.LGBMRegressor(
+            objective="tweedie", tweedie_variance_power=float(self.variance_power), **_lgbm_kwargs(self)
+        )
+        _fit_lgbm(self.model_, X, y, ev, self.early_stopping_rounds)
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self.model_.predict(self._check_X(X)), dtype="float64")
+
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Exact TreeSHAP contributions to ``log(predicted LTV)``; columns sum to it."""
+        X = self._check_X(X, "contributions")
+        return _contrib_frame(_raw_contrib(self.model_, X), list(self.feature_names_in_), X.index)
+
+    def feature_importance(self) -> pd.Series:
+        check_is_fitted(self, "model_")
+        gain = self.model_.booster_.feature_importance("gain")
+        return pd.Series(gain, index=self.feature_names_in_, name="gain").sort_values(ascending=False)
+
+
+# --------------------------------------------------------------------------- chooser
+
+
+class LTVModel(_LGBMRegressorBase):
+    """Hurdle and Tweedie fitted side by side; the better on held-out rows is kept.
+
+    Selection is by normalized Gini on ``eval_set`` (ranking is what lists use); a tie
+    within ``tie_tol`` goes to the lower RMSE. Without ``eval_set`` a seeded random
+    ``holdout`` share of the rows is held out for early stopping and selection (pass a
+    later cutoff as ``eval_set`` when you have one: random rows share users across time).
+
+    ``predict`` is the chosen model's conditional mean. ``predict_interval`` comes from
+    two separate LightGBM quantile models: it is a range for the realised revenue, not a
+    confidence interval for the mean, so on zero-inflated revenue the mean can lie above
+    ``ltv_high`` (e.g. a user with a 5% chance of a large order: q90 = 0, mean > 0).
+    """
+
+    def __init__(
+        self,
+        variance_power: float = 1.5,
+        quantiles: tuple[float, float] = (0.1, 0.9),
+        n_estimators: int = 500,
+        learning_rate: float = 0.05,
+        num_leaves: int = 31,
+        min_child_samples: int = 20,
+        early_stopping_rounds: int = 50,
+        holdout: float = 0.2,
+        tie_tol: float = 1e-3,
+        random_state: int | None = 0,
+        n_jobs: int | None = None,
+        lgbm_params: dict[str, Any] | None = None,
+    ):
+        self.variance_power = variance_power
+        self.quantiles = quantiles
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.min_child_samples = min_child_samples
+        self.early_stopping_rounds = early_stopping_rounds
+        self.holdout = holdout
+        self.tie_tol = tie_tol
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.lgbm_params = lgbm_params
+
+    def _part_params(self) -> dict[str, Any]:
+        return {
+            "n_estimators": self.n_estimators,
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_child_samples": self.min_child_samples,
+            "early_stopping_rounds": self.early_stopping_rounds,
+            "random_state": self.random_state,
+            "n_jobs": self.n_jobs,
+            "lgbm_params": self.lgbm_params,
+        }
+
+    def fit(self, X: pd.DataFrame, y: object, *, eval_set: EvalSet = None) -> LTVModel:
+        lo, hi = (float(q) for q in self.quantiles)
+        if not 0.0 < lo < hi < 1.0:
+            raise ChurnkitError(f"fit: quantiles must satisfy 0 < low < high < 1, got {self.quantiles}")
+        X, y, ev = self._check_fit_input(X, y, eval_set)
+        if ev is None:
+            X, y, ev = self._split(X, y)
+        Xe, ye = ev
+        self.candidates_ = {
+            "hurdle": HurdleLTV(**self._part_params()).fit(X, y, eval_set=ev),
+            "tweedie": TweedieLTV(self.variance_power, **self._part_params()).fit(X, y, eval_set=ev),
+        }
+        self.scores_ = {}
+        for name, model in self.candidates_.items():
+            pred = model.predict(Xe)
+            self.scores_[name] = {
+                "gini_norm": normalized_gini(ye, pred),
+                "rmse": float(np.sqrt(np.mean((pred - ye) ** 2))),
+            }
+        self.chosen_ = self._choose(self.scores_)
+        kw = _lgbm_kwargs(self)
+        self.quantile_models_ = {}
+        for q in (lo, hi):
+            m = lgb.LGBMRegressor(objective="quantile", alpha=q, **kw)
+            self.quantile_models_[q] = _fit_lgbm(m, X, y, ev, self.early_stopping_rounds)
+        return self
+
+    def _split(self, X: pd.DataFrame, y: np.ndarray):
+        if not 0.0 < self.holdout < 1.0:
+            raise ChurnkitError(f"fit: holdout must be in (0, 1) when no eval_set is given, got {self.holdout}")
+        rng = np.random.default_rng(self.random_state)
+        held = rng.random(len(y)) < self.holdout
+        if held.all() or not held.any() or not (y[~held] > 0).any():
+            raise ChurnkitError(f"fit: {len(y)} rows are too few to hold out {self.holdout:.0%} for model choice")
+        return X[~held], y[~held], (X[held], y[held])
+
+    def _choose(self, scores: dict[str, dict[str, float]]) -> str:
+        """Higher normalized Gini wins; within ``tie_tol`` (or both NaN) the lower RMSE."""
+        h, t = scores["hurdle"], scores["tweedie"]
+        gh, gt = (np.nan_to_num(s["gini_norm"], nan=-np.inf) for s in (h, t))
+        if abs(gh - gt) > self.tie_tol and np.isfinite(max(gh, gt)):
+            return "hurdle" if gh > gt else "tweedie"
+        return "hurdle" if h["rmse"] <= t["rmse"] else "tweedie"
+
+    @property
+    def model_(self) -> HurdleLTV | TweedieLTV:
+        check_is_fitted(self, "chosen_")
+        return self.candidates_[self.chosen_]
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return self.model_.predict(self._check_X(X))
+
+    def predict_interval(
+        self, X: pd.DataFrame, low: float = 0.1, high: float = 0.9
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(ltv_low, ltv_high)``: the fitted ``low`` and ``high`` revenue quantiles.
+
+        Both are clipped at 0 and ordered (quantile models are fitted separately and can
+        cross); the levels must be the ones given as ``quantiles`` at fit time.
+        """
+        X = self._check_X(X, "predict_interval")
+        missing = [q for q in (float(low), float(high)) if q not in self.quantile_models_]
+        if missing:
+            raise ChurnkitError(
+                f"predict_interval: quantile {missing[0]} was not fitted; "
+                f"fitted: {sorted(self.quantile_models_)} (set LTVModel(quantiles=...))"
+            )
+        a = np.clip(self.quantile_models_[float(low)].predict(X), 0.0, None)
+        b = np.clip(self.quantile_models_[float(high)].predict(X), 0.0, None)
+        return np.minimum(a, b), np.maximum(a, b)
+
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """The chosen model's contributions to ``log(predicted LTV)`` (+ ``bias``)."""
+        return self.model_.contributions(self._check_X(X, "contributions"))
+
+    def feature_importance(self) -> pd.Series:
+        """Gain importance of the chosen model."""
+        return self.model_.feature_importance()
