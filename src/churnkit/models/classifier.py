@@ -339,7 +339,8 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated ``[P(0), P(1)]`` per row, shape (n, 2)."""
-        p1 = self.calibrator_.predict(self._margin(self._checked(X, "predict_proba")))
+        margin = self._margin(self._checked(X, "predict_proba"))
+        p1 = self.calibrator_.predict(margin)
         return np.column_stack([1.0 - p1, p1])
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:

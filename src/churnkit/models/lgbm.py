@@ -67,7 +67,7 @@ def canonical_name(name: str, where: str = "params") -> str:
     if name in table:
         return table[name]
     close = difflib.get_close_matches(name, list(table), n=1)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    hint = f" (did you mean '{table[close[0]]}'?)" if close else ""
     raise ChurnkitError(f"{where}: unknown LightGBM parameter '{name}'{hint}")
 
 
