@@ -21,3 +21,15 @@ def cdnow_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"real CDNOW data not found at {path} (shared/ sits beside the repo)")
     return path
+
+
+@pytest.fixture(scope="session")
+def spark_backend():
+    """One local Spark session (through Ibis) for the whole test run: starting one costs ~5 s."""
+    pytest.importorskip("pyspark", reason="the spark extra is not installed (pip install '.[spark]')")
+    from churnkit.warehouse import spark_connection
+
+    con = spark_connection("local[2]", {"spark.sql.shuffle.partitions": "4"})
+    con._session.sparkContext.setLogLevel("ERROR")
+    yield con
+    con._session.stop()

@@ -243,14 +243,17 @@ def build(
     out_file: Annotated[
         Optional[Path], typer.Option("--out", help="Training set Parquet (default: WORKSPACE/datasets/NAME.parquet).")
     ] = None,
+    engine: Annotated[
+        str, typer.Option(help="Feature engine: duckdb (embedded) or spark (local Spark via Ibis; needs churnkit[spark]).")
+    ] = "duckdb",
 ) -> None:
     """Build a problem's point-in-time training set and its feature manifest."""
     from churnkit.dataset import build_training_set, default_dataset_path, load_problem, write_training_set
-    from churnkit.warehouse import duckdb_connection, workspace_events, workspace_users
+    from churnkit.warehouse import connect, workspace_events, workspace_users
 
     spec = load_problem(problem)
     ws = state.workspace
-    con = duckdb_connection(state.config.ingest.duckdb_memory_limit)
+    con = connect(engine, state.config.ingest.duckdb_memory_limit)
     with progress_bar(f"building {spec.name}") as update:
         update(0, None, "features and labels")
         df, manifest = build_training_set(workspace_events(con, ws), workspace_users(con, ws), spec)

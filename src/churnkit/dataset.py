@@ -26,6 +26,7 @@ from churnkit.warehouse import data_end, fingerprint
 from churnkit.workspace import Workspace, replace_path, staging_dir
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CUTOFF_DTYPE = "datetime64[us, UTC]"
 
 
 # --------------------------------------------------------------------------- problems
@@ -126,6 +127,7 @@ def build_training_set(
     labelled = attach_labels(ff.table, ff.daily, cutoff_table(cutoffs), problem.kind, problem.horizon_days)
     df = labelled.select(*KEYS, *ff.names, LABEL).order_by(["cutoff", "user_id"]).to_pandas()
     df[ff.names + [LABEL]] = df[ff.names + [LABEL]].astype("float64")
+    df["cutoff"] = df["cutoff"].astype(CUTOFF_DTYPE)  # engines differ (DuckDB us, Spark ns)
     per_cutoff = df.groupby("cutoff")[LABEL].agg(["size", "mean"]).reset_index()
     manifest = {
         "churnkit_version": __version__,
@@ -159,6 +161,7 @@ def features_as_of(
         raise ChurnkitError(f"features differ from the manifest: missing {missing}, extra {extra}")
     df = ff.table.order_by("user_id").to_pandas()
     df[expected] = df[expected].astype("float64")
+    df["cutoff"] = df["cutoff"].astype(CUTOFF_DTYPE)
     return df
 
 

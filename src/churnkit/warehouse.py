@@ -42,10 +42,50 @@ def duckdb_connection(memory_limit: str | None = None, threads: int | None = Non
     return con
 
 
+def spark_connection(master: str = "local[*]", conf: dict[str, str] | None = None) -> Any:
+    """An Ibis pyspark backend on a (new or running) Spark session in UTC.
+
+    Spark is optional (``pip install 'churnkit[spark]'``); its session time zone decides
+    how timestamps truncate to days, so it is pinned to UTC like every DuckDB connection.
+    """
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise ChurnkitError("the spark engine needs pyspark: pip install 'churnkit[spark]'") from None
+    builder = (
+        SparkSession.builder.master(master)
+        .appName("churnkit")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "8")
+    )
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
+    return ibis.pyspark.connect(builder.getOrCreate())
+
+
+def connect(engine: str, memory_limit: str | None = None) -> Any:
+    """The feature engine by name: ``duckdb`` (embedded default) or ``spark``."""
+    if engine == "duckdb":
+        return duckdb_connection(memory_limit)
+    if engine == "spark":
+        return spark_connection()
+    raise ChurnkitError(f"unknown engine {engine!r}: use duckdb or spark")
+
+
+def is_spark(con: Any) -> bool:
+    return getattr(con, "name", "") == "pyspark"
+
+
 def workspace_events(con: Any, ws: Workspace) -> ir.Table:
     if not ws.events_dir.exists() or not any(ws.events_dir.rglob("*.parquet")):
         raise ChurnkitError(f"no events in {ws.events_dir}: run `churnkit ingest` first")
-    t = con.read_parquet(ws.events_glob(), hive_partitioning=True)
+    if is_spark(con):
+        # Spark discovers the month=... partitions of a folder itself (and rejects ** globs)
+        t = con.read_parquet(str(ws.events_dir))
+    else:
+        t = con.read_parquet(ws.events_glob(), hive_partitioning=True)
     return t.select(*EVENT_COLUMNS).cast(EVENT_SCHEMA)
 
 
