@@ -17,6 +17,7 @@ pickle and slot into the tuning code.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import lightgbm as lgb
@@ -30,6 +31,9 @@ from churnkit.evaluate import normalized_gini
 from churnkit.models.checks import check_features
 
 EvalSet = tuple[pd.DataFrame, Any] | None
+
+_NEW_EVAL_API = "eval_X" in inspect.signature(lgb.LGBMModel.fit).parameters
+"""LightGBM >= 4.7 takes eval_X / eval_y and deprecates eval_set; older ones only eval_set."""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -70,12 +74,10 @@ def _fit_lgbm(model: lgb.LGBMModel, X: pd.DataFrame, y: np.ndarray, eval_set: tu
     """Fit with early stopping on ``eval_set`` when one is given."""
     if eval_set is None or len(eval_set[1]) == 0:
         return model.fit(X, y)
-    return model.fit(
-        X,
-        y,
-        eval_set=[eval_set],
-        callbacks=[lgb.early_stopping(rounds, verbose=False)],
-    )
+    stop = [lgb.early_stopping(rounds, verbose=False)]
+    if _NEW_EVAL_API:
+        return model.fit(X, y, eval_X=(eval_set[0],), eval_y=(eval_set[1],), callbacks=stop)
+    return model.fit(X, y, eval_set=[eval_set], callbacks=stop)
 
 
 def _raw_contrib(model: lgb.LGBMModel, X: pd.DataFrame) -> np.ndarray:
