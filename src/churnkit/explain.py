@@ -168,7 +168,13 @@ def times(x: float) -> str:
 
 def plural(n: str, unit: str) -> str:
     """``unit`` is plural in the manifest; singular when the number shown is exactly 1."""
-    return SINGULAR.get(unit, unit) if n == "1" else unit
+    if n != "1":
+        return unit
+    if unit in SINGULAR:
+        return SINGULAR[unit]
+    if unit.endswith("ies"):
+        return unit[:-3] + "y"
+    return unit[:-1] if unit.endswith("s") and not unit.endswith("ss") else unit
 
 
 def days(x: float) -> str:
@@ -202,14 +208,20 @@ class _Rows:
         self.col = {n: j for j, n in enumerate(names)}
         self.median = {n: (s or {}).get("median") for n, s in (profile.get("features") or {}).items()}
         self.specs = specs
+        self._typical: dict[tuple[str, str, str], str] = {}
 
     def v(self, i: int, name: str) -> float:
         j = self.col.get(name)
         return float("nan") if j is None else float(self.x[i, j])
 
     def typical(self, name: str, fmt: Callable[[float], str], label: str = "most users") -> str:
-        m = self.median.get(name)
-        return "" if m is None else f" ({label}: {fmt(m)})"
+        """' (most users: 3)' from the profile; formatted once per feature, not per row."""
+        key = (name, label, fmt.__qualname__)
+        shown = self._typical.get(key)
+        if shown is None:
+            m = self.median.get(name)
+            shown = self._typical[key] = "" if m is None else f" ({label}: {fmt(m)})"
+        return shown
 
 
 Render = Callable[[_Rows, int, str], str]
@@ -533,20 +545,19 @@ def reason_codes(
 
     rows = _Rows(x, names, profile, {f["name"]: f for f in manifest["features"]})
     out: list[list[Reason]] = []
-    for i in range(n):
+    # Python lists: scalar access is several times cheaper than on numpy arrays.
+    for i, (scores, facts_i, leads_i) in enumerate(zip(score.tolist(), cand.tolist(), lead.tolist())):
         reasons: list[Reason] = []
         seen: set[str] = set()
-        for j in range(k):
-            s = score[i, j]
+        for s, g, lj in zip(scores, facts_i, leads_i):
             if not s > 0:
                 break
-            fact, lj = facts[cand[i, j]], lead[i, j]
             name = names[lj]
-            text = fact.render(rows, i, name)
+            text = facts[g].render(rows, i, name)
             if text in seen:
                 continue
             seen.add(text)
-            reasons.append(Reason(name, float(s * sign), float(x[i, lj]), text))
+            reasons.append(Reason(name, s * sign, float(x[i, lj]), text))
             if len(reasons) == top:
                 break
         out.append(reasons)
