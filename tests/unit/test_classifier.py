@@ -87,7 +87,7 @@ def test_predictions_shapes_and_contributions(data, fitted) -> None:
     assert np.allclose(contrib.sum(axis=1), fitted.predict_raw(Xt))
     # column order does not matter, names do
     assert np.array_equal(fitted.predict_proba(Xt[FEATURES[::-1]]), proba)
-    assert list(fitted.feature_importance().index)[0] in {"recency", "frequency"}
+    assert fitted.feature_importance().index[0] in {"recency", "frequency"}
 
 
 def test_not_fitted_is_a_clear_error(data) -> None:
