@@ -66,7 +66,7 @@ class RecencyRFMBaseline(ClassifierMixin, BaseEstimator):
         missing = [c for c in cols if c not in getattr(X, "columns", [])]
         if missing:
             raise ChurnkitError(f"{where}: RFM baseline needs column(s) {missing}")
-        F = check_features(X[cols], cols, where).to_numpy()
+        F = check_features(X[cols], cols, where).to_numpy(copy=True)
         F[:, 0] = -np.nan_to_num(F[:, 0], nan=np.inf)
         F[:, 1:] = np.nan_to_num(F[:, 1:], nan=-np.inf)
         return F
