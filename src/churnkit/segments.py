@@ -1,0 +1,254 @@
+"""RFM value tiers and lifecycle stages, from the feature columns at an as-of date.
+
+Both read features that already exist (one definition for training, scoring and the
+service), so a segment never disagrees with the numbers a reason code quotes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, field_validator, model_validator
+
+from churnkit.config import StrictModel, parse_model
+from churnkit.errors import ChurnkitError
+
+TIERS = (
+    "champions",
+    "loyal",
+    "potential_loyalists",
+    "new_customers",
+    "promising",
+    "need_attention",
+    "about_to_sleep",
+    "at_risk",
+    "cannot_lose_them",
+    "hibernating",
+    "lost",
+    "no_purchases_yet",
+)
+"""Tier keys; the displayed name is the key with spaces unless ``tier_names`` says otherwise."""
+
+STAGES = ("new", "active", "silent", "churned", "recalled")
+
+# Rows: recency score 5 (bought most recently) .. 1; columns: frequency-monetary score 1 .. 5.
+# The usual 5x5 RFM map (R against the mean of F and M), with "lost" for the coldest corner.
+_GRID = {
+    5: ("new_customers", "potential_loyalists", "potential_loyalists", "champions", "champions"),
+    4: ("promising", "potential_loyalists", "potential_loyalists", "loyal", "champions"),
+    3: ("about_to_sleep", "about_to_sleep", "need_attention", "loyal", "loyal"),
+    2: ("hibernating", "hibernating", "at_risk", "at_risk", "cannot_lose_them"),
+    1: ("lost", "lost", "at_risk", "at_risk", "cannot_lose_them"),
+}
+
+
+class SegmentSettings(StrictModel):
+    """How tiers and stages are cut. Defaults suit daily-use apps and shops alike.
+
+    Lifecycle, checked in this order: churned, new, recalled, silent, else active.
+    """
+
+    rfm_bins: int = Field(5, ge=2, le=10)
+    """Quantile bins per R, F and M score (5: scores 1..5); tiers rescale other counts to 1..5."""
+    tier_names: dict[str, str] = Field(default_factory=dict)
+    """Display names by tier key (e.g. ``{"cannot_lose_them": "VIP at risk"}``)."""
+    new_days: float = Field(14, ge=0)
+    """New: first active day at most this many days before the as-of date."""
+    silent_factor: float = Field(3.0, gt=0)
+    """Silent: days since last activity > this times the user's typical gap ..."""
+    silent_min_days: float = Field(7, ge=0)
+    """... and > this many days (so a daily user is not silent after one quiet day)."""
+    churned_days: float = Field(30, gt=0)
+    """Churned: no activity for at least this many days."""
+    recalled_days: float = Field(14, ge=0)
+    """Recalled: latest active day ended a gap of >= churned_days, at most this many days ago."""
+
+    @field_validator("tier_names")
+    @classmethod
+    def _known_tiers(cls, v: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(v) - set(TIERS))
+        if unknown:
+            raise ValueError(f"unknown tiers {unknown}; known: {', '.join(TIERS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SegmentSettings:
+        if self.silent_min_days >= self.churned_days:
+            raise ValueError(
+                f"silent_min_days ({self.silent_min_days:g}) must be below churned_days ({self.churned_days:g})"
+            )
+        return self
+
+    def tier_name(self, key: str) -> str:
+        return self.tier_names.get(key, key.replace("_", " "))
+
+
+def segment_settings(data: dict[str, Any] | None, origin: str = "segments") -> SegmentSettings:
+    """Validate settings from YAML/JSON; a bad value is a one-line :class:`ConfigError`."""
+    return parse_model(data, SegmentSettings, origin)
+
+
+# --------------------------------------------------------------------------- RFM
+
+
+class RFMSegmenter:
+    """Quantile R/F/M scores and a readable tier, sklearn style.
+
+    ``fit`` learns the score thresholds from buyers only (non-buyers have no recency), so a
+    scoring run stores them (``to_dict``) and later runs score against the same cut points.
+    """
+
+    def __init__(self, settings: SegmentSettings | None = None):
+        self.settings = settings
+
+    # -- columns ---------------------------------------------------------------
+
+    @staticmethod
+    def _frequency_column(df: pd.DataFrame) -> str:
+        for col in ("purchases_total", "clv_frequency"):
+            if col in df.columns:
+                return col
+        raise ChurnkitError("RFM needs purchases_total or clv_frequency among the features")
+
+    @staticmethod
+    def _need(df: pd.DataFrame, cols: list[str]) -> None:
+        missing = [c for c in cols if c not in df.columns]
+        if missing:
+            raise ChurnkitError(f"RFM needs features {missing}")
+
+    def _values(self, df: pd.DataFrame, freq: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        self._need(df, ["days_since_last_purchase", "revenue_total"])
+        r = df["days_since_last_purchase"].to_numpy(dtype="float64")
+        f = df[freq].to_numpy(dtype="float64")
+        m = df["revenue_total"].to_numpy(dtype="float64")
+        buyer = ~np.isnan(r) & ~(f <= 0 if freq == "purchases_total" else np.isnan(f))
+        return r, f, np.nan_to_num(m, nan=0.0), buyer
+
+    # -- fit / transform -------------------------------------------------------
+
+    def fit(self, df: pd.DataFrame, y: Any = None) -> RFMSegmenter:
+        s = self.settings or SegmentSettings()
+        self.settings_ = s
+        self.frequency_column_ = self._frequency_column(df)
+        r, f, m, buyer = self._values(df, self.frequency_column_)
+        if not buyer.any():
+            raise ChurnkitError("cannot fit RFM tiers: nobody in the data has bought anything")
+        qs = np.arange(1, s.rfm_bins) / s.rfm_bins
+        self.recency_thresholds_ = np.quantile(r[buyer], qs)
+        self.frequency_thresholds_ = np.quantile(f[buyer], qs)
+        self.monetary_thresholds_ = np.quantile(m[buyer], qs)
+        self.n_buyers_ = int(buyer.sum())
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "recency_thresholds_"):
+            raise ChurnkitError("RFM segmenter is not fitted: call fit() or from_dict() first")
+
+    def scores(self, df: pd.DataFrame) -> pd.DataFrame:
+        """r/f/m scores 1..bins (higher is better; missing for non-buyers)."""
+        self._check_fitted()
+        r, f, m, buyer = self._values(df, self.frequency_column_)
+        # Ties go to the lower score: a value equal to a threshold has not passed it.
+        th = self.recency_thresholds_
+        rs = 1 + len(th) - np.searchsorted(th, r, side="right")  # lower recency is better
+        fs = 1 + np.searchsorted(self.frequency_thresholds_, f, side="left")
+        ms = 1 + np.searchsorted(self.monetary_thresholds_, m, side="left")
+        out = pd.DataFrame({"rfm_r": rs, "rfm_f": fs, "rfm_m": ms}, index=df.index).astype("Int64")
+        out[~buyer] = pd.NA
+        return out
+
+    def transform(self, df: pd.DataFrame) -> pd.DataFrame:
+        """``rfm_r``, ``rfm_f``, ``rfm_m`` and ``rfm_tier`` per row of ``df``."""
+        out = self.scores(df)
+        bins = self.settings_.rfm_bins
+        buyer = out.rfm_r.notna().to_numpy()
+        r = _to_five(out.rfm_r.fillna(1).to_numpy(dtype="int64"), bins)
+        fm = _to_five((out.rfm_f.fillna(1).to_numpy(dtype="int64") + out.rfm_m.fillna(1).to_numpy(dtype="int64")) // 2,
+                      bins)
+        lookup = np.array([[self.settings_.tier_name(_GRID[rr][c - 1]) for c in range(1, 6)] for rr in range(1, 6)],
+                          dtype=object)
+        tier = lookup[r - 1, fm - 1]
+        tier[~buyer] = self.settings_.tier_name("no_purchases_yet")
+        out["rfm_tier"] = tier
+        return out
+
+    def fit_transform(self, df: pd.DataFrame, y: Any = None) -> pd.DataFrame:
+        return self.fit(df).transform(df)
+
+    # -- persistence -----------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready thresholds and settings, stored with a scoring run."""
+        self._check_fitted()
+        return {
+            "version": 1,
+            "settings": self.settings_.model_dump(),
+            "frequency_column": self.frequency_column_,
+            "thresholds": {
+                "recency": self.recency_thresholds_.tolist(),
+                "frequency": self.frequency_thresholds_.tolist(),
+                "monetary": self.monetary_thresholds_.tolist(),
+            },
+            "n_buyers": self.n_buyers_,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RFMSegmenter:
+        try:
+            settings = segment_settings(data["settings"], "rfm settings")
+            seg = cls(settings)
+            seg.settings_ = settings
+            seg.frequency_column_ = str(data["frequency_column"])
+            th = data["thresholds"]
+            for key in ("recency", "frequency", "monetary"):
+                arr = np.asarray(th[key], dtype="float64")
+                if arr.shape != (settings.rfm_bins - 1,) or np.any(np.diff(arr) < 0):
+                    raise ValueError(f"{key} thresholds must be {settings.rfm_bins - 1} ascending numbers")
+                setattr(seg, f"{key}_thresholds_", arr)
+            seg.n_buyers_ = int(data.get("n_buyers", 0))
+        except (KeyError, TypeError, ValueError) as err:
+            raise ChurnkitError(f"stored RFM thresholds are not usable: {err}") from None
+        return seg
+
+
+def _to_five(score: np.ndarray, bins: int) -> np.ndarray:
+    """Scores on 1..bins mapped onto the 1..5 tier map."""
+    if bins == 5:
+        return score
+    return np.clip(np.ceil(score * 5 / bins), 1, 5).astype("int64")
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+
+def lifecycle_stage(df: pd.DataFrame, settings: SegmentSettings | None = None) -> pd.Series:
+    """new / active / silent / churned / recalled for each row of feature columns.
+
+    First match wins: churned (no activity for churned_days), new (first active day within
+    new_days), recalled (the latest active day ended a gap of at least churned_days and is
+    at most recalled_days ago), silent (quiet for longer than silent_factor x the user's
+    typical gap and than silent_min_days), else active. "Recalled" only sees a return whose
+    first active day is still the latest one: after two active days back the user is active.
+    """
+    s = settings or SegmentSettings()
+    age_col = next((c for c in ("days_since_first_activity", "days_since_first_event", "tenure_days")
+                    if c in df.columns), None)
+    need = ["days_since_last_activity", "gap_mean_days", "last_gap_days"]
+    missing = [c for c in need if c not in df.columns] + ([] if age_col else ["days_since_first_activity"])
+    if missing:
+        raise ChurnkitError(f"lifecycle stages need features {missing} (rebuild the training set)")
+    since = df["days_since_last_activity"].to_numpy(dtype="float64")
+    age = df[age_col].to_numpy(dtype="float64")
+    gap = df["gap_mean_days"].to_numpy(dtype="float64")
+    last_gap = df["last_gap_days"].to_numpy(dtype="float64")
+    never = np.isnan(since)
+    with np.errstate(invalid="ignore"):
+        churned = (since >= s.churned_days) | (never & ~(age <= s.new_days))
+        new = age <= s.new_days
+        recalled = (last_gap >= s.churned_days) & (since <= s.recalled_days)
+        limit = np.fmax(s.silent_factor * gap, s.silent_min_days)  # fmax: a missing gap falls back to the minimum
+        silent = since > limit
+    stage = np.select([churned, new, recalled, silent], ["churned", "new", "recalled", "silent"], default="active")
+    return pd.Series(stage, index=df.index, name="lifecycle_stage", dtype="object")
