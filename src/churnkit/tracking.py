@@ -68,6 +68,7 @@ _NOISE = (
     "Saving scikit-learn models in the pickle or cloudpickle format",
     "Context impl SQLiteImpl",
     "Will assume non-transactional DDL",
+    "for model version to finish creation",
 )
 
 
