@@ -10,7 +10,12 @@ import pytest
 from sklearn.base import clone
 
 from churnkit.errors import ChurnkitError, ConfigError
-from churnkit.models import PropensityClassifier, check_features, classifier_settings
+from churnkit.models import (
+    SKOPS_TRUSTED_TYPES,
+    PropensityClassifier,
+    check_features,
+    classifier_settings,
+)
 from churnkit.models.classifier import choose_calibration
 
 FEATURES = ["recency", "frequency", "monetary", "trend", "noise"]
@@ -239,3 +244,15 @@ def test_pickle_round_trip(data, fitted) -> None:
     assert back.calibration_ == fitted.calibration_
     assert back.best_iteration_ == fitted.best_iteration_
     pd.testing.assert_frame_equal(back.contributions(Xt), fitted.contributions(Xt))
+
+
+@pytest.mark.parametrize("calibration", ["sigmoid", "isotonic", "none"])
+def test_skops_round_trip(data, calibration) -> None:
+    """mlflow.sklearn saves with skops by default; our types must be listed as trusted."""
+    sio = pytest.importorskip("skops.io")
+    (X, y), (Xv, yv), (Xt, _) = data
+    est = model(calibration=calibration, n_estimators=30).fit(X, y, eval_set=(Xv, yv))
+    blob = sio.dumps(est)
+    assert set(sio.get_untrusted_types(data=blob)) <= set(SKOPS_TRUSTED_TYPES)
+    back = sio.loads(blob, trusted=SKOPS_TRUSTED_TYPES)
+    assert np.array_equal(back.predict_proba(Xt), est.predict_proba(Xt))

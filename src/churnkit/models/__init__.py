@@ -6,6 +6,7 @@ Classifier for churn and purchase here; the LTV regressor and the baselines live
 
 from churnkit.models.checks import check_binary_target, check_features
 from churnkit.models.classifier import (
+    SKOPS_TRUSTED_TYPES,
     ClassifierSettings,
     PropensityClassifier,
     choose_calibration,
@@ -15,6 +16,7 @@ from churnkit.models.lgbm import DEFAULT_TREE_PARAMS, canonical_params, lgbm_par
 
 __all__ = [
     "DEFAULT_TREE_PARAMS",
+    "SKOPS_TRUSTED_TYPES",
     "ClassifierSettings",
     "PropensityClassifier",
     "canonical_params",

@@ -364,6 +364,14 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
         return pd.Series(values, index=self.feature_names_in_, name=kind).sort_values(ascending=False)
 
 
+SKOPS_TRUSTED_TYPES: list[str] = [
+    f"{c.__module__}.{c.__qualname__}"
+    for c in (PropensityClassifier, *CALIBRATORS.values(), lgb.Booster, IsotonicRegression)
+]
+"""Types to trust when saving/loading with skops (mlflow.sklearn's default format):
+``mlflow.sklearn.log_model(..., skops_trusted_types=SKOPS_TRUSTED_TYPES)``."""
+
+
 def _eval_pair(eval_set: EvalSet | None) -> tuple[pd.DataFrame, Any] | None:
     if eval_set is None:
         return None
