@@ -152,6 +152,12 @@ def test_bad_labels_and_params(data) -> None:
         model(params={"n_estimators": 3}).fit(X, y)
     with pytest.raises(ChurnkitError, match="both set LightGBM parameter 'min_data_in_leaf'"):
         model(params={"min_child_samples": 3, "min_data_in_leaf": 4}).fit(X, y)
+    one = y * 0
+    one.iloc[0] = 1.0
+    with pytest.raises(ChurnkitError, match="only 1 row\\(s\\) of the rarer outcome"):
+        model().fit(X, one)
+    with pytest.raises(ChurnkitError, match="cannot store feature names .*'a:b'"):
+        model().fit(X.rename(columns={"noise": "a:b"}), y)
     with pytest.raises(ChurnkitError, match="calibration must be one of"):
         model(calibration="platt").fit(X, y)
 

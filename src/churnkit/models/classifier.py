@@ -38,6 +38,7 @@ Calibration = Literal["auto", "isotonic", "sigmoid", "none"]
 CALIBRATIONS = ("auto", "isotonic", "sigmoid", "none")
 BINARY_OBJECTIVES = ("binary", "cross_entropy")
 _EPS = 1e-6
+_JSON_CHARS = set('[]{}":,')
 
 
 # --------------------------------------------------------------------------- settings
@@ -265,13 +266,24 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
             Xv = check_features(ev[0], names, "fit: eval_set")
             yv = _eval_target(ev[1], len(Xv))
         elif self.holdout > 0:
+            minority = int(min(yf.sum(), len(yf) - yf.sum()))
+            if minority * self.holdout < 1 or minority * (1 - self.holdout) < 1:
+                raise ChurnkitError(
+                    f"fit: only {minority} row(s) of the rarer outcome; too few to hold out "
+                    f"{self.holdout:.0%} for calibration (pass eval_set or holdout=0)"
+                )
             Xf, Xv, yf, yv = train_test_split(
                 Xf, yf, test_size=self.holdout, stratify=yf, random_state=self.random_state
             )
-            check_binary_target(yf, "fit: label after holdout")
         else:
             Xv = yv = None
 
+        odd = [n for n in names if set(n) & _JSON_CHARS]
+        if odd:
+            raise ChurnkitError(
+                f"fit: LightGBM cannot store feature names with any of {''.join(sorted(_JSON_CHARS))}:"
+                f" {', '.join(repr(n) for n in odd[:3])}"
+            )
         train = lgb.Dataset(Xf.to_numpy(), label=yf, feature_name=names, free_raw_data=True)
         valid_sets, callbacks = [], []
         if Xv is not None:
