@@ -407,7 +407,7 @@ def main() -> None:
 
         n_users = _d.sql(
             f"select count(distinct user_id) from read_parquet('{data_dir(size) / 'events.parquet'}')"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         plan = [("floor", 1), ("features", 1), ("features", 12), ("pandas", 1)]
         if size not in args.skip_pandas_12_at:
             plan.append(("pandas", 12))
