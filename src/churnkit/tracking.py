@@ -179,7 +179,7 @@ def use_store(uri: str, artifact_root: Path | None = None) -> MlflowClient:
     except ChurnkitError:
         raise
     except Exception as err:  # noqa: BLE001 - any failure here means "store unusable"
-        raise ChurnkitError(f"cannot use MLflow tracking store {uri}: {_one_line(err)}") from None
+        raise ChurnkitError(_store_error(uri, err)) from None
     if urlparse(uri).scheme in ("http", "https"):
         # Later calls may retry a little (a busy server), but not for minutes.
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
@@ -216,6 +216,35 @@ def _short_http() -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def redact(uri: str) -> str:
+    """The URI without a password, for messages and logs."""
+    parsed = urlparse(uri)
+    if parsed.password:
+        netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@")
+        return parsed._replace(netloc=netloc).geturl()
+    return uri
+
+
+def _store_error(uri: str, err: BaseException) -> str:
+    """A one-line reason a store cannot be used, with the likely fix where there is one."""
+    shown = redact(uri)
+    text = str(getattr(err, "message", None) or err)
+    if "NameResolutionError" in text or "Name or service not known" in text:
+        return f"cannot reach MLflow tracking server {shown}: host not found"
+    if "NewConnectionError" in text or "Connection refused" in text:
+        return f"cannot reach MLflow tracking server {shown}: connection refused"
+    if "ReadTimeout" in text or "timed out" in text:
+        return f"cannot reach MLflow tracking server {shown}: no answer in {_PROBE_TIMEOUT_S} s"
+    if "MLFLOW_ALLOW_FILE_STORE" in text:
+        return (
+            f"MLflow store {shown}: MLflow 3 no longer accepts file stores; use a database "
+            "such as sqlite:///PATH/mlflow.db (or set MLFLOW_ALLOW_FILE_STORE=true)"
+        )
+    if "unsupported URI" in text:
+        return f"MLflow store {shown}: unsupported URI scheme {urlparse(uri).scheme!r}"
+    return f"cannot use MLflow tracking store {shown}: {_one_line(err).replace(uri, shown)}"
 
 
 def _one_line(err: BaseException) -> str:
@@ -870,6 +899,11 @@ def promote(
     not, is recorded as tags and a small ``promotion`` run in the problem's experiment.
     """
     current = aliases(problem)
+    if version is None and CHALLENGER not in current:
+        _registered(problem)  # says "no registered model" when that is the problem
+        raise ChurnkitError(
+            f"no challenger for {problem}; run churnkit train --problem {problem} or give --version"
+        )
     challenger = resolve_version(problem, CHALLENGER, version)
     champion = current.get(CHAMPION)
     if champion == challenger:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import socket
 import time
 from pathlib import Path
 
@@ -274,20 +275,90 @@ def test_promote_with_evaluate_scores_both_on_same_rows(store) -> None:
     assert [r["metric"] for r in result.decision.table] == ["log_loss"]
 
 
-def test_bad_tracking_uri_fails_fast_in_one_line(tmp_path: Path) -> None:
-    import socket
+def test_lightgbm_classifier_loads_back_with_probabilities(store) -> None:
+    lightgbm = pytest.importorskip("lightgbm")
+    X, y = _data(4)
+    model = lightgbm.LGBMClassifier(n_estimators=20, verbose=-1).fit(X.astype(float), y)
+    with tracking.training_run(PROBLEM) as run:
+        tracking.log_model(model, manifest=MANIFEST, X_example=X)
+    version = tracking.register(run.run_id, PROBLEM)
+    loaded = tracking.load_model(PROBLEM, alias="challenger")
+    assert loaded.version == version
+    np.testing.assert_allclose(
+        loaded.model.predict_proba(X.astype(float)), model.predict_proba(X.astype(float))
+    )
+    import mlflow
 
+    reqs = Path(mlflow.artifacts.download_artifacts(f"{loaded.uri}/requirements.txt")).read_text()
+    assert "lightgbm==" in reqs and "scikit-learn==" in reqs
+
+
+def test_child_runs_from_worker_threads(store) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, client = store
+
+    def trial(i: int) -> str:
+        with tracking.child_run(f"trial-{i}") as child:
+            tracking.log_metrics({"cv_auc": 0.5 + i / 100})
+            return child.run_id
+
+    with tracking.training_run(PROBLEM, "tune") as parent, ThreadPoolExecutor(4) as pool:
+        ids = list(pool.map(trial, range(6)))
+    for run_id in ids:
+        run = client.get_run(run_id)
+        assert run.data.tags["mlflow.parentRunId"] == parent.run_id
+        assert run.info.status == "FINISHED" and "cv_auc" in run.data.metrics
+    with pytest.raises(ChurnkitError, match="enclosing training_run"), tracking.child_run("x"):
+        pass
+
+
+def test_promote_without_challenger(store) -> None:
+    with pytest.raises(ChurnkitError, match="no registered model"):
+        tracking.promote(PROBLEM, None, "roc_auc", "maximize")
+    _train_and_register()
+    tracking.promote(PROBLEM, None, "roc_auc", "maximize")
+    again = tracking.promote(PROBLEM, None, "roc_auc", "maximize")
+    assert not again.decision.promote and "already the champion" in again.decision.reason
+
+
+def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    for uri in (
-        f"http://127.0.0.1:{port}",
-        f"sqlite:///{tmp_path}/missing/dir/mlflow.db",
-        "bogus://nowhere",
-    ):
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("uri", "says"),
+    [
+        ("http://127.0.0.1:{port}", "connection refused"),
+        ("sqlite:///{tmp}/missing/dir/mlflow.db", "does not exist"),
+        ("bogus://nowhere", "unsupported URI scheme"),
+        ("file://{tmp}/mlruns", "no longer accepts file stores"),
+    ],
+)
+def test_bad_tracking_uri_fails_fast_in_one_line(tmp_path: Path, uri: str, says: str) -> None:
+    uri = uri.format(port=_closed_port(), tmp=tmp_path)
+    t0 = time.perf_counter()
+    with pytest.raises(ChurnkitError) as err:
+        tracking.use_store(uri)
+    assert time.perf_counter() - t0 < 5
+    message = str(err.value)
+    assert uri in message and says in message and "\n" not in message
+
+
+def test_silent_server_times_out_quickly() -> None:
+    """A server that accepts connections but never answers must not hang the CLI."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        uri = f"http://127.0.0.1:{listener.getsockname()[1]}"
         t0 = time.perf_counter()
-        with pytest.raises(ChurnkitError) as err:
+        with pytest.raises(ChurnkitError, match="no answer"):
             tracking.use_store(uri)
         assert time.perf_counter() - t0 < 15
-        message = str(err.value)
-        assert uri in message and "\n" not in message
+
+
+def test_password_is_not_shown() -> None:
+    assert tracking.redact("postgresql://me:secret@db:5432/x") == "postgresql://me:***@db:5432/x"
+    assert tracking.redact("http://h:5000") == "http://h:5000"
