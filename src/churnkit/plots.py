@@ -93,7 +93,8 @@ def gain_lift(y: object, scores: Scores, title: str = "Cumulative gain and lift"
         x, g = gain_curve(y, s)
         if np.isfinite(g).all():
             ax_gain.plot(x, g, label=name)
-            ax_lift.plot(x[1:], g[1:] / x[1:], label=name)
+            keep = x >= 0.01  # the first few rows give a huge, noisy lift
+            ax_lift.plot(x[keep], g[keep] / x[keep], label=name)
     ax_gain.plot([0, 1], [0, 1], color="grey", linestyle=":", label="random")
     ax_lift.axhline(1.0, color="grey", linestyle=":", label="random")
     ax_gain.set(xlabel="share of users targeted", ylabel="share captured", title="Cumulative gain")
