@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 
 import numpy as np
@@ -262,3 +263,11 @@ def test_skops_round_trip(data, calibration) -> None:
     assert set(sio.get_untrusted_types(data=blob)) <= set(SKOPS_TRUSTED_TYPES)
     back = sio.loads(blob, trusted=SKOPS_TRUSTED_TYPES)
     assert np.array_equal(back.predict_proba(Xt), est.predict_proba(Xt))
+
+
+def test_thread_count_rules() -> None:
+    from churnkit.models.lgbm import resolve_threads
+
+    assert resolve_threads(None, 15_000) == 1  # small sets stay single-threaded
+    assert 1 <= resolve_threads(None, 10_000_000) <= (os.cpu_count() or 1)
+    assert resolve_threads(-1) == 0 and resolve_threads(3) == 3

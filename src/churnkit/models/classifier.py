@@ -32,7 +32,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from churnkit.config import StrictModel, parse_model
 from churnkit.errors import ChurnkitError
 from churnkit.models.checks import check_binary_target, check_features
-from churnkit.models.lgbm import canonical_params, lgbm_params
+from churnkit.models.lgbm import canonical_params, lgbm_params, resolve_threads
 
 Calibration = Literal["auto", "isotonic", "sigmoid", "none"]
 CALIBRATIONS = ("auto", "isotonic", "sigmoid", "none")
@@ -168,7 +168,9 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
     calibration : ``auto`` | ``isotonic`` | ``sigmoid`` | ``none``.
     holdout : random fraction held out for stopping and calibration when ``fit`` gets no
         ``eval_set`` (see the module docstring); 0 disables both in that case.
-    random_state, n_jobs : LightGBM ``seed`` and ``num_threads`` (-1: all cores).
+    random_state : LightGBM ``seed``.
+    n_jobs : LightGBM threads; None picks by rows (one per 100k, see
+        :func:`~churnkit.models.lgbm.resolve_threads`), -1 uses all cores.
     feature_manifest : optional list of ``{name, description, unit, ...}`` dicts; when given,
         its names (in order) are the model's features and ``fit`` checks ``X`` against them.
     """
@@ -181,7 +183,7 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
         calibration: Calibration = "auto",
         holdout: float = 0.2,
         random_state: int = 0,
-        n_jobs: int = -1,
+        n_jobs: int | None = None,
         feature_manifest: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         self.params = params
@@ -200,7 +202,7 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
         *,
         params: Mapping[str, Any] | None = None,
         random_state: int = 0,
-        n_jobs: int = -1,
+        n_jobs: int | None = None,
         feature_manifest: Sequence[Mapping[str, Any]] | None = None,
     ) -> PropensityClassifier:
         """An estimator from a problem's settings; ``params`` (e.g. tuned) override theirs."""
@@ -230,7 +232,7 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
             )
         return [str(c) for c in X.columns]
 
-    def _params(self) -> dict[str, Any]:
+    def _params(self, n_rows: int) -> dict[str, Any]:
         if self.calibration not in CALIBRATIONS:
             raise ChurnkitError(
                 f"calibration must be one of {', '.join(CALIBRATIONS)} (got {self.calibration!r})"
@@ -238,7 +240,7 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
         if not 0.0 <= float(self.holdout) < 1.0:
             raise ChurnkitError(f"holdout must be in [0, 1) (got {self.holdout})")
         params = lgbm_params(
-            "binary", self.params, seed=self.random_state, n_jobs=self.n_jobs,
+            "binary", self.params, seed=self.random_state, n_jobs=self.n_jobs, n_rows=n_rows,
             where="PropensityClassifier.params",
         )
         if params["objective"] not in BINARY_OBJECTIVES:
@@ -255,9 +257,9 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
         ``eval_set`` is ``(X_valid, y_valid)`` or a one-element list of such a pair (the
         LightGBM/XGBoost convention).
         """
-        params = self._params()
         names = self._feature_names(X)
         Xf = check_features(X, names, "fit")
+        params = self._params(len(Xf))
         yf = check_binary_target(y, "fit: label")
         if len(yf) != len(Xf):
             raise ChurnkitError(f"fit: {len(Xf)} feature rows but {len(yf)} labels")
@@ -338,7 +340,7 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
             raise ChurnkitError("PropensityClassifier is not fitted yet; call fit first")
 
     def _margin(self, Xf: pd.DataFrame) -> np.ndarray:
-        threads = 0 if self.n_jobs is None or self.n_jobs < 0 else int(self.n_jobs)
+        threads = resolve_threads(self.n_jobs, len(Xf))
         return self.booster_.predict(Xf.to_numpy(), raw_score=True, num_threads=threads)
 
     def _checked(self, X: pd.DataFrame, where: str) -> pd.DataFrame:
@@ -365,7 +367,7 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
         Rows sum to :meth:`predict_raw`; they explain the ranking, not the calibrated map.
         """
         Xf = self._checked(X, "contributions")
-        threads = 0 if self.n_jobs is None or self.n_jobs < 0 else int(self.n_jobs)
+        threads = resolve_threads(self.n_jobs, len(Xf))
         values = self.booster_.predict(Xf.to_numpy(), pred_contrib=True, num_threads=threads)
         return pd.DataFrame(values, columns=[*self.feature_names_in_, "bias"], index=X.index)
 
