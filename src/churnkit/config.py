@@ -41,7 +41,7 @@ class SimulateSettings(StrictModel):
     seed: int = 42
     start: dt.date = dt.date(2024, 1, 1)
     horizons: list[int] = Field(default_factory=lambda: [7, 28, 30, 90])
-    cutoff_step_days: int = Field(28, ge=1)
+    cutoff_step_days: int = Field(7, ge=1)
     """Truth is written for cutoffs every this many days (unless cutoffs are given)."""
 
 

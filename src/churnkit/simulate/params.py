@@ -16,7 +16,11 @@ class SimulationParams(StrictModel):
     start: dt.date = dt.date(2024, 1, 1)
     horizons: list[int] = Field(default_factory=lambda: [7, 28, 30, 90])
     cutoffs: list[dt.date] | None = None
-    """Truth cutoffs; None means every ``cutoff_step_days`` from the start (exclusive)."""
+    """Truth cutoffs; None means every ``cutoff_step_days`` back from a week before the end.
+
+    Anchored at the end because training grids are: a weekly grid ends ``H`` days before
+    the data end, so with a 7-day step the latest training cutoffs of the GA4 problems
+    (H = 7 and 28) have truth, and so their final test can be scored against it."""
     cutoff_step_days: int = Field(28, ge=1)
     prestart_share: float = Field(0.4, ge=0.0, le=1.0)
     """Share of users who signed up before the log starts (the existing base)."""
@@ -43,4 +47,4 @@ class SimulationParams(StrictModel):
         """Cutoffs as day offsets from the start; a cutoff is midnight UTC of that day."""
         if self.cutoffs is not None:
             return sorted({(c - self.start).days for c in self.cutoffs})
-        return list(range(self.cutoff_step_days, self.days + 1, self.cutoff_step_days))
+        return sorted(range(self.days - 7, 0, -self.cutoff_step_days))
