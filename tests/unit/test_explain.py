@@ -250,4 +250,5 @@ def test_reasons_for_100k_rows_by_90_features_take_seconds():
     out = reason_codes(X, C, manifest, profile, top=3)
     elapsed = time.perf_counter() - start
     assert len(out) == n and all(len(r) == 3 for r in out[:100])
-    assert elapsed < 10, f"{elapsed:.1f} s for 100k rows"
+    # ~3 s on a busy 2-core box; a Python loop over all features per row takes minutes
+    assert elapsed < 15, f"{elapsed:.1f} s for 100k rows"
