@@ -13,7 +13,7 @@ from churnkit.errors import ChurnkitError
 from churnkit.evaluate import interval_metrics, normalized_gini
 from churnkit.models.ltv import HurdleLTV, LTVModel, TweedieLTV
 
-FAST = {"n_estimators": 150, "learning_rate": 0.1, "num_leaves": 15, "n_jobs": 2}
+FAST = {"n_estimators": 150, "learning_rate": 0.1, "num_leaves": 15}
 
 
 def synthetic(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:

@@ -29,6 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 from churnkit.errors import ChurnkitError
 from churnkit.evaluate import normalized_gini
 from churnkit.models.checks import check_features
+from churnkit.models.lgbm import resolve_threads
 
 EvalSet = tuple[pd.DataFrame, Any] | None
 
@@ -55,15 +56,19 @@ def _revenue(y: object, where: str) -> np.ndarray:
     return arr
 
 
-def _lgbm_kwargs(est: Any) -> dict[str, Any]:
-    """LightGBM constructor arguments shared by every part model."""
+def _lgbm_kwargs(est: Any, n_rows: int) -> dict[str, Any]:
+    """LightGBM constructor arguments shared by every part model.
+
+    Threads follow :func:`churnkit.models.lgbm.resolve_threads` (``n_jobs=None``: one
+    thread per 100k rows, since all threads of a busy small machine are far slower).
+    """
     kw = {
         "n_estimators": est.n_estimators,
         "learning_rate": est.learning_rate,
         "num_leaves": est.num_leaves,
         "min_child_samples": est.min_child_samples,
         "random_state": est.random_state,
-        "n_jobs": est.n_jobs,
+        "n_jobs": resolve_threads(est.n_jobs, n_rows),
         "verbose": -1,
     }
     kw.update(est.lgbm_params or {})
@@ -150,7 +155,7 @@ class HurdleLTV(_LGBMRegressorBase):
 
     def fit(self, X: pd.DataFrame, y: object, *, eval_set: EvalSet = None) -> HurdleLTV:
         X, y, ev = self._check_fit_input(X, y, eval_set)
-        kw = _lgbm_kwargs(self)
+        kw = _lgbm_kwargs(self, len(X))
         pos = y > 0
         self.purchase_model_ = lgb.LGBMClassifier(objective="binary", **kw)
         if pos.all():
@@ -248,7 +253,7 @@ class TweedieLTV(_LGBMRegressorBase):
             raise ChurnkitError(f"fit: tweedie variance_power must be in (1, 2), got {self.variance_power}")
         X, y, ev = self._check_fit_input(X, y, eval_set)
         self.model_ = lgb.LGBMRegressor(
-            objective="tweedie", tweedie_variance_power=float(self.variance_power), **_lgbm_kwargs(self)
+            objective="tweedie", tweedie_variance_power=float(self.variance_power), **_lgbm_kwargs(self, len(X))
         )
         _fit_lgbm(self.model_, X, y, ev, self.early_stopping_rounds)
         return self
@@ -344,7 +349,7 @@ class LTVModel(_LGBMRegressorBase):
                 "rmse": float(np.sqrt(np.mean((pred - ye) ** 2))),
             }
         self.chosen_ = self._choose(self.scores_)
-        kw = _lgbm_kwargs(self)
+        kw = _lgbm_kwargs(self, len(X))
         self.quantile_models_ = {}
         for q in (lo, hi):
             m = lgb.LGBMRegressor(objective="quantile", alpha=q, **kw)
