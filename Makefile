@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
-TEST_EXTRAS ?= dev,spark
+TEST_EXTRAS ?= dev,spark,clv
 
 .PHONY: install demo test test-fast lint bench clean
 
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-# the tests also need the optional engines they check (Spark parity)
+# the tests also need the optional parts they check (Spark parity, BG/NBD baseline)
 $(TEST_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet -e '.[$(TEST_EXTRAS)]'
 	@touch $(TEST_STAMP)

@@ -12,9 +12,10 @@ import functools
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Callable, Iterator, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -102,11 +103,11 @@ def _version_callback(value: bool) -> None:
 @handle_errors
 def main(
     workspace: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--workspace", "-w", help="Folder for events, datasets, scores and the MLflow store."),
     ] = None,
     config: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--config", help="Project config (default: configs/churnkit.yaml if present)."),
     ] = None,
     version: Annotated[
@@ -138,8 +139,8 @@ def parse_as_of(value: str | None) -> dt.datetime | None:
     if len(value) == 10:
         ts = ts + dt.timedelta(days=1)
     if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=dt.timezone.utc)
-    return ts.astimezone(dt.timezone.utc)
+        ts = ts.replace(tzinfo=dt.UTC)
+    return ts.astimezone(dt.UTC)
 
 
 def print_ingest_summary(summary: dict[str, Any]) -> None:
@@ -162,17 +163,18 @@ def print_ingest_summary(summary: dict[str, Any]) -> None:
 @handle_errors
 def simulate(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for events, users, truth and campaigns.")] = None,  # type: ignore[assignment]
-    users: Annotated[Optional[int], typer.Option(help="Number of users.")] = None,
-    days: Annotated[Optional[int], typer.Option(help="Days of behaviour to simulate.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed (same seed, same output).")] = None,
-    start: Annotated[Optional[str], typer.Option(help="First day, YYYY-MM-DD.")] = None,
+    users: Annotated[int | None, typer.Option(help="Number of users.")] = None,
+    days: Annotated[int | None, typer.Option(help="Days of behaviour to simulate.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (same seed, same output).")] = None,
+    start: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD.")] = None,
     cutoffs: Annotated[
-        Optional[str], typer.Option(help="Comma-separated truth cutoff dates (default: every cutoff_step_days).")
+        str | None, typer.Option(help="Comma-separated truth cutoff dates (default: every cutoff_step_days).")
     ] = None,
-    horizons: Annotated[Optional[str], typer.Option(help="Comma-separated truth horizons in days.")] = None,
+    horizons: Annotated[str | None, typer.Option(help="Comma-separated truth horizons in days.")] = None,
 ) -> None:
     """Simulate behaviour logs with known ground truth."""
-    from churnkit.simulate import SimulationParams, simulate as run_simulation, write_simulation
+    from churnkit.simulate import SimulationParams, write_simulation
+    from churnkit.simulate import simulate as run_simulation
 
     cfg = state.config.simulate
     params = SimulationParams(
@@ -210,9 +212,9 @@ def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders of raw events.")],
     source: Annotated[str, typer.Option(help="Source YAML path, or a built-in source name (see `churnkit sources`).")],
     as_of: Annotated[
-        Optional[str], typer.Option("--as-of", help="Reject events after this date (default: now).")
+        str | None, typer.Option("--as-of", help="Reject events after this date (default: now).")
     ] = None,
-    users: Annotated[Optional[Path], typer.Option(help="Users table, overriding the source's.")] = None,
+    users: Annotated[Path | None, typer.Option(help="Users table, overriding the source's.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Validate raw logs into workspace events, with a quarantine of rejected rows."""
@@ -241,14 +243,19 @@ def ingest(
 def build(
     problem: Annotated[str, typer.Option(help="Problem name (configs/problems/NAME.yaml) or a YAML path.")],
     out_file: Annotated[
-        Optional[Path], typer.Option("--out", help="Training set Parquet (default: WORKSPACE/datasets/NAME.parquet).")
+        Path | None, typer.Option("--out", help="Training set Parquet (default: WORKSPACE/datasets/NAME.parquet).")
     ] = None,
     engine: Annotated[
         str, typer.Option(help="Feature engine: duckdb (embedded) or spark (local Spark via Ibis; needs churnkit[spark]).")
     ] = "duckdb",
 ) -> None:
     """Build a problem's point-in-time training set and its feature manifest."""
-    from churnkit.dataset import build_training_set, default_dataset_path, load_problem, write_training_set
+    from churnkit.dataset import (
+        build_training_set,
+        default_dataset_path,
+        load_problem,
+        write_training_set,
+    )
     from churnkit.warehouse import connect, workspace_events, workspace_users
 
     spec = load_problem(problem)
@@ -276,6 +283,80 @@ def print_build_summary(manifest: dict[str, Any], path: Path, mpath: Path) -> No
 
 @app.command()
 @handle_errors
+def train(
+    problem: Annotated[str, typer.Option(help="Problem name (configs/problems/NAME.yaml) or a YAML path.")],
+    trials: Annotated[int | None, typer.Option(help="Optuna trials (default: the problem's tuning.n_trials).")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Stop tuning after this many seconds.")] = None,
+    tracking_uri: Annotated[
+        str | None, typer.Option(help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, config, or the workspace's SQLite).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: from the config).")] = None,
+    storage: Annotated[
+        str | None, typer.Option(help="Optuna storage shared by parallel workers: a journal file path or an RDB URL.")
+    ] = None,
+    study_name: Annotated[str | None, typer.Option(help="Optuna study name (resume or share one).")] = None,
+    folds: Annotated[int, typer.Option(help="Backtest folds for tuning.")] = 3,
+    bgnbd: Annotated[
+        bool | None, typer.Option("--bgnbd/--no-bgnbd", help="BG/NBD baseline (default: when pymc-marketing is installed).")
+    ] = None,
+) -> None:
+    """Tune and train a problem's model on time-ordered backtests; log to MLflow; register a challenger."""
+    from churnkit.train import TrainOptions, comparison_frame, run_training
+
+    options = TrainOptions(
+        trials=trials, timeout=timeout, seed=seed if seed is not None else state.config.seed,
+        storage=storage, study_name=study_name, n_folds=folds, bgnbd=bgnbd,
+    )
+    with progress_bar(f"training {problem}") as update:
+        outcome = run_training(
+            state.workspace, problem, options, tracking_uri=tracking_uri,
+            configured_uri=state.config.tracking_uri, memory_limit=state.config.ingest.duckdb_memory_limit,
+            progress=lambda msg: update(0, None, msg),
+        )
+    r = outcome.result
+    out.print(f"{r.problem.name}: {'rebuilt' if outcome.rebuilt else 'reused'} training set {outcome.dataset}")
+    out.print(r.plan.describe())
+    out.print(f"tuning: {r.tuning.n_trials_done} trials, best {r.tuning.best_value:.5f}")
+    table = comparison_frame(r)
+    out.print(table.to_string(float_format=lambda v: f"{v:.4f}"))
+    for line in r.summary_metrics().items():
+        if "truth_share" in line[0]:
+            out.print(f"{line[0]}: {line[1]:.3f}")
+    for note in r.notes:
+        out.print(f"note: {note}")
+    out.print(f"MLflow run {outcome.run_id} at {outcome.tracking_uri}")
+    out.print(f"registered churnkit-{r.problem.name} version {outcome.version} (alias challenger)")
+
+
+@app.command()
+@handle_errors
+def promote(
+    problem: Annotated[str, typer.Option(help="Problem name.")],
+    force: Annotated[bool, typer.Option(help="Promote even if the challenger does not beat the champion.")] = False,
+    version: Annotated[int | None, typer.Option(help="Promote this version instead of the challenger.")] = None,
+    rollback: Annotated[bool, typer.Option(help="Set champion back to the previous champion (or --version).")] = False,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI.")] = None,
+) -> None:
+    """Make the challenger the champion if it beats it on the same test cutoffs (recorded either way)."""
+    from churnkit import tracking
+    from churnkit.train import promote_problem
+
+    if rollback:
+        tracking.open_store(state.workspace.root, state.config.tracking_uri, tracking_uri)
+        v = tracking.rollback(problem, version)
+        out.print(f"churnkit-{problem}: champion is now version {v} (rollback recorded)")
+        return
+    res = promote_problem(
+        state.workspace, problem, force=force, version=version,
+        tracking_uri=tracking_uri, configured_uri=state.config.tracking_uri,
+    )
+    out.print(res.decision.as_text())
+    out.print(f"churnkit-{problem}: champion is version {res.champion}"
+              + (f" (was {res.previous_champion})" if res.previous_champion not in (None, res.champion) else ""))
+
+
+@app.command()
+@handle_errors
 def sources() -> None:
     """List the built-in source configs."""
     from churnkit.events.sources import builtin_sources
@@ -290,14 +371,15 @@ DEMO_PROBLEMS = ("churn_ga4", "purchase_ga4", "revenue_ga4")
 @app.command()
 @handle_errors
 def demo(
-    users: Annotated[Optional[int], typer.Option(help="Users to simulate.")] = None,
-    days: Annotated[Optional[int], typer.Option(help="Days to simulate.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,
+    users: Annotated[int | None, typer.Option(help="Users to simulate.")] = None,
+    days: Annotated[int | None, typer.Option(help="Days to simulate.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
 ) -> None:
     """Run the whole flow on simulated data with embedded defaults."""
     from churnkit.events.ingest import ingest as run_ingest
     from churnkit.events.sources import resolve_source
-    from churnkit.simulate import SimulationParams, simulate as run_simulation, write_simulation
+    from churnkit.simulate import SimulationParams, write_simulation
+    from churnkit.simulate import simulate as run_simulation
 
     cfg = state.config.simulate
     ws = state.workspace
@@ -319,7 +401,7 @@ def demo(
         out.print(f"  {name}: {path}")
 
     out.rule("2/3 ingest")
-    end_of_log = dt.datetime.combine(params.start + dt.timedelta(days=params.days), dt.time(), dt.timezone.utc)
+    end_of_log = dt.datetime.combine(params.start + dt.timedelta(days=params.days), dt.time(), dt.UTC)
     with progress_bar("ingesting") as update:
         summary = run_ingest(
             [ws.simulation_dir],
@@ -332,7 +414,12 @@ def demo(
     print_ingest_summary(summary)
 
     out.rule("3/3 build training sets")
-    from churnkit.dataset import build_training_set, default_dataset_path, load_problem, write_training_set
+    from churnkit.dataset import (
+        build_training_set,
+        default_dataset_path,
+        load_problem,
+        write_training_set,
+    )
     from churnkit.warehouse import duckdb_connection, workspace_events, workspace_users
 
     con = duckdb_connection(state.config.ingest.duckdb_memory_limit)
