@@ -367,6 +367,7 @@ def training_set(ws: Any, problem: ProblemConfig, memory_limit: str | None = Non
     from churnkit.dataset import (
         build_training_set,
         default_dataset_path,
+        eligible_features,
         read_manifest,
         write_training_set,
     )

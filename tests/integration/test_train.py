@@ -1,0 +1,107 @@
+"""`churnkit train` / `promote` end to end on a small simulated workspace, real MLflow stores.
+
+The simulator's truth is anchored to the end of the log, so the GA4 test cutoff has true
+probabilities and the report carries the share of the truth's headroom a model reaches.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from churnkit import tracking
+from churnkit.config import IngestSettings
+from churnkit.dataset import load_problem
+from churnkit.events.ingest import ingest
+from churnkit.events.sources import resolve_source
+from churnkit.simulate import SimulationParams, simulate, write_simulation
+from churnkit.train import TrainOptions, fit_and_evaluate, promote_problem, run_training, training_set
+from churnkit.workspace import Workspace
+from test_mlflow_server import server  # noqa: F401  (a real mlflow server on a loopback port)
+
+FAST = TrainOptions(trials=2, seed=3, bgnbd=False)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Workspace:
+    ws = Workspace(tmp_path_factory.mktemp("train"))
+    params = SimulationParams(users=700, days=140, seed=11, horizons=[7, 28], cutoff_step_days=7)
+    write_simulation(simulate(params), ws.simulation_dir)
+    as_of = dt.datetime.combine(params.end, dt.time(), dt.timezone.utc)
+    ingest([ws.simulation_dir], resolve_source("simulator"), ws, as_of=as_of, settings=IngestSettings())
+    return ws
+
+
+@pytest.fixture(scope="module")
+def trained(workspace):
+    return run_training(workspace, "churn_ga4", FAST)
+
+
+def test_train_logs_a_challenger_with_metrics_plots_and_manifest(workspace, trained):
+    r = trained.result
+    assert trained.version == 1 and tracking.aliases("churn_ga4") == {"challenger": 1}
+    # time order: every training cutoff's label window ends before the test cutoff
+    for c in r.plan.final_train:
+        assert c + dt.timedelta(days=7) <= r.plan.test[0]
+    assert set(r.metrics) == {"model", "rfm", "truth"}
+    assert r.metrics["model"]["roc_auc"] > r.metrics["rfm"]["roc_auc"]
+    assert r.metrics["truth"]["roc_auc"] > r.metrics["model"]["roc_auc"] > 0.6
+    run = tracking.get_run(trained.run_id)
+    for key in ("test_model_roc_auc", "test_rfm_pr_auc", "test_truth_share_roc_auc", "test_model_ece"):
+        assert key in run.data.metrics, key
+    client = tracking._client()
+    plots = {f.path for f in client.list_artifacts(trained.run_id, "plots")}
+    assert {"plots/roc.png", "plots/calibration.png", "plots/shap_summary.png"} <= plots
+    children = client.search_runs([run.info.experiment_id], f"tags.mlflow.parentRunId = '{trained.run_id}'")
+    assert len(children) == 2  # one per Optuna trial
+    loaded = tracking.load_model("churn_ga4", alias="challenger")
+    assert loaded.version == 1 and loaded.manifest["population_profile"]["features"]
+    df, manifest, _, rebuilt = training_set(workspace, load_problem("churn_ga4"))
+    assert not rebuilt  # same events, same problem, same feature code: reused
+    test = df[df.cutoff.dt.date == r.plan.test[0]].reset_index(drop=True)
+    p = loaded.model.predict_proba(test[r.features])[:, 1]
+    np.testing.assert_allclose(p, r.test["score_model"].to_numpy(), rtol=0, atol=1e-12)
+
+
+def test_same_data_config_and_seed_give_the_same_metrics(workspace, trained):
+    df, manifest, _, _ = training_set(workspace, load_problem("churn_ga4"))
+    again = fit_and_evaluate(df, manifest, load_problem("churn_ga4"), FAST)
+    assert again.metrics["model"] == pytest.approx(trained.result.metrics["model"], rel=1e-12)
+    assert again.best_params == trained.result.best_params
+
+
+def test_promotion_rules_force_and_rollback(workspace, trained):
+    first = promote_problem(workspace, "churn_ga4")
+    assert first.decision.promote and first.champion == 1  # no champion yet: promote
+    again = promote_problem(workspace, "churn_ga4")
+    assert not again.decision.promote  # already the champion
+    run_training(workspace, "churn_ga4", TrainOptions(trials=1, seed=4, bgnbd=False))
+    second = promote_problem(workspace, "churn_ga4")
+    chal, champ = (second.decision.table[0][k] for k in ("challenger", "champion"))
+    assert second.decision.promote == (chal > champ)  # judged on the same test rows
+    forced = promote_problem(workspace, "churn_ga4", force=True) if not second.decision.promote else second
+    assert forced.champion == 2
+    assert tracking.rollback("churn_ga4") == 1
+    assert tracking.aliases("churn_ga4")["champion"] == 1
+    actions = [h["action"] for h in tracking.promotion_history("churn_ga4")]
+    assert actions.count("rollback") == 1 and actions.count("promote") >= 3
+
+
+@pytest.mark.slow
+def test_revenue_model_beats_last_period_revenue(workspace):
+    out = run_training(workspace, "revenue_ga4", FAST)
+    m = out.result.metrics
+    assert {"model", "last_period"} <= set(m)
+    assert m["model"]["gini_norm"] > m["last_period"]["gini_norm"]
+    assert 0.5 < m["model"]["coverage"] <= 1.0
+    assert (out.result.test["score_model_low"] <= out.result.test["score_model_high"]).all()
+
+
+@pytest.mark.slow
+def test_train_against_a_real_mlflow_server(workspace, server):  # noqa: F811
+    out = run_training(workspace, "purchase_ga4", TrainOptions(trials=1, seed=3, bgnbd=False), tracking_uri=server)
+    assert out.tracking_uri == server
+    loaded = tracking.load_model("purchase_ga4", alias="challenger")
+    assert loaded.version == out.version and loaded.manifest["label"]["kind"] == "purchase"
