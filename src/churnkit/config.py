@@ -45,6 +45,86 @@ class SimulateSettings(StrictModel):
     """Truth is written for cutoffs every this many days (unless cutoffs are given)."""
 
 
+# --------------------------------------------------------------------------- segments and scoring
+
+TIERS = (
+    "champions",
+    "loyal",
+    "potential_loyalists",
+    "new_customers",
+    "promising",
+    "need_attention",
+    "about_to_sleep",
+    "at_risk",
+    "cannot_lose_them",
+    "hibernating",
+    "lost",
+    "no_purchases_yet",
+)
+"""Tier keys; the displayed name is the key with spaces unless ``tier_names`` says otherwise."""
+
+class SegmentSettings(StrictModel):
+    """How tiers and stages are cut. Defaults suit daily-use apps and shops alike.
+
+    Lifecycle, checked in this order: churned, new, recalled, silent, else active.
+    """
+
+    rfm_bins: int = Field(5, ge=2, le=10)
+    """Quantile bins per R, F and M score (5: scores 1..5); tiers rescale other counts to 1..5."""
+    tier_names: dict[str, str] = Field(default_factory=dict)
+    """Display names by tier key (e.g. ``{"cannot_lose_them": "VIP at risk"}``)."""
+    new_days: float = Field(14, ge=0)
+    """New: first active day at most this many days before the as-of date."""
+    silent_factor: float = Field(3.0, gt=0)
+    """Silent: days since last activity > this times the user's typical gap ..."""
+    silent_min_days: float = Field(7, ge=0)
+    """... and > this many days (so a daily user is not silent after one quiet day)."""
+    churned_days: float = Field(30, gt=0)
+    """Churned: no activity for at least this many days."""
+    recalled_days: float = Field(14, ge=0)
+    """Recalled: latest active day ended a gap of >= churned_days, at most this many days ago."""
+
+    @field_validator("tier_names")
+    @classmethod
+    def _known_tiers(cls, v: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(v) - set(TIERS))
+        if unknown:
+            raise ValueError(f"unknown tiers {unknown}; known: {', '.join(TIERS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SegmentSettings:
+        if self.silent_min_days >= self.churned_days:
+            raise ValueError(
+                f"silent_min_days ({self.silent_min_days:g}) must be below churned_days ({self.churned_days:g})"
+            )
+        return self
+
+    def tier_name(self, key: str) -> str:
+        return self.tier_names.get(key, key.replace("_", " "))
+
+
+class ScoringSettings(StrictModel):
+    """``scoring:``: which problems' champions give the three scores, and how lists are cut."""
+
+    churn: str = "churn_ga4"
+    purchase: str = "purchase_ga4"
+    ltv: str = "revenue_ga4"
+    """Problem names (``configs/problems/NAME.yaml``) whose ``champion`` models score."""
+    reasons: int = Field(3, ge=0, le=10)
+    """Reason codes per user (churn drivers that push risk up); 0 turns them off."""
+    reasons_for: Literal["population", "all"] = "population"
+    """``population``: only users the churn model was trained on (active in its look-back),
+    the users a risk list can show; ``all``: everyone scored (slower, and extrapolated)."""
+    chunk_rows: int = Field(100_000, ge=1_000)
+    """Rows per model/SHAP call: bounds memory on large batches."""
+    threads: int | None = None
+    """LightGBM threads for prediction and SHAP (None: auto by rows; -1: all cores)."""
+    segments: SegmentSettings = SegmentSettings()
+    pseudonym_key_env: str = "CHURNKIT_PSEUDONYM_KEY"
+    """Environment variable holding the key for ``--pseudonymise`` (HMAC-SHA256 of user ids)."""
+
+
 class ChurnkitConfig(StrictModel):
     """``configs/churnkit.yaml``: where the workspace lives and project defaults."""
 
@@ -54,6 +134,7 @@ class ChurnkitConfig(StrictModel):
     seed: int = 42
     ingest: IngestSettings = IngestSettings()
     simulate: SimulateSettings = SimulateSettings()
+    scoring: ScoringSettings = ScoringSettings()
 
 
 # --------------------------------------------------------------------------- sources

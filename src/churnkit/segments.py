@@ -10,26 +10,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, field_validator, model_validator
 
-from churnkit.config import StrictModel, parse_model
+from churnkit.config import TIERS, SegmentSettings, parse_model
 from churnkit.errors import ChurnkitError
 
-TIERS = (
-    "champions",
-    "loyal",
-    "potential_loyalists",
-    "new_customers",
-    "promising",
-    "need_attention",
-    "about_to_sleep",
-    "at_risk",
-    "cannot_lose_them",
-    "hibernating",
-    "lost",
-    "no_purchases_yet",
-)
-"""Tier keys; the displayed name is the key with spaces unless ``tier_names`` says otherwise."""
+__all__ = ["STAGES", "TIERS", "RFMSegmenter", "SegmentSettings", "lifecycle_stage", "segment_settings"]
 
 STAGES = ("new", "active", "silent", "churned", "recalled")
 
@@ -42,47 +27,6 @@ _GRID = {
     2: ("hibernating", "hibernating", "at_risk", "at_risk", "cannot_lose_them"),
     1: ("lost", "lost", "at_risk", "at_risk", "cannot_lose_them"),
 }
-
-
-class SegmentSettings(StrictModel):
-    """How tiers and stages are cut. Defaults suit daily-use apps and shops alike.
-
-    Lifecycle, checked in this order: churned, new, recalled, silent, else active.
-    """
-
-    rfm_bins: int = Field(5, ge=2, le=10)
-    """Quantile bins per R, F and M score (5: scores 1..5); tiers rescale other counts to 1..5."""
-    tier_names: dict[str, str] = Field(default_factory=dict)
-    """Display names by tier key (e.g. ``{"cannot_lose_them": "VIP at risk"}``)."""
-    new_days: float = Field(14, ge=0)
-    """New: first active day at most this many days before the as-of date."""
-    silent_factor: float = Field(3.0, gt=0)
-    """Silent: days since last activity > this times the user's typical gap ..."""
-    silent_min_days: float = Field(7, ge=0)
-    """... and > this many days (so a daily user is not silent after one quiet day)."""
-    churned_days: float = Field(30, gt=0)
-    """Churned: no activity for at least this many days."""
-    recalled_days: float = Field(14, ge=0)
-    """Recalled: latest active day ended a gap of >= churned_days, at most this many days ago."""
-
-    @field_validator("tier_names")
-    @classmethod
-    def _known_tiers(cls, v: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(v) - set(TIERS))
-        if unknown:
-            raise ValueError(f"unknown tiers {unknown}; known: {', '.join(TIERS)}")
-        return v
-
-    @model_validator(mode="after")
-    def _consistent(self) -> SegmentSettings:
-        if self.silent_min_days >= self.churned_days:
-            raise ValueError(
-                f"silent_min_days ({self.silent_min_days:g}) must be below churned_days ({self.churned_days:g})"
-            )
-        return self
-
-    def tier_name(self, key: str) -> str:
-        return self.tier_names.get(key, key.replace("_", " "))
 
 
 def segment_settings(data: dict[str, Any] | None, origin: str = "segments") -> SegmentSettings:

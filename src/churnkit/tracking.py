@@ -324,6 +324,16 @@ def training_run(
             _state.parent_run_id = previous
 
 
+SCORING_EXPERIMENT = "scoring"
+
+
+@contextlib.contextmanager
+def scoring_run(run_name: str | None = None, tags: Mapping[str, Any] | None = None) -> Iterator[RunInfo]:
+    """One batch scoring run in experiment ``churnkit-scoring`` (counts, distributions, versions)."""
+    with training_run(SCORING_EXPERIMENT, run_name, {"churnkit.kind": "scoring", **(tags or {})}) as run:
+        yield run
+
+
 @contextlib.contextmanager
 def child_run(name: str, tags: Mapping[str, Any] | None = None) -> Iterator[RunInfo]:
     """A nested run (one Optuna trial) under the current training run.
