@@ -434,6 +434,28 @@ def demo(
     out.print(f"workspace: {ws.root.resolve()}")
 
 
+@app.command()
+@handle_errors
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Interface to listen on (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 3000,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default: as for score).")] = None,
+    reload_seconds: Annotated[
+        float | None, typer.Option(help="Check the champion aliases every N seconds and swap in new ones.")
+    ] = None,
+) -> None:
+    """Start the prediction service (BentoML) on the workspace's champion models and snapshot."""
+    from churnkit.serve import check_start, exec_server, serve_env
+
+    config = (ctx.parent.params.get("config") if ctx.parent else None) or None
+    env = serve_env(state.workspace.root, config, tracking_uri, reload_seconds)
+    for warning in check_start(host, port, env):
+        err.print(f"[bold yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    out.print(f"serving {state.workspace.root.resolve()} on http://{host}:{port} (docs: /docs.json)")
+    exec_server(host, port, env)
+
+
 def run() -> None:  # pragma: no cover - console entry point alias
     app()
 

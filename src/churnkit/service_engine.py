@@ -1,0 +1,166 @@
+"""What the prediction service needs from :mod:`churnkit.scoring`, in one place.
+
+The service never computes a feature or a score itself: feature rows go through the
+scorer's own per-model prediction (:func:`churnkit.scoring.predict_role`), raw events
+through :meth:`Scorer.score_events` (the batch feature code on memtables), and
+explanations through :meth:`Scorer.explain` on features built by the batch path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from churnkit.scoring import ROLES, Scorer, population_mask, predict_role, value_at_risk
+
+if TYPE_CHECKING:
+    from churnkit.service import ServiceSettings
+
+
+@dataclass(frozen=True)
+class ServiceScorer:
+    """The pinned scorer, plus a copy without reason codes for the hot feature-row path."""
+
+    full: Scorer
+    fast: Scorer
+    tracking_uri: str | None
+
+
+def _config(settings: ServiceSettings) -> Any:
+    from churnkit.config import load_churnkit_config
+
+    return load_churnkit_config(settings.config)
+
+
+def load_scorer(settings: ServiceSettings) -> ServiceScorer:
+    """The three champions pinned to versions (and the snapshot's RFM cut points, if stored)."""
+    from churnkit import tracking
+    from churnkit.workspace import Workspace
+
+    cfg = _config(settings)
+    full = Scorer.load(
+        Workspace(settings.workspace),  # a Workspace: Scorer.load reads its .root tracking_uri=settings.tracking_uri, configured_uri=cfg.tracking_uri,
+        settings=cfg.scoring, segmenter=snapshot_segmenter(settings),
+    )
+    fast = Scorer(full.models, cfg.scoring.model_copy(update={"reasons": 0}), full.segmenter)
+    uri = tracking.current_uri()
+    return ServiceScorer(full, fast, tracking.redact(uri) if uri else None)
+
+
+def snapshot_segmenter(settings: ServiceSettings) -> Any:
+    """RFM thresholds stored beside the latest snapshot, so a single user gets batch tiers."""
+    import json
+
+    from churnkit.segments import RFMSegmenter
+    from churnkit.service import latest_snapshot
+
+    snap = latest_snapshot(settings.workspace)
+    if snap is None:
+        return None
+    for candidate in (snap.with_suffix(".segmenter.json"), snap.with_name(snap.stem + ".segments.json"),
+                      snap.with_suffix(".json")):
+        if candidate.exists():
+            data = json.loads(candidate.read_text())
+            data = data.get("segmenter", data)
+            try:
+                return RFMSegmenter.from_dict(data)
+            except Exception as err:  # noqa: BLE001 - not a segmenter file: tiers stay empty
+                logging.getLogger("churnkit.service").warning("ignoring %s: %s", candidate, err)
+    return None
+
+
+def versions(s: ServiceScorer) -> dict[str, int]:
+    return {role: int(v["version"]) for role, v in s.full.versions.items()}
+
+
+def problems(s: ServiceScorer) -> dict[str, str]:
+    return {role: str(v["problem"]) for role, v in s.full.versions.items()}
+
+
+def feature_names(s: ServiceScorer) -> list[str]:
+    """Every feature any of the three models reads, in the first model's order."""
+    names: list[str] = []
+    for rm in s.full.models.values():
+        names += [n for n in rm.features if n not in names]
+    return names
+
+
+def champion_versions(settings: ServiceSettings, problems_by_role: dict[str, str]) -> dict[str, int]:
+    """The versions the ``champion`` aliases point at now (cheap: no model download)."""
+    from churnkit import tracking
+
+    cfg = _config(settings)
+    tracking.open_store(settings.workspace, cfg.tracking_uri, settings.tracking_uri)
+    return {role: tracking.resolve_version(p) for role, p in problems_by_role.items()}
+
+
+def score_features(s: ServiceScorer, X: pd.DataFrame) -> pd.DataFrame:
+    """Scores of feature rows in input order: the scorer's model calls, no reasons or tiers."""
+    scorer = s.fast
+    out: dict[str, np.ndarray] = {}
+    chunk = scorer.settings.chunk_rows
+    for role, rm in scorer.models.items():
+        pred = predict_role(rm, X[rm.features], chunk)
+        if role == "ltv":
+            out["predicted_ltv"], out["ltv_low"], out["ltv_high"] = pred["ltv"], pred["low"], pred["high"]
+        else:
+            out[f"{role}_probability"] = pred["p"]
+        out[f"{role}_in_population"] = population_mask(X, rm.spec).to_numpy()
+    out["value_at_risk"] = value_at_risk(out["churn_probability"], out["predicted_ltv"])
+    return pd.DataFrame(out, index=X.index)
+
+
+def cutoff(as_of: dt.date) -> dt.datetime:
+    """Features at ``as_of`` use events strictly before its UTC midnight (the batch rule)."""
+    return dt.datetime.combine(as_of, dt.time(), dt.UTC)
+
+
+def score_events(s: ServiceScorer, events: pd.DataFrame, users: pd.DataFrame | None, as_of: dt.date) -> pd.DataFrame:
+    """Per user of the events: the batch scorer's full row (scores, tier, stage, reasons)."""
+    scored = s.full.score_events(events, users, as_of)
+    missing = sorted(set(events["user_id"]) - set(scored["user_id"]))
+    if missing:  # no activity or not signed up before as_of: nobody would score them in batch
+        scored = pd.concat([scored, pd.DataFrame({"user_id": missing, "status": "not_scored"})], ignore_index=True)
+    scored["status"] = scored["status"].fillna("ok") if "status" in scored else "ok"
+    return scored
+
+
+def explain_user(
+    s: ServiceScorer, settings: ServiceSettings, user_id: str, as_of: str, top: int
+) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """One user's features at the snapshot date from the workspace (batch path), then reasons."""
+    from churnkit.warehouse import duckdb_connection, workspace_events, workspace_users
+    from churnkit.workspace import Workspace
+
+    ws = Workspace(settings.workspace)
+    con = duckdb_connection()
+    try:
+        events = workspace_events(con, ws)
+        events = events.filter(events.user_id == user_id)
+        users = workspace_users(con, ws)
+        if users is not None:
+            users = users.filter(users.user_id == user_id)
+        frames = s.full.features_as_of(events, users, dt.date.fromisoformat(as_of))
+        scored = s.fast.score_features(frames, as_of=dt.date.fromisoformat(as_of))
+        long = s.full.explain(frames, top=top)
+    finally:
+        con.disconnect()
+    from churnkit.service import records
+
+    scores = records(scored)[0] if len(scored) else {}
+    reasons: dict[str, list[dict[str, Any]]] = {}
+    for (role, direction), g in long.groupby(["score", "direction"], sort=False):
+        reasons[f"{role}_{direction}"] = [
+            {"feature": r.feature, "contribution": float(r.contribution),
+             "value": None if pd.isna(r.value) else float(r.value), "text": r.text}
+            for r in g.sort_values("rank").itertuples()
+        ]
+    for role in ROLES:
+        for direction in ("up", "down"):
+            reasons.setdefault(f"{role}_{direction}", [])
+    return scores, reasons
