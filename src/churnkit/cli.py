@@ -355,6 +355,165 @@ def promote(
               + (f" (was {res.previous_champion})" if res.previous_champion not in (None, res.champion) else ""))
 
 
+# --------------------------------------------------------------------------- scores and lists
+
+
+def _as_of_option(value: str | None) -> dt.date | None:
+    return parse_date(value, "--as-of") if value else None
+
+
+def _resolve_as_of(as_of: dt.date | None) -> dt.date:
+    """The date given, else the data end (the day after the last event)."""
+    if as_of is not None:
+        return as_of
+    from churnkit.scoring import default_as_of
+    from churnkit.warehouse import duckdb_connection, workspace_events
+
+    con = duckdb_connection(state.config.ingest.duckdb_memory_limit)
+    return default_as_of(workspace_events(con, state.workspace))
+
+
+def _run_scoring(as_of: dt.date | None, out_file: Path | None = None, tracking_uri: str | None = None) -> Any:
+    from churnkit.scoring import run_scoring
+
+    with progress_bar("scoring") as update:
+        return run_scoring(
+            state.workspace, as_of, settings=state.config.scoring, tracking_uri=tracking_uri,
+            configured_uri=state.config.tracking_uri, memory_limit=state.config.ingest.duckdb_memory_limit,
+            out=out_file, progress=lambda msg: update(0, None, msg),
+        )
+
+
+def print_score_summary(outcome: Any) -> None:
+    meta, s = outcome.meta, outcome.meta["summary"]
+    versions = ", ".join(f"{r} {v['problem']} v{v['version']}" for r, v in meta["versions"].items())
+    out.print(f"scored {s['users']:,} users as of {meta['as_of']} in {meta['seconds']:.1f} s ({versions})")
+    for col in ("churn_probability", "purchase_probability", "predicted_ltv"):
+        if col in s:
+            d = s[col]
+            out.print(f"  {col}: mean {d['mean']:.3f}, median {d['p50']:.3f}, p90 {d['p90']:.3f}")
+    inside = ", ".join(f"{r} {s[f'{r}_in_population']:,}" for r in ("churn", "purchase", "ltv"))
+    out.print(f"  inside each model's training population: {inside}")
+    out.print(f"  total value at risk {s['value_at_risk_total']:,.2f}")
+    if "by_lifecycle_stage" in s:
+        out.print("  stages: " + ", ".join(f"{k} {v:,}" for k, v in s["by_lifecycle_stage"].items()))
+    out.print(f"scores: {outcome.path}")
+    out.print(f"versions and RFM thresholds: {outcome.meta_path}")
+    if outcome.run_id:
+        out.print(f"MLflow run {outcome.run_id} (experiment churnkit-scoring)")
+
+
+def _scores_for(as_of: dt.date | None, tracking_uri: str | None) -> tuple[Any, dt.date]:
+    """The scores file for the date; scored first when there is none."""
+    from churnkit.scoring import read_scores, scores_path
+
+    date = _resolve_as_of(as_of)
+    path = scores_path(state.workspace, date)
+    if not path.exists():
+        out.print(f"no scores for {date} yet: scoring first")
+        print_score_summary(_run_scoring(date, tracking_uri=tracking_uri))
+    return read_scores(path), date
+
+
+def _pseudonym_key(pseudonymise: bool) -> bytes | None:
+    """Checked before any work: asking for pseudonyms without a key is a one-line error."""
+    from churnkit.lists import pseudonym_key
+
+    return pseudonym_key(state.config.scoring.pseudonym_key_env) if pseudonymise else None
+
+
+def _write_list(kind: str, df: Any, date: dt.date, fmt: str | None, out_file: Path | None, key: bytes | None) -> Path:
+    from churnkit.lists import list_format, with_pseudonyms, write_list
+
+    chosen = list_format(fmt, out_file)
+    if key is not None:
+        df = with_pseudonyms(df, key)
+    path = Path(out_file) if out_file else state.workspace.root / "lists" / f"{kind}_{date.isoformat()}.{chosen}"
+    return write_list(df, path, chosen)
+
+
+def print_list_summary(title: str, value: str, summary: dict[str, Any], path: Path) -> None:
+    out.print(f"{title}: {summary['users']:,} users, total {value} {summary['total']:,.2f}")
+    for col, label in (("by_lifecycle_stage", "by stage"), ("by_rfm_tier", "by tier")):
+        items = list(summary.get(col, {}).items())
+        if items:
+            shown = ", ".join(f"{k} {v['users']:,} ({v['total']:,.2f})" for k, v in items[:6])
+            out.print(f"  {label}: {shown}{' ...' if len(items) > 6 else ''}")
+    out.print(f"list: {path}")
+
+
+AsOfOption = Annotated[
+    str | None, typer.Option("--as-of", help="Scoring date YYYY-MM-DD: features use events before it (default: data end).")
+]
+FormatOption = Annotated[str | None, typer.Option("--format", help="csv, xlsx or parquet (default: from --out, else csv).")]
+TrackingOption = Annotated[str | None, typer.Option(help="MLflow tracking URI (default: as for train).")]
+
+
+@app.command()
+@handle_errors
+def score(
+    as_of: AsOfOption = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Scores Parquet (default: WORKSPACE/scores/scores_DATE.parquet).")
+    ] = None,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Score every user with history at a date: churn, purchase, LTV, value at risk, tier, stage, reasons."""
+    print_score_summary(_run_scoring(_as_of_option(as_of), out_file, tracking_uri))
+
+
+@app.command("risk-list")
+@handle_errors
+def risk_list_command(
+    as_of: AsOfOption = None,
+    top: Annotated[int | None, typer.Option(help="Keep the N users with the most value at risk.")] = None,
+    min_value: Annotated[float | None, typer.Option(help="Only users with value at risk >= X.")] = None,
+    stage: Annotated[list[str] | None, typer.Option(help="Lifecycle stage(s): new, active, recalled ...")] = None,
+    tier: Annotated[list[str] | None, typer.Option(help="RFM tier(s), e.g. champions, 'at risk'.")] = None,
+    min_probability: Annotated[float | None, typer.Option(help="Only users with churn probability >= P.")] = None,
+    fmt: FormatOption = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Output file (default: WORKSPACE/lists/risk_DATE.FORMAT).")] = None,
+    pseudonymise: Annotated[
+        bool, typer.Option("--pseudonymise", help="Replace user ids by keyed hashes (key from CHURNKIT_PSEUDONYM_KEY).")
+    ] = False,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Users likely to churn, ranked by value at risk (churn probability x predicted LTV), with reasons."""
+    from churnkit.lists import list_format, list_summary, risk_list
+
+    key = _pseudonym_key(pseudonymise)
+    list_format(fmt, out_file)
+    scores, date = _scores_for(_as_of_option(as_of), tracking_uri)
+    df = risk_list(scores, top=top, min_value=min_value, stage=stage or None, tier=tier or None,
+                   min_probability=min_probability)
+    path = _write_list("risk", df, date, fmt, out_file, key)
+    print_list_summary(f"risk list as of {date}", "value at risk", list_summary(df, "value_at_risk"), path)
+
+
+@app.command("recall-list")
+@handle_errors
+def recall_list_command(
+    as_of: AsOfOption = None,
+    top: Annotated[int | None, typer.Option(help="Keep the N users most worth winning back.")] = None,
+    tier: Annotated[list[str] | None, typer.Option(help="RFM tier(s).")] = None,
+    fmt: FormatOption = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Output file (default: WORKSPACE/lists/recall_DATE.FORMAT).")] = None,
+    pseudonymise: Annotated[
+        bool, typer.Option("--pseudonymise", help="Replace user ids by keyed hashes (key from CHURNKIT_PSEUDONYM_KEY).")
+    ] = False,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Silent and churned users, ranked by purchase probability x predicted LTV."""
+    from churnkit.lists import list_format, list_summary, recall_list
+
+    key = _pseudonym_key(pseudonymise)
+    list_format(fmt, out_file)
+    scores, date = _scores_for(_as_of_option(as_of), tracking_uri)
+    df = recall_list(scores, top=top, tier=tier or None)
+    path = _write_list("recall", df, date, fmt, out_file, key)
+    print_list_summary(f"recall list as of {date}", "recall value", list_summary(df, "recall_value"), path)
+
+
 @app.command()
 @handle_errors
 def sources() -> None:
@@ -374,8 +533,10 @@ def demo(
     users: Annotated[int | None, typer.Option(help="Users to simulate.")] = None,
     days: Annotated[int | None, typer.Option(help="Days to simulate.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    trials: Annotated[int, typer.Option(help="Optuna trials per model (small: a demo, not a tuned model).")] = 3,
+    top: Annotated[int, typer.Option(help="Rows in each demo list.")] = 100,
 ) -> None:
-    """Run the whole flow on simulated data with embedded defaults."""
+    """Run the whole flow on simulated data: simulate, ingest, build, train, promote, score, lists."""
     from churnkit.events.ingest import ingest as run_ingest
     from churnkit.events.sources import resolve_source
     from churnkit.simulate import SimulationParams, write_simulation
@@ -392,7 +553,7 @@ def demo(
         cutoffs=None,
         cutoff_step_days=cfg.cutoff_step_days,
     )
-    out.rule("1/3 simulate")
+    out.rule("1/6 simulate")
     with progress_bar("simulating") as update:
         result = run_simulation(params, progress=update)
     paths = write_simulation(result, ws.simulation_dir)
@@ -400,7 +561,7 @@ def demo(
     for name, path in paths.items():
         out.print(f"  {name}: {path}")
 
-    out.rule("2/3 ingest")
+    out.rule("2/6 ingest")
     end_of_log = dt.datetime.combine(params.start + dt.timedelta(days=params.days), dt.time(), dt.UTC)
     with progress_bar("ingesting") as update:
         summary = run_ingest(
@@ -413,7 +574,7 @@ def demo(
         )
     print_ingest_summary(summary)
 
-    out.rule("3/3 build training sets")
+    out.rule("3/6 build training sets")
     from churnkit.dataset import (
         build_training_set,
         default_dataset_path,
@@ -430,8 +591,45 @@ def demo(
             update(0, None, "features and labels")
             df, manifest = build_training_set(events, users_table, spec)
         print_build_summary(manifest, *write_training_set(df, manifest, default_dataset_path(ws, name)))
+
+    out.rule("4/6 train and promote")
+    from churnkit import tracking
+    from churnkit.train import TrainOptions, promote_problem, run_training
+
+    options = TrainOptions(trials=trials, seed=params.seed, bgnbd=False)
+    for name in DEMO_PROBLEMS:
+        with progress_bar(f"training {name}") as update:
+            outcome = run_training(ws, name, options, configured_uri=state.config.tracking_uri,
+                                   memory_limit=state.config.ingest.duckdb_memory_limit,
+                                   progress=lambda msg: update(0, None, msg))
+        res = promote_problem(ws, name, configured_uri=state.config.tracking_uri)
+        metric = "gini_norm" if name.startswith("revenue") else "roc_auc"
+        value = outcome.result.metrics["model"].get(metric, float("nan"))
+        out.print(f"{name}: version {outcome.version}, test {metric} {value:.3f}; champion is version {res.champion}")
+
+    out.rule("5/6 score")
+    from churnkit.lists import list_summary, recall_list, risk_list
+
+    scored = _run_scoring(None)
+    print_score_summary(scored)
+    date = dt.date.fromisoformat(scored.meta["as_of"])
+
+    out.rule("6/6 lists")
+    risk = risk_list(scored.scores, top=top)
+    path = _write_list("risk", risk, date, "csv", None, None)
+    print_list_summary(f"risk list (top {top})", "value at risk", list_summary(risk, "value_at_risk"), path)
+    recall = recall_list(scored.scores, top=top)
+    path = _write_list("recall", recall, date, "csv", None, None)
+    print_list_summary(f"recall list (top {top})", "recall value", list_summary(recall, "recall_value"), path)
+
     out.rule("done")
     out.print(f"workspace: {ws.root.resolve()}")
+    uri = tracking.current_uri() or tracking.default_tracking_uri(ws.root)
+    if uri.startswith("sqlite:///"):
+        out.print(f"MLflow UI: mlflow ui --backend-store-uri {uri}   (then open http://127.0.0.1:5000)")
+    else:
+        out.print(f"MLflow: {tracking.redact(uri)}")
+    out.print(f"next: churnkit --workspace {ws.root} risk-list --format xlsx --top 500")
 
 
 @app.command()

@@ -476,3 +476,111 @@ def score_summary(scores: pd.DataFrame) -> dict[str, Any]:
         if col in scores and scores[col].notna().any():
             out[f"by_{col}"] = {str(k): int(v) for k, v in scores[col].value_counts().items()}
     return out
+
+
+# --------------------------------------------------------------------------- files (the edge)
+
+
+def scores_path(ws: Any, as_of: dt.date) -> Path:
+    return Path(ws.root) / "scores" / f"scores_{as_of.isoformat()}.parquet"
+
+
+def meta_path(scores: Path) -> Path:
+    """Versions, RFM thresholds and the summary, beside the scores."""
+    return Path(scores).with_suffix(".json")
+
+
+@dataclass
+class ScoringOutcome:
+    scores: pd.DataFrame
+    path: Path
+    meta_path: Path
+    meta: dict[str, Any]
+    run_id: str | None
+
+
+def write_scores(scores: pd.DataFrame, meta: Mapping[str, Any], out: Path) -> tuple[Path, Path]:
+    """Parquet plus its JSON, each moved into place only when complete."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from churnkit.workspace import replace_path, staging_dir
+
+    out = Path(out)
+    with staging_dir(out.parent) as tmp:
+        pq.write_table(pa.Table.from_pandas(scores, preserve_index=False), tmp / "scores.parquet", compression="zstd")
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
+        replace_path(tmp / "scores.parquet", out)
+        replace_path(tmp / "meta.json", meta_path(out))
+    return out, meta_path(out)
+
+
+def read_scores(path: Path) -> pd.DataFrame:
+    return pd.read_parquet(path)
+
+
+def latest_segmenter(ws: Any) -> RFMSegmenter | None:
+    """RFM cut points of the most recent scoring run in the workspace (for the service)."""
+    metas = sorted((Path(ws.root) / "scores").glob("scores_*.json"))
+    for path in reversed(metas):
+        rfm = json.loads(path.read_text()).get("rfm")
+        if rfm:
+            return RFMSegmenter.from_dict(rfm)
+    return None
+
+
+def default_as_of(events: Any) -> dt.date:
+    """The data end: scores as of the day after the last event."""
+    return data_span(events)[1]
+
+
+def run_scoring(
+    ws: Any,
+    as_of: dt.date | None,
+    *,
+    settings: ScoringSettings | None = None,
+    tracking_uri: str | None = None,
+    configured_uri: str | None = None,
+    memory_limit: str | None = None,
+    out: Path | None = None,
+    log_run: bool = True,
+    progress: Progress | None = None,
+) -> ScoringOutcome:
+    """``churnkit score``: champions -> features at the as-of -> scores file + JSON + MLflow run."""
+    import time
+
+    from churnkit import tracking
+    from churnkit.warehouse import duckdb_connection, workspace_events, workspace_users
+
+    say = progress or (lambda _m: None)
+    settings = settings or ScoringSettings()
+    say("loading champions")
+    scorer = Scorer.load(ws, tracking_uri, configured_uri, settings)
+    con = duckdb_connection(memory_limit)
+    events, users = workspace_events(con, ws), workspace_users(con, ws)
+    as_of = as_of or default_as_of(events)
+    start = time.perf_counter()
+    scores = scorer.score_as_of(events, users, as_of, progress=say)
+    seconds = time.perf_counter() - start
+    summary = score_summary(scores)
+    meta = {
+        "as_of": as_of.isoformat(),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "versions": scorer.versions,
+        "rfm": scorer.segmenter.to_dict() if scorer.segmenter else None,
+        "settings": settings.model_dump(mode="json"),
+        "summary": summary,
+        "seconds": round(seconds, 3),
+    }
+    run_id = None
+    if log_run:
+        say("logging")
+        with tracking.scoring_run(f"score-{as_of.isoformat()}", tags={"churnkit.as_of": as_of.isoformat()}) as run:
+            tracking.log_params({"as_of": as_of.isoformat(), "versions": scorer.versions,
+                                 "reasons": settings.reasons, "reasons_for": settings.reasons_for})
+            tracking.log_metrics({k: v for k, v in summary.items() if not k.startswith("by_")} | {"seconds": seconds})
+            tracking.log_json(meta, "scoring/meta.json")
+            run_id = run.run_id
+        meta["mlflow_run_id"] = run_id
+    path, mpath = write_scores(scores, meta, Path(out) if out else scores_path(ws, as_of))
+    return ScoringOutcome(scores, path, mpath, meta, run_id)
