@@ -66,16 +66,18 @@ def daily_table(events: ir.Table, include: list[str] | None, exclude: list[str])
         "first_ts": e.ts.min(),
     }
     d = e.group_by(["user_id", "day"]).aggregate(**aggs)
-    d = d.mutate(revenue=d.revenue.fill_null(0.0))
-    before = ibis.window(group_by="user_id", order_by="day", rows=(None, -1))
-    whole = ibis.window(group_by="user_id")
-    active_day = ibis.ifelse(d.n_activity > 0, d.day, ibis.null("timestamp"))
-    purchase_day = ibis.ifelse(d.n_purchase > 0, d.day, ibis.null("timestamp"))
-    d = d.mutate(prev_active_day=active_day.max().over(before), first_purchase_day=purchase_day.min().over(whole))
+    d = d.mutate(revenue=d.revenue.fill_null(0.0), active=d.n_activity > 0)
+    # The previous active day is a lag within (user, active?) partitions: a plain lag is a
+    # streaming window, where a framed max over all earlier rows needs a segment tree.
+    by_kind = ibis.window(group_by=[d.user_id, d.active], order_by=d.day)
+    d = d.mutate(prev_day=d.day.lag().over(by_kind))
+    bought = d.filter(d.n_purchase > 0)
+    first = bought.group_by("user_id").aggregate(first_purchase_day=bought.day.min())
+    d = d.left_join(first, "user_id")
     return d.mutate(
-        gap_days=ibis.ifelse(d.n_activity > 0, days_between(d.day, d.prev_active_day), ibis.null("float64")),
+        gap_days=ibis.ifelse(d.active, days_between(d.day, d.prev_day), ibis.null("float64")),
         is_first_purchase_day=(d.n_purchase > 0) & (d.day == d.first_purchase_day),
-    ).drop("prev_active_day", "first_purchase_day")
+    ).drop("prev_day", "first_purchase_day", "active")
 
 
 def cutoff_table(cutoffs: list) -> ir.Table:

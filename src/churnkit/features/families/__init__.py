@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from churnkit.features.context import Context
 from churnkit.features.families import (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ibis
+import ibis.expr.types as ir
 
 from churnkit.features.context import Context
 from churnkit.features.spec import Family, FeatureSpec
@@ -11,22 +12,24 @@ F = "diversity"
 W = 90
 
 
-def family(ctx: Context) -> Family:
+def _distinct_recent(ctx: Context, column: str, spec: FeatureSpec) -> tuple[ir.Table, list[FeatureSpec]]:
+    """Distinct values of one column per (user, cutoff) over the last ``W`` days.
+
+    One (user, day, value) table per column: a union of both with a literal kind column
+    made DuckDB hash four keys over every event, for the same answer.
+    """
     e = ctx.events
-    day = e.ts.truncate("D")
-    cats = e.filter(e.category.notnull()).select(e.user_id, day=day, kind=ibis.literal("category"), value=e.category)
-    chans = e.filter(e.channel.notnull()).select(e.user_id, day=day, kind=ibis.literal("channel"), value=e.channel)
-    values = cats.union(chans, distinct=True)
+    v = e.filter(e[column].notnull()).select("user_id", day=e.ts.truncate("D"), value=e[column]).distinct()
     c = ctx.cutoffs
-    j = values.join(c, (values.day < c.cutoff) & (values.day >= c.cutoff - ibis.interval(days=W)))
-    table = j.group_by(["user_id", "cutoff"]).aggregate(
-        **{
-            f"categories_{W}d": j.value.nunique(where=j.kind == "category").cast("float64"),
-            f"channels_{W}d": j.value.nunique(where=j.kind == "channel").cast("float64"),
-        }
-    )
+    j = v.join(c, (v.day < c.cutoff) & (v.day >= c.cutoff - ibis.interval(days=W)))
+    table = j.group_by(["user_id", "cutoff"]).aggregate(**{spec.name: j.value.nunique().cast("float64")})
+    return table, [spec]
+
+
+def family(ctx: Context) -> Family:
     specs = [
-        FeatureSpec(f"categories_{W}d", f"distinct product categories touched, last {W} days", "categories", F),
-        FeatureSpec(f"channels_{W}d", f"distinct channels used, last {W} days", "channels", F),
+        (FeatureSpec(f"categories_{W}d", f"distinct product categories touched, last {W} days", "categories", F),
+         "category"),
+        (FeatureSpec(f"channels_{W}d", f"distinct channels used, last {W} days", "channels", F), "channel"),
     ]
-    return Family(F, {}, [], joins=[(table, specs)])
+    return Family(F, {}, [], joins=[_distinct_recent(ctx, column, spec) for spec, column in specs])
