@@ -9,7 +9,6 @@ explanations through :meth:`Scorer.explain` on features built by the batch path.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -53,25 +52,11 @@ def load_scorer(settings: ServiceSettings) -> ServiceScorer:
 
 
 def snapshot_segmenter(settings: ServiceSettings) -> Any:
-    """RFM thresholds stored beside the latest snapshot, so a single user gets batch tiers."""
-    import json
+    """RFM cut points stored by the latest scoring run, so a single user gets batch tiers."""
+    from churnkit.scoring import latest_segmenter
+    from churnkit.workspace import Workspace
 
-    from churnkit.segments import RFMSegmenter
-    from churnkit.service import latest_snapshot
-
-    snap = latest_snapshot(settings.workspace)
-    if snap is None:
-        return None
-    for candidate in (snap.with_suffix(".segmenter.json"), snap.with_name(snap.stem + ".segments.json"),
-                      snap.with_suffix(".json")):
-        if candidate.exists():
-            data = json.loads(candidate.read_text())
-            data = data.get("segmenter", data)
-            try:
-                return RFMSegmenter.from_dict(data)
-            except Exception as err:  # noqa: BLE001 - not a segmenter file: tiers stay empty
-                logging.getLogger("churnkit.service").warning("ignoring %s: %s", candidate, err)
-    return None
+    return latest_segmenter(Workspace(settings.workspace))
 
 
 def versions(s: ServiceScorer) -> dict[str, int]:

@@ -30,7 +30,7 @@ from churnkit.config import IngestSettings
 from churnkit.events.ingest import ingest
 from churnkit.events.schema import EVENT_COLUMNS
 from churnkit.events.sources import resolve_source
-from churnkit.scoring import Scorer
+from churnkit.scoring import Scorer, run_scoring
 from churnkit.simulate import SimulationParams, simulate, write_simulation
 from churnkit.train import TrainOptions, promote_problem, run_training
 from churnkit.warehouse import duckdb_connection, workspace_events, workspace_users
@@ -126,12 +126,10 @@ def scored(tmp_path_factory) -> dict[str, Any]:
         run_training(ws, problem, TrainOptions(trials=1, seed=3, bgnbd=False))
         promote_problem(ws, problem)
     as_of = params.end
+    snapshot = run_scoring(ws, as_of).scores  # what `churnkit score --as-of` writes
     scorer = Scorer.load(ws)
     con = duckdb_connection()
     events, users = workspace_events(con, ws), workspace_users(con, ws)
-    snapshot = scorer.score_as_of(events, users, as_of)
-    (ws.root / "scores").mkdir(exist_ok=True)
-    snapshot.to_parquet(ws.root / "scores" / f"scores_{as_of}.parquet")
     features = scorer.features_as_of(events, users, as_of)["churn"]
     raw_events = pd.read_parquet(ws.events_dir)[list(EVENT_COLUMNS)]
     raw_users = pd.read_parquet(ws.users_path)
@@ -242,7 +240,7 @@ def test_score_events_equals_batch_scoring_in_any_order(server, scored):
     for uid in ids:
         assert by_id[uid]["status"] == "ok"
         assert_scores_equal(by_id[uid], snap.loc[uid])
-        for col in ("lifecycle_stage", "reason_1", "reason_2", "reason_3"):
+        for col in ("lifecycle_stage", "rfm_tier", "reason_1", "reason_2", "reason_3"):
             assert by_id[uid][col] == snap.loc[uid, col], col
 
 
