@@ -626,7 +626,8 @@ def demo(
     out.print(f"workspace: {ws.root.resolve()}")
     uri = tracking.current_uri() or tracking.default_tracking_uri(ws.root)
     if uri.startswith("sqlite:///"):
-        out.print(f"MLflow UI: mlflow ui --backend-store-uri {uri}   (then open http://127.0.0.1:5000)")
+        out.print(f"MLflow UI: mlflow ui --backend-store-uri {uri}   (then open http://127.0.0.1:5000)",
+                  soft_wrap=True, highlight=False)
     else:
         out.print(f"MLflow: {tracking.redact(uri)}")
     out.print(f"next: churnkit --workspace {ws.root} risk-list --format xlsx --top 500")

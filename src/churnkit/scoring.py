@@ -227,6 +227,10 @@ class Scorer:
             check_role_model(rm)
         self.settings = settings or ScoringSettings()
         self.segmenter = segmenter
+        if self.settings.threads is not None:
+            for rm in self.models.values():
+                if hasattr(rm.model, "booster_") and hasattr(rm.model, "n_jobs"):
+                    rm.model.n_jobs = self.settings.threads  # classifiers read it at predict time
         groups: dict[str, list[str]] = {}
         for role, rm in self.models.items():
             groups.setdefault(feature_key(rm.manifest), []).append(role)

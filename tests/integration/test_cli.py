@@ -21,13 +21,13 @@ def churnkit(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
     """Run the real console script in a fresh process (what a user's shell does)."""
     exe = Path(sys.executable).with_name("churnkit")
     env = {k: v for k, v in os.environ.items() if k != "CHURNKIT_DEBUG"}
-    return subprocess.run([str(exe), *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+    return subprocess.run([str(exe), *args], check=False, capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
 
 
 def test_help_lists_commands():
     res = runner.invoke(app, ["--help"])
     assert res.exit_code == 0
-    for cmd in ("simulate", "ingest", "demo", "sources"):
+    for cmd in ("simulate", "ingest", "demo", "sources", "score", "risk-list", "recall-list"):
         assert cmd in res.output
 
 
@@ -71,8 +71,9 @@ def test_simulate_writes_outputs(tmp_path):
     assert set(truth.horizon_days) == {7, 28}
 
 
-def test_demo_runs_simulate_ingest_build(tmp_path):
-    proc = churnkit("--workspace", str(tmp_path / "ws"), "demo", "--users", "400", "--days", "120", cwd=tmp_path)
+def test_demo_runs_the_whole_flow(tmp_path):
+    proc = churnkit("--workspace", str(tmp_path / "ws"), "demo", "--users", "400", "--days", "120",
+                    "--trials", "1", "--top", "20", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((tmp_path / "ws" / "ingest" / "summary.json").read_text())
     assert summary["read"] == summary["accepted"] + summary["duplicates"] + summary["rejected"]
@@ -84,3 +85,14 @@ def test_demo_runs_simulate_ingest_build(tmp_path):
         data = tmp_path / "ws" / "datasets" / f"{name}.parquet"
         manifest = json.loads(data.with_suffix(".manifest.json").read_text())
         assert pq.read_metadata(data).num_rows == manifest["rows"] > 0
+    ws = tmp_path / "ws"
+    scores = list((ws / "scores").glob("scores_*.parquet"))
+    assert len(scores) == 1
+    meta = json.loads(scores[0].with_suffix(".json").read_text())
+    assert {v["version"] for v in meta["versions"].values()} == {1}
+    assert pq.read_metadata(scores[0]).num_rows == meta["summary"]["users"] > 0
+    date = meta["as_of"]
+    for kind in ("risk", "recall"):
+        path = ws / "lists" / f"{kind}_{date}.csv"
+        assert path.exists() and 1 < len(path.read_text().splitlines()) <= 21
+    assert "mlflow ui --backend-store-uri sqlite:///" in proc.stdout.replace("\n", "")
