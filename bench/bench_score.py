@@ -1,0 +1,197 @@
+"""Benchmark batch scoring and measure how well the risk list catches the churners.
+
+Two parts, each in a fresh child process (peak RSS = ``ru_maxrss`` of that child):
+
+``capture``: on a trained workspace (e.g. the demo's: 5,000 users over 365 days, champions
+of churn_ga4 / purchase_ga4 / revenue_ga4), score at the latest simulator truth cutoff with
+a 7-day horizon (a week before the data end, the churn champion's own out-of-time test
+cutoff) and report, among users in the churn model's population, the share of
+(a) realised churners (no activity in the next 7 days) and (b) the truth's expected
+churners (sum of ``p_churn``) that fall in the top 10% of the risk list (ranked by value at
+risk) and, for comparison, in the top 10% by churn probability alone. Random: 10%.
+
+``scale``: simulate N users over D days (bench/out/score/, generated once; a short period so
+1M users fit the box: ~11M events for 1M users over 35 days), ingest them, then score the
+whole base at the data end with the champions of ``--models`` (trained on the small
+workspace: scoring applies models to new data, it does not train them). Timed:
+features (one ``features_as_of`` pass) + three models + reason codes for the churn
+population, as ``Scorer.score_as_of`` does it; then, in the same process, bare LightGBM
+``Booster.predict`` of the three boosters on the same feature matrix (the floor).
+
+    .venv/bin/python bench/bench_score.py --models /tmp/demo-ws --users 1000000 --days 35
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out" / "score"
+sys.path.insert(0, str(HERE.parent / "src"))
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def tables(ws):
+    from churnkit.warehouse import duckdb_connection, workspace_events, workspace_users
+
+    con = duckdb_connection("8GB")
+    return workspace_events(con, ws), workspace_users(con, ws)
+
+
+def capture(models_ws: Path) -> dict:
+    import numpy as np
+    import pandas as pd
+
+    from churnkit.lists import risk_list
+    from churnkit.scoring import Scorer
+    from churnkit.workspace import Workspace
+
+    ws = Workspace(models_ws)
+    truth = pd.read_parquet(ws.simulation_dir / "truth.parquet")
+    t7 = truth[truth.horizon_days == 7]
+    cut = pd.Timestamp(t7["cutoff"].max())
+    as_of = cut.date()
+    scorer = Scorer.load(ws)
+    events, users = tables(ws)
+    scores = scorer.score_as_of(events, users, as_of)
+    pop = scores[scores.churn_in_population.astype(bool)].copy()
+    ev = pd.read_parquet(ws.simulation_dir / "events.parquet", columns=["user_id", "ts", "event"])
+    ts = pd.to_datetime(ev["ts"], utc=True)
+    start = pd.Timestamp(as_of, tz="UTC")
+    window = ev[(ts >= start) & (ts < start + pd.Timedelta(days=7)) & (ev.event != "push_sent")]
+    pop["churned"] = ~pop.user_id.isin(set(window.user_id))
+    tc = t7.assign(cutoff=pd.to_datetime(t7["cutoff"], utc=True))
+    tc = tc[tc.cutoff == start][["user_id", "p_churn"]]
+    pop = pop.merge(tc, on="user_id", how="left")
+    k = int(np.ceil(0.1 * len(pop)))
+    by_var = set(risk_list(pop.drop(columns=["churned", "p_churn"]), top=k)["user_id"])
+    by_p = set(pop.nlargest(k, "churn_probability")["user_id"])
+    by_truth = set(pop.nlargest(k, "p_churn")["user_id"])
+
+    def share(ids, col):
+        return float(pop.loc[pop.user_id.isin(ids), col].sum() / pop[col].sum())
+
+    return {
+        "as_of": str(as_of), "population": len(pop), "top": k, "realised_churners": int(pop.churned.sum()),
+        "realised_top_value_at_risk": share(by_var, "churned"), "realised_top_probability": share(by_p, "churned"),
+        "realised_top_truth": share(by_truth, "churned"),
+        "expected_top_value_at_risk": share(by_var, "p_churn"), "expected_top_probability": share(by_p, "p_churn"),
+        "expected_top_truth": share(by_truth, "p_churn"), "versions": scorer.versions,
+    }
+
+
+def prepare(users: int, days: int) -> Path:
+    from churnkit.config import IngestSettings
+    from churnkit.events.ingest import ingest
+    from churnkit.events.sources import resolve_source
+    from churnkit.simulate import SimulationParams, simulate, write_simulation
+    from churnkit.workspace import Workspace
+
+    root = OUT / f"u{users}_d{days}"
+    ws = Workspace(root)
+    if (root / "ready").exists():
+        return root
+    params = SimulationParams(users=users, days=days, seed=5, horizons=[7], cutoff_step_days=days)
+    t = time.perf_counter()
+    write_simulation(simulate(params), ws.simulation_dir)
+    as_of = dt.datetime.combine(params.end, dt.time(), dt.UTC)
+    summary = ingest([ws.simulation_dir], resolve_source("simulator"), ws, as_of=as_of,
+                     settings=IngestSettings(duckdb_memory_limit="4GB"))
+    (root / "ready").write_text(json.dumps({"events": summary["accepted"], "seconds": time.perf_counter() - t}))
+    return root
+
+
+def scale(models_ws: Path, data: Path, threads: int | None) -> dict:
+    import numpy as np
+
+    from churnkit.config import ScoringSettings
+    from churnkit.scoring import Scorer, data_span
+    from churnkit.workspace import Workspace
+
+    scorer = Scorer.load(Workspace(models_ws), settings=ScoringSettings(threads=threads))
+    events, users = tables(Workspace(data))
+    end = data_span(events)[1]
+    t0 = time.perf_counter()
+    frames = scorer.features_as_of(events, users, end)
+    t1 = time.perf_counter()
+    if scorer.segmenter is None:
+        from churnkit.scoring import _fit_segmenter, _user_ids, segment_frame
+
+        scorer.segmenter = _fit_segmenter(segment_frame(frames, _user_ids(frames)), scorer.settings)
+    scores = scorer.score_features(frames, as_of=end)
+    t2 = time.perf_counter()
+    X = frames["churn"][scorer.models["churn"].features].to_numpy("float64")
+    nthreads = threads if threads and threads > 0 else (os.cpu_count() or 1)
+    b0 = time.perf_counter()
+    for rm in scorer.models.values():
+        m = rm.model
+        boosters = [m.booster_] if hasattr(m, "booster_") else [c.booster_ for c in _ltv_boosters(m)]
+        for b in boosters:
+            np.asarray(b.predict(X, num_threads=nthreads))
+    b1 = time.perf_counter()
+    in_pop = int(scores.churn_in_population.fillna(False).sum())
+    return {
+        "users_scored": len(scores), "events": json.loads((data / "ready").read_text())["events"],
+        "features_s": t1 - t0, "models_and_reasons_s": t2 - t1, "total_s": t2 - t0,
+        "reasons_rows": in_pop, "bare_lightgbm_s": b1 - b0, "ratio": (t2 - t0) / (b1 - b0),
+        "peak_rss_mib": peak_rss_mib(), "threads": threads, "as_of": str(end),
+    }
+
+
+def _ltv_boosters(model):
+    """Every LightGBM model an LTVModel prediction touches: the chosen one and the quantiles."""
+    out = []
+    chosen = model.model_
+    for attr in ("purchase_model_", "spend_model_", "model_"):
+        part = getattr(chosen, attr, None)
+        if part is not None and hasattr(part, "booster_"):
+            out.append(part)
+    out += [q for q in model.quantile_models_.values() if hasattr(q, "booster_")]
+    return out
+
+
+def child(args: list[str]) -> dict:
+    proc = subprocess.run([sys.executable, __file__, *args], check=False, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(proc.stderr[-3000:])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", type=Path, required=True, help="Workspace with champions (e.g. the demo's).")
+    ap.add_argument("--users", type=int, default=1_000_000)
+    ap.add_argument("--days", type=int, default=35)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--case", choices=["capture", "prepare", "scale"])
+    ap.add_argument("--data", type=Path)
+    a = ap.parse_args()
+    if a.case == "capture":
+        print(json.dumps(capture(a.models)))
+    elif a.case == "prepare":
+        print(json.dumps({"data": str(prepare(a.users, a.days)), "peak_rss_mib": peak_rss_mib()}))
+    elif a.case == "scale":
+        print(json.dumps(scale(a.models, a.data, a.threads)))
+    else:
+        result = {"capture": child(["--models", str(a.models), "--case", "capture"])}
+        print(json.dumps(result["capture"], indent=2), flush=True)
+        prep = child(["--models", str(a.models), "--users", str(a.users), "--days", str(a.days), "--case", "prepare"])
+        extra = ["--threads", str(a.threads)] if a.threads is not None else []
+        result["scale"] = child(["--models", str(a.models), "--case", "scale", "--data", prep["data"], *extra])
+        result["scale"]["prepare_peak_rss_mib"] = prep["peak_rss_mib"]
+        print(json.dumps(result["scale"], indent=2))
+
+
+if __name__ == "__main__":
+    main()
