@@ -170,9 +170,17 @@ def use_store(uri: str, artifact_root: Path | None = None) -> MlflowClient:
         db = _sqlite_path(uri)
         if db is not None and not db.parent.is_dir():
             raise ChurnkitError(f"MLflow store {uri}: folder {db.parent} does not exist")
+    user_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     try:
         mlflow.set_tracking_uri(uri)
         mlflow.set_registry_uri(uri)
+        # mlflow writes the URI into os.environ for subprocesses; the environment is the
+        # user's input to tracking_uri(), so a store chosen here must not leak into it
+        for key, value in user_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
         with _short_http(), _mlflow_warnings():
             client = MlflowClient(tracking_uri=uri, registry_uri=uri)
             client.search_experiments(max_results=1)
