@@ -22,27 +22,26 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from churnkit.config import IngestSettings, ProblemConfig  # noqa: E402
-from churnkit.dataset import build_training_set  # noqa: E402
-from churnkit.evaluate import classifier_metrics, compare_table, ltv_metrics  # noqa: E402
-from churnkit.events.ingest import ingest  # noqa: E402
-from churnkit.events.sources import resolve_source  # noqa: E402
-from churnkit.models.baselines import BGNBDBaseline, LastPeriodRevenue, RecencyRFMBaseline  # noqa: E402
-from churnkit.models.classifier import PropensityClassifier  # noqa: E402
-from churnkit.models.ltv import LTVModel  # noqa: E402
-from churnkit.warehouse import duckdb_connection, workspace_events  # noqa: E402
-from churnkit.workspace import Workspace  # noqa: E402
+from churnkit.config import IngestSettings, ProblemConfig
+from churnkit.dataset import build_training_set
+from churnkit.evaluate import classifier_metrics, compare_table, ltv_metrics
+from churnkit.events.ingest import ingest
+from churnkit.events.sources import resolve_source
+from churnkit.models.baselines import BGNBDBaseline, LastPeriodRevenue, RecencyRFMBaseline
+from churnkit.models.classifier import PropensityClassifier
+from churnkit.models.ltv import LTVModel
+from churnkit.warehouse import duckdb_connection, workspace_events
+from churnkit.workspace import Workspace
 
 TEST = dt.date(1997, 10, 1)
 HOLDOUT_DAYS = 273
 TRAIN_H = 91
-TRAIN_CUTOFFS = [TEST - dt.timedelta(days=TRAIN_H + 7 * k) for k in range(0, 21)][::-1]
+TRAIN_CUTOFFS = [TEST - dt.timedelta(days=TRAIN_H + 7 * k) for k in range(21)][::-1]
 FAMILIES = ["rfm", "windows", "trends", "gaps"]
 
 

@@ -31,6 +31,7 @@ import numpy as np
 import psutil
 import pyarrow as pa
 import pyarrow.compute as pc
+from machine import cpu_model  # bench/machine.py (the script's own folder is on sys.path)
 
 HERE = Path(__file__).resolve().parent
 EVENTS = np.array(["session", "view", "add_to_cart", "purchase", "push_open"])
@@ -277,7 +278,7 @@ def main() -> None:
         "machine": {
             "nproc": os.cpu_count(),
             "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
-            "cpu": _cpu_model(),
+            "cpu": cpu_model(),
             "python": platform.python_version(),
         },
         "rows": args.rows,
@@ -307,14 +308,6 @@ def main() -> None:
     print(json.dumps(result, indent=2))
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 if __name__ == "__main__":

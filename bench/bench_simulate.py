@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import resource
 import shutil
 import sys
@@ -21,10 +20,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import cpu_model  # bench/machine.py (the script's own folder is on sys.path)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from churnkit.simulate import SimulationParams, simulate, write_simulation  # noqa: E402
+from churnkit.simulate import SimulationParams, simulate, write_simulation
 
 
 def peak_rss_mib() -> float:
@@ -42,14 +42,6 @@ def baseline(users: int, days: int, seed: int) -> float:
     return time.perf_counter() - t0
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:
