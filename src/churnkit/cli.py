@@ -162,7 +162,7 @@ def print_ingest_summary(summary: dict[str, Any]) -> None:
 @app.command()
 @handle_errors
 def simulate(
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for events, users, truth and campaigns.")] = None,  # type: ignore[assignment]
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Folder for events, users, truth and campaigns.")] = None,
     users: Annotated[int | None, typer.Option(help="Number of users.")] = None,
     days: Annotated[int | None, typer.Option(help="Days of behaviour to simulate.")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (same seed, same output).")] = None,
@@ -173,18 +173,14 @@ def simulate(
     horizons: Annotated[str | None, typer.Option(help="Comma-separated truth horizons in days.")] = None,
 ) -> None:
     """Simulate behaviour logs with known ground truth."""
-    from churnkit.simulate import SimulationParams, write_simulation
     from churnkit.simulate import simulate as run_simulation
+    from churnkit.simulate import write_simulation
 
-    cfg = state.config.simulate
-    params = SimulationParams(
-        users=users if users is not None else cfg.users,
-        days=days if days is not None else cfg.days,
-        seed=seed if seed is not None else cfg.seed,
-        start=parse_date(start, "--start") if start else cfg.start,
-        horizons=_int_list(horizons, "--horizons") if horizons else list(cfg.horizons),
+    params = simulation_params(
+        users, days, seed,
+        start=parse_date(start, "--start") if start else None,
+        horizons=_int_list(horizons, "--horizons") if horizons else None,
         cutoffs=[parse_date(c.strip(), "--cutoffs") for c in cutoffs.split(",")] if cutoffs else None,
-        cutoff_step_days=cfg.cutoff_step_days,
     )
     target = Path(out_dir) if out_dir else state.workspace.simulation_dir
     with progress_bar("simulating") as update:
@@ -194,6 +190,25 @@ def simulate(
     out.print(f"simulated {result.n_users:,} users over {params.days} days: {result.n_events:,} events")
     for name, path in paths.items():
         out.print(f"{name}: {path}")
+
+
+def simulation_params(
+    users: int | None, days: int | None, seed: int | None, *, start: dt.date | None = None,
+    horizons: list[int] | None = None, cutoffs: list[dt.date] | None = None,
+) -> Any:
+    """Simulation parameters: the config's ``simulate`` section, overridden by options given."""
+    from churnkit.simulate import SimulationParams
+
+    cfg = state.config.simulate
+    return SimulationParams(
+        users=users if users is not None else cfg.users,
+        days=days if days is not None else cfg.days,
+        seed=seed if seed is not None else cfg.seed,
+        start=start or cfg.start,
+        horizons=horizons or list(cfg.horizons),
+        cutoffs=cutoffs,
+        cutoff_step_days=cfg.cutoff_step_days,
+    )
 
 
 def _int_list(value: str, option: str) -> list[int]:
@@ -250,17 +265,23 @@ def build(
     ] = "duckdb",
 ) -> None:
     """Build a problem's point-in-time training set and its feature manifest."""
+    from churnkit.warehouse import connect
+
+    build_and_write(problem, connect(engine, state.config.ingest.duckdb_memory_limit), out_file)
+
+
+def build_and_write(problem: str, con: Any, out_file: Path | None = None) -> None:
+    """Build one problem's training set on a connection, write it with its manifest, print."""
     from churnkit.dataset import (
         build_training_set,
         default_dataset_path,
         load_problem,
         write_training_set,
     )
-    from churnkit.warehouse import connect, workspace_events, workspace_users
+    from churnkit.warehouse import workspace_events, workspace_users
 
     spec = load_problem(problem)
     ws = state.workspace
-    con = connect(engine, state.config.ingest.duckdb_memory_limit)
     with progress_bar(f"building {spec.name}") as update:
         update(0, None, "features and labels")
         df, manifest = build_training_set(workspace_events(con, ws), workspace_users(con, ws), spec)
@@ -301,7 +322,8 @@ def train(
     ] = None,
 ) -> None:
     """Tune and train a problem's model on time-ordered backtests; log to MLflow; register a challenger."""
-    from churnkit.train import TrainOptions, comparison_frame, run_training
+    from churnkit.evaluate import compare_table
+    from churnkit.train import TrainOptions, run_training
 
     options = TrainOptions(
         trials=trials, timeout=timeout, seed=seed if seed is not None else state.config.seed,
@@ -317,7 +339,7 @@ def train(
     out.print(f"{r.problem.name}: {'rebuilt' if outcome.rebuilt else 'reused'} training set {outcome.dataset}")
     out.print(r.plan.describe())
     out.print(f"tuning: {r.tuning.n_trials_done} trials, best {r.tuning.best_value:.5f}")
-    table = comparison_frame(r)
+    table = compare_table(r.metrics)
     out.print(table.to_string(float_format=lambda v: f"{v:.4f}"))
     for line in r.summary_metrics().items():
         if "truth_share" in line[0]:
@@ -479,15 +501,14 @@ def risk_list_command(
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Users likely to churn, ranked by value at risk (churn probability x predicted LTV), with reasons."""
-    from churnkit.lists import list_format, list_summary, risk_list
+    from churnkit.lists import risk_list
 
-    key = _pseudonym_key(pseudonymise)
-    list_format(fmt, out_file)
-    scores, date = _scores_for(_as_of_option(as_of), tracking_uri)
-    df = risk_list(scores, top=top, min_value=min_value, stage=stage or None, tier=tier or None,
-                   min_probability=min_probability)
-    path = _write_list("risk", df, date, fmt, out_file, key)
-    print_list_summary(f"risk list as of {date}", "value at risk", list_summary(df, "value_at_risk"), path)
+    _list_command(
+        "risk", "value at risk", "value_at_risk",
+        lambda scores: risk_list(scores, top=top, min_value=min_value, stage=stage or None, tier=tier or None,
+                                 min_probability=min_probability),
+        as_of, fmt, out_file, pseudonymise, tracking_uri,
+    )
 
 
 @app.command("recall-list")
@@ -504,14 +525,26 @@ def recall_list_command(
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Silent and churned users, ranked by purchase probability x predicted LTV."""
-    from churnkit.lists import list_format, list_summary, recall_list
+    from churnkit.lists import recall_list
+
+    _list_command("recall", "recall value", "recall_value", lambda scores: recall_list(scores, top=top, tier=tier or None),
+                  as_of, fmt, out_file, pseudonymise, tracking_uri)
+
+
+def _list_command(
+    kind: str, label: str, value_col: str, select: Callable[[Any], Any], as_of: str | None,
+    fmt: str | None, out_file: Path | None, pseudonymise: bool, tracking_uri: str | None,
+) -> None:
+    """What both lists do around their selection: check options first, read or make the
+    scores, write the list (pseudonymised on request) and print its summary."""
+    from churnkit.lists import list_format, list_summary
 
     key = _pseudonym_key(pseudonymise)
     list_format(fmt, out_file)
     scores, date = _scores_for(_as_of_option(as_of), tracking_uri)
-    df = recall_list(scores, top=top, tier=tier or None)
-    path = _write_list("recall", df, date, fmt, out_file, key)
-    print_list_summary(f"recall list as of {date}", "recall value", list_summary(df, "recall_value"), path)
+    df = select(scores)
+    path = _write_list(kind, df, date, fmt, out_file, key)
+    print_list_summary(f"{kind} list as of {date}", label, list_summary(df, value_col), path)
 
 
 @app.command()
@@ -539,20 +572,11 @@ def demo(
     """Run the whole flow on simulated data: simulate, ingest, build, train, promote, score, lists."""
     from churnkit.events.ingest import ingest as run_ingest
     from churnkit.events.sources import resolve_source
-    from churnkit.simulate import SimulationParams, write_simulation
     from churnkit.simulate import simulate as run_simulation
+    from churnkit.simulate import write_simulation
 
-    cfg = state.config.simulate
     ws = state.workspace
-    params = SimulationParams(
-        users=users if users is not None else cfg.users,
-        days=days if days is not None else cfg.days,
-        seed=seed if seed is not None else cfg.seed,
-        start=cfg.start,
-        horizons=list(cfg.horizons),
-        cutoffs=None,
-        cutoff_step_days=cfg.cutoff_step_days,
-    )
+    params = simulation_params(users, days, seed)
     out.rule("1/6 simulate")
     with progress_bar("simulating") as update:
         result = run_simulation(params, progress=update)
@@ -562,7 +586,7 @@ def demo(
         out.print(f"  {name}: {path}")
 
     out.rule("2/6 ingest")
-    end_of_log = dt.datetime.combine(params.start + dt.timedelta(days=params.days), dt.time(), dt.UTC)
+    end_of_log = dt.datetime.combine(params.end, dt.time(), dt.UTC)
     with progress_bar("ingesting") as update:
         summary = run_ingest(
             [ws.simulation_dir],
@@ -575,26 +599,15 @@ def demo(
     print_ingest_summary(summary)
 
     out.rule("3/6 build training sets")
-    from churnkit.dataset import (
-        build_training_set,
-        default_dataset_path,
-        load_problem,
-        write_training_set,
-    )
-    from churnkit.warehouse import duckdb_connection, workspace_events, workspace_users
+    from churnkit.warehouse import duckdb_connection
 
     con = duckdb_connection(state.config.ingest.duckdb_memory_limit)
-    events, users_table = workspace_events(con, ws), workspace_users(con, ws)
     for name in DEMO_PROBLEMS:
-        spec = load_problem(name)
-        with progress_bar(f"building {name}") as update:
-            update(0, None, "features and labels")
-            df, manifest = build_training_set(events, users_table, spec)
-        print_build_summary(manifest, *write_training_set(df, manifest, default_dataset_path(ws, name)))
+        build_and_write(name, con)
 
     out.rule("4/6 train and promote")
     from churnkit import tracking
-    from churnkit.train import TrainOptions, promote_problem, run_training
+    from churnkit.train import HEADLINE, TrainOptions, promote_problem, run_training
 
     options = TrainOptions(trials=trials, seed=params.seed, bgnbd=False)
     for name in DEMO_PROBLEMS:
@@ -603,7 +616,7 @@ def demo(
                                    memory_limit=state.config.ingest.duckdb_memory_limit,
                                    progress=lambda msg: update(0, None, msg))
         res = promote_problem(ws, name, configured_uri=state.config.tracking_uri)
-        metric = "gini_norm" if name.startswith("revenue") else "roc_auc"
+        metric, _ = HEADLINE[outcome.result.kind]
         value = outcome.result.metrics["model"].get(metric, float("nan"))
         out.print(f"{name}: version {outcome.version}, test {metric} {value:.3f}; champion is version {res.champion}")
 

@@ -297,7 +297,6 @@ def model_manifest(manifest: Mapping[str, Any], result: TrainResult) -> dict[str
 def log_training(result: TrainResult, manifest: Mapping[str, Any], df: pd.DataFrame, dataset_path: Path | None) -> int:
     """Everything about one training into the active MLflow run; returns the new version."""
     from churnkit import tracking
-    from churnkit.plots import save_all  # noqa: F401  (figures are logged directly)
 
     p = result.problem
     tracking.log_params({"problem": p.model_dump(mode="json"), "plan": result.plan.to_dict(),
@@ -340,12 +339,6 @@ def trial_logger() -> Callable[..., None]:
             tracking.log_metrics(metrics)
 
     return on_trial
-
-
-def comparison_frame(result: TrainResult) -> pd.DataFrame:
-    from churnkit.evaluate import compare_table
-
-    return compare_table(result.metrics)
 
 
 # --------------------------------------------------------------------------- workspace flows
