@@ -58,9 +58,28 @@ class Reader:
 
     file: InputFile
     columns: list[str] | None = None
+    encoding: str = "utf-8"
+    chunk_rows: int
 
     def chunks(self) -> Iterator[RawChunk]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _blocks(self, block_lines: int | None = None) -> Iterator[LineBlock]:
+        """Line blocks of a text file; unreadable or undecodable files become one-line errors."""
+        try:
+            yield from iter_line_blocks(
+                self.file.path,
+                self.encoding,
+                block_lines or self.chunk_rows,
+                compressed=self.file.compressed,
+            )
+        except (OSError, EOFError, zlib.error) as err:
+            raise InputFileError(f"{self.file.name}: cannot read ({_os_reason(err)})") from None
+        except UnicodeDecodeError as err:
+            # CSV and JSON Lines both take their encoding from the source's csv.encoding
+            raise InputFileError(
+                f"{self.file.name}: not valid {self.encoding} ({err.reason}); set csv.encoding"
+            ) from None
 
     def check_columns(self, required: dict[str, str]) -> None:
         """Whole-file check: every column the mapping needs is there (``column -> field``)."""
@@ -116,27 +135,13 @@ class CsvReader(Reader):
     def __init__(self, file: InputFile, options: CsvOptions, chunk_rows: int) -> None:
         self.file = file
         self.options = options
+        self.encoding = options.encoding
         self.chunk_rows = chunk_rows
         delimiter = options.delimiter
         if file.is_tsv and "delimiter" not in options.model_fields_set:
             delimiter = "\t"  # a .tsv with no explicit delimiter is tab-separated
         self.dialect = Dialect(delimiter=delimiter, quote=options.quote)
         self.columns = self._read_columns()
-
-    def _blocks(self, block_lines: int | None = None) -> Iterator[LineBlock]:
-        try:
-            yield from iter_line_blocks(
-                self.file.path,
-                self.options.encoding,
-                block_lines or self.chunk_rows,
-                compressed=self.file.compressed,
-            )
-        except (OSError, EOFError, zlib.error) as err:
-            raise InputFileError(f"{self.file.name}: cannot read ({_os_reason(err)})") from None
-        except UnicodeDecodeError as err:
-            raise InputFileError(
-                f"{self.file.name}: not valid {self.options.encoding} ({err.reason}); set csv.encoding"
-            ) from None
 
     def _read_columns(self) -> list[str]:
         opts = self.options
@@ -243,21 +248,6 @@ class JsonlReader(Reader):
         self.columns = None
         self.keys_seen: set[str] = set()
         self._check_not_array()
-
-    def _blocks(self, block_lines: int | None = None) -> Iterator[LineBlock]:
-        try:
-            yield from iter_line_blocks(
-                self.file.path,
-                self.encoding,
-                block_lines or self.chunk_rows,
-                compressed=self.file.compressed,
-            )
-        except (OSError, EOFError, zlib.error) as err:
-            raise InputFileError(f"{self.file.name}: cannot read ({_os_reason(err)})") from None
-        except UnicodeDecodeError as err:
-            raise InputFileError(
-                f"{self.file.name}: not valid {self.encoding} ({err.reason})"
-            ) from None
 
     def _check_not_array(self) -> None:
         for block in self._blocks(HEADER_BLOCK_LINES):
