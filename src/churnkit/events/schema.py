@@ -38,7 +38,8 @@ QUARANTINE_SCHEMA = pa.schema(
 """``line`` is the 1-based line of a text file (where a record starts) or the 1-based row of a
 Parquet file; ``raw`` is the line text, or the row as JSON for Parquet."""
 
-# Rejection reasons, in the order the rules are checked: a row gets the first that fails.
+# Rejection reasons. Events are checked in the order of validate.ROW_REASONS (after
+# malformed_row, which the reader decides); users in users.UsersTable.
 MALFORMED_ROW = "malformed_row"
 MISSING_USER_ID = "missing_user_id"
 BAD_TIMESTAMP = "bad_timestamp"
@@ -49,25 +50,6 @@ WRONG_TYPE = "wrong_type"
 NON_FINITE_AMOUNT = "non_finite_amount"
 NEGATIVE_AMOUNT = "negative_amount"
 CONFLICTING_USER_ID = "conflicting_user_id"
-
-EVENT_REASONS: tuple[str, ...] = (
-    MALFORMED_ROW,
-    MISSING_USER_ID,
-    BAD_TIMESTAMP,
-    TIMESTAMP_OUT_OF_RANGE,
-    MISSING_EVENT,
-    UNKNOWN_EVENT,
-    WRONG_TYPE,
-    NON_FINITE_AMOUNT,
-    NEGATIVE_AMOUNT,
-)
-USER_REASONS: tuple[str, ...] = (
-    MALFORMED_ROW,
-    MISSING_USER_ID,
-    BAD_TIMESTAMP,
-    TIMESTAMP_OUT_OF_RANGE,
-    CONFLICTING_USER_ID,
-)
 
 
 def users_schema(attributes: list[str]) -> pa.Schema:

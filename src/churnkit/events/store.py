@@ -24,7 +24,6 @@ a temp folder inside the staging folder.
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -346,11 +345,3 @@ def read_events(workspace: Workspace, columns: list[str] | None = None) -> pd.Da
 
 def _sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
-
-
-def utc_datetime(us: int | None) -> dt.datetime | None:
-    return (
-        None
-        if us is None
-        else dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=us)
-    )
