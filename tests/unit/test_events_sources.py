@@ -7,6 +7,8 @@ import pytest
 from churnkit.config import SourceConfig
 from churnkit.errors import ChurnkitError, ConfigError
 from churnkit.events.sources import builtin_sources, resolve_source
+from churnkit.features.context import EVENT_TYPES
+from churnkit.simulate.engine import EVENTS as SIMULATED_EVENTS
 
 
 def test_builtins_are_listed_and_all_load():
@@ -31,17 +33,8 @@ def test_cdnow_sources_keep_identical_rows_and_forbid_refunds():
 def test_simulator_vocabulary_and_users_table():
     src = resolve_source("simulator")
     assert src.pattern == "events.parquet"
-    assert set(src.vocabulary or []) == {
-        "session",
-        "view",
-        "add_to_cart",
-        "purchase",
-        "push_sent",
-        "push_open",
-        "coupon_redeem",
-        "support_ticket",
-        "checkin",
-    }
+    # exactly the event names the simulator writes, and every type the features count
+    assert set(src.vocabulary or []) == set(SIMULATED_EVENTS.tolist()) == set(EVENT_TYPES)
     assert src.users is not None and set(src.users.attributes) == {
         "region",
         "platform",
