@@ -43,7 +43,7 @@ def load_scorer(settings: ServiceSettings) -> ServiceScorer:
 
     cfg = _config(settings)
     full = Scorer.load(
-        Workspace(settings.workspace),  # a Workspace: Scorer.load reads its .root tracking_uri=settings.tracking_uri, configured_uri=cfg.tracking_uri,
+        Workspace(settings.workspace), tracking_uri=settings.tracking_uri, configured_uri=cfg.tracking_uri,
         settings=cfg.scoring, segmenter=snapshot_segmenter(settings),
     )
     fast = Scorer(full.models, cfg.scoring.model_copy(update={"reasons": 0}), full.segmenter)
