@@ -451,9 +451,6 @@ def log_json(obj: Any, artifact_file: str) -> None:
     mlflow.log_text(_to_json(obj), artifact_file)
 
 
-log_dict = log_json
-
-
 def log_figure(figure: Any, artifact_file: str) -> None:
     """A matplotlib or plotly figure as an image/HTML artefact of the active run."""
     mlflow.log_figure(figure, artifact_file)

@@ -24,14 +24,10 @@ from churnkit.folds import BacktestPlan, plan_backtest, rows, usable_before
 
 KINDS_CLASSIFIER = ("churn", "purchase")
 TRUTH_COLUMN = {"churn": "p_churn", "purchase": "p_purchase", "revenue": "expected_revenue"}
-PROMOTION_METRIC: dict[str, tuple[str, str]] = {
-    "churn": ("roc_auc", "maximize"),
-    "purchase": ("roc_auc", "maximize"),
-    "revenue": ("gini_norm", "maximize"),
-}
-"""What ``promote`` compares on the challenger's test cutoffs: ranking is what lists use."""
 HEADLINE = {"churn": ("roc_auc", 0.5), "purchase": ("roc_auc", 0.5), "revenue": ("gini_norm", 0.0)}
-"""Metric and its no-skill floor for the share of the truth's headroom a model reaches."""
+"""Per kind, the metric a model is judged by (higher is better) and its no-skill floor:
+``promote`` compares it on the challenger's test cutoffs (ranking is what lists use), and
+the report gives the share of the truth's headroom above the floor a model reaches."""
 
 
 @dataclass(frozen=True)
@@ -433,7 +429,7 @@ def promote_problem(
 
     problem = load_problem(problem_name)
     tracking.open_store(ws.root, configured_uri, tracking_uri)
-    metric, direction = PROMOTION_METRIC[problem.kind]
+    metric, _floor = HEADLINE[problem.kind]
     challenger = tracking.resolve_version(problem.name, tracking.CHALLENGER, version)
     run_id = tracking.load_model(problem.name, version=challenger).run_id
     cutoffs = tracking.get_run(run_id).data.tags.get("churnkit.test_cutoffs", "") if run_id else ""
@@ -449,4 +445,4 @@ def promote_problem(
             scores = predict_scores(loaded.model, test[names], problem.kind)
             return metrics_for(problem.kind, test["label"].to_numpy("float64"), scores)["model"]
 
-    return tracking.promote(problem.name, evaluate, metric, direction, force=force, version=version)
+    return tracking.promote(problem.name, evaluate, metric, "maximize", force=force, version=version)
