@@ -114,6 +114,35 @@ def expected_calibration_error(y: object, p: object, n_bins: int = 10) -> float:
     return float((w * (t["observed_rate"] - t["mean_score"]).abs()).sum())
 
 
+def log_loss(y: object, p: object, eps: float = EPS) -> float:
+    """Mean binary cross-entropy with ``p`` clipped to ``[eps, 1 - eps]``; NaN when empty."""
+    y = np.asarray(y, dtype="float64").ravel()
+    p = np.clip(np.asarray(p, dtype="float64").ravel(), eps, 1 - eps)
+    if len(y) == 0:
+        return float("nan")
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
+
+
+def brier(y: object, p: object) -> float:
+    """Mean squared error of a probability against 0/1 outcomes; NaN when empty."""
+    return _mean_error(y, p, 2)
+
+
+def rmse(y: object, pred: object) -> float:
+    """Root mean squared error; NaN when empty."""
+    return float(np.sqrt(_mean_error(y, pred, 2)))
+
+
+def mae(y: object, pred: object) -> float:
+    """Mean absolute error; NaN when empty."""
+    return _mean_error(y, pred, 1)
+
+
+def _mean_error(y: object, pred: object, power: int) -> float:
+    d = np.asarray(pred, dtype="float64").ravel() - np.asarray(y, dtype="float64").ravel()
+    return float(np.mean(np.abs(d) ** power)) if len(d) else float("nan")
+
+
 def lift_capture(y: object, score: object, top: float) -> tuple[float, float]:
     """(lift, capture rate) when targeting the top ``top`` fraction by score.
 
@@ -141,14 +170,13 @@ def classifier_metrics(
     y, p = _arrays(y, p)
     n = len(y)
     both = n > 0 and 0 < y.sum() < n
-    pc = np.clip(p, EPS, 1 - EPS)
     out: dict[str, float] = {
         "n": float(n),
         "base_rate": float(y.mean()) if n else float("nan"),
         "roc_auc": float(roc_auc_score(y, p)) if both else float("nan"),
         "pr_auc": float(average_precision_score(y, p)) if both else float("nan"),
-        "log_loss": float(-np.mean(y * np.log(pc) + (1 - y) * np.log(1 - pc))) if n else float("nan"),
-        "brier": float(np.mean((p - y) ** 2)) if n else float("nan"),
+        "log_loss": log_loss(y, p),
+        "brier": brier(y, p),
         "ece": expected_calibration_error(y, p, n_bins),
     }
     for top in tops:
@@ -219,8 +247,8 @@ def ltv_metrics(
         "gini_norm": normalized_gini(ya, pa),
         "spearman": float(spearmanr(ya, pa).statistic) if varied else float("nan"),
         "decile_mape": decile_mape(ya, pa),
-        "rmse": float(np.sqrt(np.mean((pa - ya) ** 2))) if n else float("nan"),
-        "mae": float(np.mean(np.abs(pa - ya))) if n else float("nan"),
+        "rmse": rmse(ya, pa),
+        "mae": mae(ya, pa),
     }
     if low is not None and high is not None:
         out |= interval_metrics(y, low, high)

@@ -25,6 +25,7 @@ import optuna
 import pandas as pd
 from pydantic import Field, model_validator
 
+from churnkit import evaluate as ev
 from churnkit.config import StrictModel, parse_model
 from churnkit.errors import ChurnkitError, ConfigError
 from churnkit.folds import BacktestPlan, rows
@@ -186,8 +187,9 @@ ScoreFn = Callable[[Any, pd.DataFrame, np.ndarray], float]
 
 def scorer(metric: str) -> ScoreFn:
     """Built-in score function for ``metric``: probabilities for classification metrics
-    (``predict_proba[:, 1]``), ``predict`` for regression ones."""
-    from sklearn import metrics as m
+    (``predict_proba[:, 1]``), ``predict`` for regression ones. The metrics are
+    :mod:`churnkit.evaluate`'s, so a tuned score and the reported one agree."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
 
     def proba(est: Any, X: pd.DataFrame) -> np.ndarray:
         return np.asarray(est.predict_proba(X))[:, 1]
@@ -195,19 +197,14 @@ def scorer(metric: str) -> ScoreFn:
     def pred(est: Any, X: pd.DataFrame) -> np.ndarray:
         return np.asarray(est.predict(X), dtype="float64")
 
-    def gini(y: np.ndarray, p: np.ndarray) -> float:
-        from churnkit.evaluate import normalized_gini
-
-        return float(normalized_gini(y, p))
-
     table: dict[str, ScoreFn] = {
-        "log_loss": lambda e, X, y: float(m.log_loss(y, proba(e, X), labels=[0, 1])),
-        "brier": lambda e, X, y: float(m.brier_score_loss(y, proba(e, X))),
-        "roc_auc": lambda e, X, y: float(m.roc_auc_score(y, proba(e, X))),
-        "pr_auc": lambda e, X, y: float(m.average_precision_score(y, proba(e, X))),
-        "rmse": lambda e, X, y: float(np.sqrt(np.mean((pred(e, X) - y) ** 2))),
-        "mae": lambda e, X, y: float(np.mean(np.abs(pred(e, X) - y))),
-        "gini": lambda e, X, y: gini(y, pred(e, X)),
+        "log_loss": lambda e, X, y: ev.log_loss(y, proba(e, X)),
+        "brier": lambda e, X, y: ev.brier(y, proba(e, X)),
+        "roc_auc": lambda e, X, y: float(roc_auc_score(y, proba(e, X))),
+        "pr_auc": lambda e, X, y: float(average_precision_score(y, proba(e, X))),
+        "rmse": lambda e, X, y: ev.rmse(y, pred(e, X)),
+        "mae": lambda e, X, y: ev.mae(y, pred(e, X)),
+        "gini": lambda e, X, y: ev.normalized_gini(y, pred(e, X)),
     }
     if metric not in table:
         raise ChurnkitError(f"no built-in scorer for metric '{metric}'; pass score_fn")

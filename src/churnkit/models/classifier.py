@@ -31,6 +31,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from churnkit.config import StrictModel, parse_model
 from churnkit.errors import ChurnkitError
+from churnkit.evaluate import log_loss
 from churnkit.models.checks import check_binary_target, check_features
 from churnkit.models.lgbm import canonical_params, lgbm_params, resolve_threads
 
@@ -121,11 +122,6 @@ class IsotonicCalibrator:
 CALIBRATORS = {"none": IdentityCalibrator, "sigmoid": SigmoidCalibrator, "isotonic": IsotonicCalibrator}
 
 
-def log_loss(y: np.ndarray, p: np.ndarray) -> float:
-    p = np.clip(p, _EPS, 1 - _EPS)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
-
-
 def choose_calibration(
     margin: np.ndarray, y: np.ndarray, *, n_splits: int = 5, seed: int = 0,
     min_gain: float = 0.005,
@@ -149,7 +145,7 @@ def choose_calibration(
         oof = np.empty_like(y)
         for tr, te in cv.split(margin, y):
             oof[te] = CALIBRATORS[kind]().fit(margin[tr], y[tr]).predict(margin[te])
-        scores[kind] = log_loss(y, oof)
+        scores[kind] = log_loss(y, oof, eps=_EPS)
     best = "none"
     for kind in ("sigmoid", "isotonic"):
         if scores[kind] < scores[best] * (1 - min_gain):
@@ -318,6 +314,7 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
     def _calibrate(self, Xv: pd.DataFrame | None, yv: np.ndarray | None) -> None:
         wanted = self.calibration
         self.calibration_scores_: dict[str, float] = {}
+        margin = None
         if wanted == "none" or Xv is None:
             kind = "none"
         else:
@@ -335,7 +332,7 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
                 kind = wanted
         calibrator = CALIBRATORS[kind]()
         if kind != "none":
-            calibrator.fit(self._margin(Xv), yv)
+            calibrator.fit(margin, yv)
         self.calibrator_ = calibrator
         self.calibration_ = kind
 

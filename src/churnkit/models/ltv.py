@@ -27,7 +27,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from churnkit.errors import ChurnkitError
-from churnkit.evaluate import normalized_gini
+from churnkit.evaluate import normalized_gini, rmse
 from churnkit.models.checks import check_features
 from churnkit.models.lgbm import resolve_threads
 
@@ -346,7 +346,7 @@ class LTVModel(_LGBMRegressorBase):
             pred = model.predict(Xe)
             self.scores_[name] = {
                 "gini_norm": normalized_gini(ye, pred),
-                "rmse": float(np.sqrt(np.mean((pred - ye) ** 2))),
+                "rmse": rmse(ye, pred),
             }
         self.chosen_ = self._choose(self.scores_)
         kw = _lgbm_kwargs(self, len(X))
