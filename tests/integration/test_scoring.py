@@ -17,32 +17,19 @@ from typer.testing import CliRunner
 
 from churnkit import tracking
 from churnkit.cli import app
-from churnkit.config import IngestSettings, ScoringSettings
+from churnkit.config import ScoringSettings
 from churnkit.errors import ChurnkitError
-from churnkit.events.ingest import ingest
-from churnkit.events.sources import resolve_source
 from churnkit.lists import risk_list
 from churnkit.scoring import RoleModel, Scorer, check_role_model, data_span
-from churnkit.simulate import SimulationParams, simulate, write_simulation
-from churnkit.train import TrainOptions, promote_problem, run_training
 from churnkit.warehouse import duckdb_connection, workspace_events, workspace_users
 from churnkit.workspace import Workspace
 
-PROBLEMS = ("churn_ga4", "purchase_ga4", "revenue_ga4")
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory) -> Workspace:
-    ws = Workspace(tmp_path_factory.mktemp("scoring"))
-    params = SimulationParams(users=700, days=140, seed=11, horizons=[7, 28], cutoff_step_days=7)
-    write_simulation(simulate(params), ws.simulation_dir)
-    as_of = dt.datetime.combine(params.end, dt.time(), dt.UTC)
-    ingest([ws.simulation_dir], resolve_source("simulator"), ws, as_of=as_of, settings=IngestSettings())
-    for problem in PROBLEMS:
-        run_training(ws, problem, TrainOptions(trials=1, seed=3, bgnbd=False))
-        promote_problem(ws, problem)
-    return ws
+def workspace(trained_workspace) -> Workspace:
+    return trained_workspace.ws
 
 
 @pytest.fixture(scope="module")

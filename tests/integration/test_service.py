@@ -7,7 +7,6 @@ names the field, and a newly promoted champion must swap in with no failed reque
 
 from __future__ import annotations
 
-import datetime as dt
 import http.client
 import json
 import os
@@ -26,15 +25,10 @@ import pandas as pd
 import pytest
 
 from churnkit import tracking
-from churnkit.config import IngestSettings
-from churnkit.events.ingest import ingest
 from churnkit.events.schema import EVENT_COLUMNS
-from churnkit.events.sources import resolve_source
 from churnkit.scoring import Scorer, run_scoring
-from churnkit.simulate import SimulationParams, simulate, write_simulation
 from churnkit.train import TrainOptions, promote_problem, run_training
 from churnkit.warehouse import duckdb_connection, workspace_events, workspace_users
-from churnkit.workspace import Workspace
 
 pytestmark = pytest.mark.slow
 
@@ -115,17 +109,9 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def scored(tmp_path_factory) -> dict[str, Any]:
-    """Simulated, trained (3 problems), promoted and batch-scored at the end of the log."""
-    ws = Workspace(tmp_path_factory.mktemp("service"))
-    params = SimulationParams(users=700, days=140, seed=11, horizons=[7, 28], cutoff_step_days=7)
-    write_simulation(simulate(params), ws.simulation_dir)
-    end = dt.datetime.combine(params.end, dt.time(), dt.UTC)
-    ingest([ws.simulation_dir], resolve_source("simulator"), ws, as_of=end, settings=IngestSettings())
-    for problem in PROBLEMS:
-        run_training(ws, problem, TrainOptions(trials=1, seed=3, bgnbd=False))
-        promote_problem(ws, problem)
-    as_of = params.end
+def scored(trained_workspace) -> dict[str, Any]:
+    """The trained workspace, batch-scored at the end of the log."""
+    ws, as_of = trained_workspace.ws, trained_workspace.end
     snapshot = run_scoring(ws, as_of).scores  # what `churnkit score --as-of` writes
     scorer = Scorer.load(ws)
     con = duckdb_connection()
