@@ -191,3 +191,27 @@ def test_cli_score_and_lists(workspace, monkeypatch):
 
     res = runner.invoke(app, [*w, "risk-list", "--as-of", "2020-01-01"])
     assert res.exit_code == 1 and "before the data" in res.output
+
+
+def test_service_loads_champions_from_its_tracking_uri(workspace, tmp_path):
+    """CHURNKIT_TRACKING_URI (ServiceSettings.tracking_uri) is where the service's models come
+    from: with the workspace store's purchase champion gone, only a copy made before can
+    serve all three roles."""
+    import shutil
+
+    from churnkit.service import ServiceSettings
+    from churnkit.service_engine import load_scorer
+
+    copy = tmp_path / "elsewhere.db"
+    shutil.copyfile(workspace.root / "mlflow.db", copy)
+    client = tracking.open_store(workspace.root)
+    client.delete_registered_model_alias("churnkit-purchase_ga4", "champion")
+    try:
+        with pytest.raises(ChurnkitError, match="no champion for purchase_ga4"):
+            load_scorer(ServiceSettings(workspace=workspace.root))
+        loaded = load_scorer(ServiceSettings(workspace=workspace.root, tracking_uri=f"sqlite:///{copy}"))
+        assert loaded.full.versions["purchase"] == {"problem": "purchase_ga4", "version": 1}
+        assert loaded.tracking_uri.endswith("elsewhere.db")
+    finally:
+        client = tracking.open_store(workspace.root)
+        client.set_registered_model_alias("churnkit-purchase_ga4", "champion", "1")
