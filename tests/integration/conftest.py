@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
@@ -24,15 +25,26 @@ class TrainedWorkspace:
     """The simulation's end: events are ingested up to its midnight."""
 
 
+@pytest.fixture(scope="session")
+def simulated_workspace(tmp_path_factory) -> Callable[[str, SimulationParams], Workspace]:
+    """Make a workspace holding a simulation, ingested up to the midnight of its end."""
+
+    def make(name: str, params: SimulationParams) -> Workspace:
+        ws = Workspace(tmp_path_factory.mktemp(name))
+        write_simulation(simulate(params), ws.simulation_dir)
+        as_of = dt.datetime.combine(params.end, dt.time(), dt.UTC)
+        ingest([ws.simulation_dir], resolve_source("simulator"), ws, as_of=as_of, settings=IngestSettings())
+        return ws
+
+    return make
+
+
 @pytest.fixture(scope="module")
-def trained_workspace(tmp_path_factory) -> TrainedWorkspace:
+def trained_workspace(simulated_workspace) -> TrainedWorkspace:
     """700 simulated users over 140 days, ingested, the three GA4 problems trained (one
     Optuna trial) and promoted. One per test module: tests change its champions."""
-    ws = Workspace(tmp_path_factory.mktemp("trained"))
     params = SimulationParams(users=700, days=140, seed=11, horizons=[7, 28], cutoff_step_days=7)
-    write_simulation(simulate(params), ws.simulation_dir)
-    as_of = dt.datetime.combine(params.end, dt.time(), dt.UTC)
-    ingest([ws.simulation_dir], resolve_source("simulator"), ws, as_of=as_of, settings=IngestSettings())
+    ws = simulated_workspace("trained", params)
     for problem in GA4_PROBLEMS:
         run_training(ws, problem, TrainOptions(trials=1, seed=3, bgnbd=False))
         promote_problem(ws, problem)

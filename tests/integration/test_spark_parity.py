@@ -12,25 +12,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churnkit.config import IngestSettings
 from churnkit.dataset import build_training_set, features_as_of, load_problem
-from churnkit.events.ingest import ingest
-from churnkit.events.sources import resolve_source
-from churnkit.simulate import SimulationParams, simulate, write_simulation
+from churnkit.simulate import SimulationParams
 from churnkit.warehouse import duckdb_connection, workspace_events, workspace_users
-from churnkit.workspace import Workspace
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
-    ws = Workspace(tmp_path_factory.mktemp("ws"))
-    params = SimulationParams(users=300, days=150, seed=21, horizons=[7])
-    write_simulation(simulate(params), ws.simulation_dir)
-    as_of = dt.datetime.combine(params.end, dt.time(), dt.timezone.utc)
-    ingest([ws.simulation_dir], resolve_source("simulator"), ws, as_of=as_of, settings=IngestSettings())
-    return ws
+def workspace(simulated_workspace):
+    return simulated_workspace("ws", SimulationParams(users=300, days=150, seed=21, horizons=[7]))
 
 
 def tables(con, ws):

@@ -10,28 +10,27 @@ import datetime as dt
 
 import numpy as np
 import pytest
+from test_mlflow_server import server  # noqa: F401  (a real mlflow server on a loopback port)
 
 from churnkit import tracking
-from churnkit.config import IngestSettings
 from churnkit.dataset import load_problem
-from churnkit.events.ingest import ingest
-from churnkit.events.sources import resolve_source
-from churnkit.simulate import SimulationParams, simulate, write_simulation
-from churnkit.train import TrainOptions, fit_and_evaluate, promote_problem, run_training, training_set
+from churnkit.simulate import SimulationParams
+from churnkit.train import (
+    TrainOptions,
+    fit_and_evaluate,
+    promote_problem,
+    run_training,
+    training_set,
+)
 from churnkit.workspace import Workspace
-from test_mlflow_server import server  # noqa: F401  (a real mlflow server on a loopback port)
 
 FAST = TrainOptions(trials=2, seed=3, bgnbd=False)
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory) -> Workspace:
-    ws = Workspace(tmp_path_factory.mktemp("train"))
+def workspace(simulated_workspace) -> Workspace:
     params = SimulationParams(users=700, days=140, seed=11, horizons=[7, 28], cutoff_step_days=7)
-    write_simulation(simulate(params), ws.simulation_dir)
-    as_of = dt.datetime.combine(params.end, dt.time(), dt.timezone.utc)
-    ingest([ws.simulation_dir], resolve_source("simulator"), ws, as_of=as_of, settings=IngestSettings())
-    return ws
+    return simulated_workspace("train", params)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +57,7 @@ def test_train_logs_a_challenger_with_metrics_plots_and_manifest(workspace, trai
     assert len(children) == 2  # one per Optuna trial
     loaded = tracking.load_model("churn_ga4", alias="challenger")
     assert loaded.version == 1 and loaded.manifest["population_profile"]["features"]
-    df, manifest, _, rebuilt = training_set(workspace, load_problem("churn_ga4"))
+    df, _manifest, _, rebuilt = training_set(workspace, load_problem("churn_ga4"))
     assert not rebuilt  # same events, same problem, same feature code: reused
     test = df[df.cutoff.dt.date == r.plan.test[0]].reset_index(drop=True)
     p = loaded.model.predict_proba(test[r.features])[:, 1]
