@@ -140,13 +140,12 @@ def in_chunks(fn: Callable[[pd.DataFrame], Any], X: pd.DataFrame, rows: int) -> 
 
 def predict_role(rm: RoleModel, X: pd.DataFrame, chunk_rows: int) -> dict[str, np.ndarray]:
     """Model outputs in chunks: a probability, or LTV with its interval."""
-    if rm.role in ("churn", "purchase"):
-        parts = in_chunks(lambda x: rm.model.predict_proba(x)[:, 1], X, chunk_rows)
-        return {"p": np.concatenate(parts) if parts else np.empty(0)}
-    q = getattr(rm.model, "quantiles", (0.1, 0.9))
-    parts = in_chunks(lambda x: (rm.model.predict(x), *rm.model.predict_interval(x, *q)), X, chunk_rows)
-    cols = [np.concatenate([p[k] for p in parts]) if parts else np.empty(0) for k in range(3)]
-    return {"ltv": cols[0], "low": cols[1], "high": cols[2]}
+    from churnkit.models.outputs import model_outputs
+
+    classifier = rm.role in ("churn", "purchase")
+    parts = in_chunks(lambda x: model_outputs(rm.model, x, classifier), X, chunk_rows)
+    keys = ("p",) if classifier else ("ltv", "low", "high")
+    return {k: np.concatenate([p[i] for p in parts]) if parts else np.empty(0) for i, k in enumerate(keys)}
 
 
 def churn_reasons(rm: RoleModel, X: pd.DataFrame, top: int, chunk_rows: int) -> pd.DataFrame:

@@ -124,10 +124,10 @@ def estimator_factory(problem: ProblemConfig, specs: list[dict[str, Any]], seed:
 
 def predict_scores(model: Any, X: pd.DataFrame, kind: str) -> dict[str, np.ndarray]:
     """The model's test outputs: probability, or LTV with its interval."""
-    if kind in KINDS_CLASSIFIER:
-        return {"model": model.predict_proba(X)[:, 1]}
-    low, high = model.predict_interval(X, *model.quantiles)
-    return {"model": model.predict(X), "model_low": low, "model_high": high}
+    from churnkit.models.outputs import model_outputs
+
+    outputs = model_outputs(model, X, kind in KINDS_CLASSIFIER)
+    return dict(zip(("model", "model_low", "model_high"), outputs, strict=False))
 
 
 def baseline_scores(
