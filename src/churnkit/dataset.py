@@ -116,10 +116,13 @@ def eligible_features(
 
 
 def build_training_set(
-    events: ir.Table, users: ir.Table | None, problem: ProblemConfig
+    events: ir.Table, users: ir.Table | None, problem: ProblemConfig, *, fp: dict[str, Any] | None = None
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The problem's training set over its cutoff grid, and its manifest."""
-    fp = fingerprint(events)
+    """The problem's training set over its cutoff grid, and its manifest.
+
+    ``fp``: the events' :func:`fingerprint` when the caller already has it (a full scan).
+    """
+    fp = fp or fingerprint(events)
     end = data_end(fp)
     cutoffs = resolve_cutoffs(problem, pd.Timestamp(fp["first_ts"]).date(), end)
     levels = discover_levels(users) if "attributes" in problem.features.families else {}

@@ -365,6 +365,7 @@ def training_set(ws: Any, problem: ProblemConfig, memory_limit: str | None = Non
     path = default_dataset_path(ws, problem.name)
     con = duckdb_connection(memory_limit)
     events = workspace_events(con, ws)
+    current = fingerprint(events)
     if path.exists():
         try:
             manifest = read_manifest(path)
@@ -372,14 +373,13 @@ def training_set(ws: Any, problem: ProblemConfig, memory_limit: str | None = Non
             manifest = None
         if manifest is not None:
             same_problem = manifest.get("problem") == problem.model_dump(mode="json")
-            current = fingerprint(events)
             same_data = {k: manifest["data"].get(k) for k in current} == current
             # the feature code may have changed since (an expression only: nothing runs)
             planned = eligible_features(events, workspace_users(con, ws), problem, [dt.date.today()],
                                         manifest.get("attribute_levels") or {}).names
             if same_problem and same_data and planned == feature_names(manifest):
                 return pd.read_parquet(path), manifest, path, False
-    df, manifest = build_training_set(events, workspace_users(con, ws), problem)
+    df, manifest = build_training_set(events, workspace_users(con, ws), problem, fp=current)
     write_training_set(df, manifest, path)
     return df, manifest, path, True
 

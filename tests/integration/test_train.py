@@ -104,3 +104,15 @@ def test_train_against_a_real_mlflow_server(workspace, server):  # noqa: F811
     assert out.tracking_uri == server
     loaded = tracking.load_model("purchase_ga4", alias="challenger")
     assert loaded.version == out.version and loaded.manifest["label"]["kind"] == "purchase"
+
+
+def test_training_set_is_rebuilt_when_the_problem_changes(workspace):
+    problem = load_problem("churn_ga4")
+    before = training_set(workspace, problem)[0]
+    assert not training_set(workspace, problem)[3]
+    changed = problem.model_copy(update={"min_history_days": problem.min_history_days + 7})
+    df, manifest, _, rebuilt = training_set(workspace, changed)
+    assert rebuilt and manifest["problem"]["min_history_days"] == changed.min_history_days
+    assert len(df) < len(before)  # users with a shorter history left the population
+    _, _, _, rebuilt = training_set(workspace, problem)  # and back, for whatever runs next
+    assert rebuilt
