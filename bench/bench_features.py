@@ -68,7 +68,7 @@ def prepare(size: str) -> dict:
         from churnkit.simulate import SimulationParams, simulate, write_simulation
 
         t0 = time.perf_counter()
-        params = SimulationParams(users=SIZES[size], days=DAYS, seed=1, horizons=[7], cutoff_step_days=364)
+        params = SimulationParams(users=SIZES[size], days=DAYS, seed=1, horizons=[7], cutoff_step_days=364, observable=False)
         write_simulation(simulate(params), d)
         print(f"[{size}] simulated {SIZES[size]:,} users in {time.perf_counter() - t0:.0f} s -> {d}", flush=True)
     info = json.loads(meta.read_text())

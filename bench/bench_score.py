@@ -102,7 +102,7 @@ def prepare(users: int, days: int) -> Path:
     ws = Workspace(root)
     if (root / "ready").exists():
         return root
-    params = SimulationParams(users=users, days=days, seed=5, horizons=[7], cutoff_step_days=days)
+    params = SimulationParams(users=users, days=days, seed=5, horizons=[7], cutoff_step_days=days, observable=False)
     t = time.perf_counter()
     write_simulation(simulate(params), ws.simulation_dir)
     as_of = dt.datetime.combine(params.end, dt.time(), dt.UTC)

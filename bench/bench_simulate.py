@@ -49,10 +49,11 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=100_000)
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--no-observable", action="store_true", help="skip the observer (the *_observable truth)")
     args = ap.parse_args()
 
     base = baseline(args.users, args.days, args.seed)
-    params = SimulationParams(users=args.users, days=args.days, seed=args.seed)
+    params = SimulationParams(users=args.users, days=args.days, seed=args.seed, observable=not args.no_observable)
     t0 = time.perf_counter()
     result = simulate(params)
     t_sim = time.perf_counter() - t0
@@ -67,7 +68,8 @@ def main() -> None:
     total = t_sim + t_write
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     print(f"date: {dt.date.today()}  machine: {os.cpu_count()} cores, {mem:.0f} GiB, {cpu_model()}")
-    print(f"command: python bench/bench_simulate.py --users {args.users} --days {args.days} --seed {args.seed}")
+    flag = " --no-observable" if args.no_observable else ""
+    print(f"command: python bench/bench_simulate.py --users {args.users} --days {args.days} --seed {args.seed}{flag}")
     print(f"users={args.users:,} days={args.days} events={result.n_events:,} truth_rows={len(result.truth):,}")
     print(f"simulate+truth {t_sim:.1f}s, write {t_write:.1f}s, total {total:.1f}s, output {size:.0f} MiB")
     print(f"events/s {result.n_events / total:,.0f}; peak RSS {peak_rss_mib():,.0f} MiB")

@@ -208,6 +208,7 @@ def simulation_params(
         horizons=horizons or list(cfg.horizons),
         cutoffs=cutoffs,
         cutoff_step_days=cfg.cutoff_step_days,
+        observable=cfg.observable,
     )
 
 
@@ -342,7 +343,7 @@ def train(
     table = compare_table(r.metrics)
     out.print(table.to_string(float_format=lambda v: f"{v:.4f}"))
     for line in r.summary_metrics().items():
-        if "truth_share" in line[0]:
+        if "_share_" in line[0]:
             out.print(f"{line[0]}: {line[1]:.3f}")
     for note in r.notes:
         out.print(f"note: {note}")

@@ -43,6 +43,8 @@ class SimulateSettings(StrictModel):
     horizons: list[int] = Field(default_factory=lambda: [7, 28, 30, 90])
     cutoff_step_days: int = Field(7, ge=1)
     """Truth is written for cutoffs every this many days (unless cutoffs are given)."""
+    observable: bool = True
+    """Also write the truth a perfect model of the log could reach (see SimulationParams)."""
 
 
 # --------------------------------------------------------------------------- segments and scoring

@@ -31,6 +31,7 @@ from churnkit.simulate.campaigns import CampaignPlan, plan_campaigns
 from churnkit.simulate.engine import CHANNELS, EVENTS, VARIANTS, RawEvents, run_days
 from churnkit.simulate.params import SimulationParams
 from churnkit.simulate.population import CATEGORIES, Population, draw_population
+from churnkit.simulate.observer import StateObserver
 from churnkit.simulate.truth import campaign_truth, cutoff_truth
 from churnkit.workspace import replace_path, staging_dir
 
@@ -75,9 +76,13 @@ def simulate(params: SimulationParams, progress: Progress | None = None) -> Simu
     cutoffs = params.cutoff_days()
     keep = set(cutoffs) | {c.day for c in plan.campaigns}
     weekday = params.start.weekday()
-    raw, states = run_days(pop, plan, params.days, weekday, keep, rng, progress)
+    observer = StateObserver(pop, plan) if params.observable else None
+    raw, states, believed = run_days(pop, plan, params.days, weekday, keep, rng, progress, observer)
     start = np.datetime64(params.start, "D")
-    truth = cutoff_truth(pop, plan, states, cutoffs, params.horizons, params.days, start, weekday, progress)
+    truth = cutoff_truth(
+        pop, plan, states, cutoffs, params.horizons, params.days, start, weekday, progress,
+        believed=believed if observer is not None else None,
+    )
     assignments = campaign_truth(pop, plan, states, params.campaign_horizon_days, weekday)
     return SimulationResult(params, pop, plan, raw, truth, assignments)
 

@@ -164,10 +164,26 @@ def sample_next(
     return nxt.astype(np.int8)
 
 
+INITIAL_ACTIVE = 0.7
+INITIAL_DECLINING = 0.08
+"""The existing base on the first logged day: 70% active, 8% declining (any stage alike),
+the rest gone. Users who sign up later start active."""
+
+
 def initial_state(pop: Population, rng: np.random.Generator) -> np.ndarray:
-    """State on the first logged day: the existing base is partly declining or gone."""
+    """State on the first logged day, drawn from :func:`initial_distribution`."""
     n = pop.n
     u = rng.random(n)
     decline_step = rng.integers(1, K_DECLINE + 1, n)
-    state = np.where(u < 0.7, ACTIVE, np.where(u < 0.78, decline_step, CHURNED))
+    state = np.where(u < INITIAL_ACTIVE, ACTIVE, np.where(u < INITIAL_ACTIVE + INITIAL_DECLINING, decline_step, CHURNED))
     return np.where(pop.signup_day < 0, state, ACTIVE).astype(np.int8)
+
+
+def initial_distribution(pop: Population) -> np.ndarray:
+    """(N_STATES, n) probabilities of the state on the first logged day."""
+    base = pop.signup_day < 0
+    dist = np.zeros((N_STATES, pop.n))
+    dist[ACTIVE] = np.where(base, INITIAL_ACTIVE, 1.0)
+    dist[1:CHURNED] = np.where(base, INITIAL_DECLINING / K_DECLINE, 0.0)
+    dist[CHURNED] = np.where(base, 1.0 - INITIAL_ACTIVE - INITIAL_DECLINING, 0.0)
+    return dist

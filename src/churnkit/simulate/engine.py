@@ -15,6 +15,7 @@ import numpy as np
 
 from churnkit.simulate import dynamics as dyn
 from churnkit.simulate.campaigns import CampaignPlan
+from churnkit.simulate.observer import DayObservation, StateObserver
 from churnkit.simulate.population import CATEGORIES, SPEND_SIGMA, Population
 
 EVENTS = np.array(
@@ -154,18 +155,24 @@ def run_days(
     keep_days: set[int],
     rng: np.random.Generator,
     progress: Callable[[float, float | None, str | None], None] | None = None,
-) -> tuple[RawEvents, dict[int, np.ndarray]]:
-    """Simulate ``days`` days; returns events and the latent state kept on ``keep_days``."""
+    observer: StateObserver | None = None,
+) -> tuple[RawEvents, dict[int, np.ndarray], dict[int, np.ndarray]]:
+    """Simulate ``days`` days; returns events, the latent state kept on ``keep_days`` and,
+    with an ``observer``, its state posterior on those days (it draws no random numbers, so
+    the events are the same with or without one)."""
     n = pop.n
     m_table = dyn.engagement_table(pop)
     state = dyn.initial_state(pop, rng)
     rows = np.arange(n)
     kept: dict[int, np.ndarray] = {}
+    believed: dict[int, np.ndarray] = {}
     parts: list[tuple[int, EventColumns]] = []
 
     for t in range(days):
         if t in keep_days:
             kept[t] = state.copy()
+            if observer is not None:
+                believed[t] = observer.dist.copy()
         alive = pop.signup_day <= t
         m = np.where(alive, m_table[state, rows], 0.0)
         coupon = plan.coupon_valid(t)
@@ -177,9 +184,11 @@ def run_days(
         n_sessions = rng.poisson(rates.sessions + dyn.ONBOARDING_SESSIONS * signup_today)
         _sessions(rng, pop, buf, n_sessions, lo_sec, rates.buy_prob, plan.coupon_campaign(t))
 
-        ck = np.repeat(rows, rng.poisson(rates.checkins))
+        n_checkins = rng.poisson(rates.checkins)
+        ck = np.repeat(rows, n_checkins)
         buf.add(ck, _times(rng, lo_sec[ck], DAY_END_SEC), E["checkin"], channel=0)
-        tk = np.repeat(rows, rng.poisson(rates.tickets))
+        n_tickets = rng.poisson(rates.tickets)
+        tk = np.repeat(rows, n_tickets)
         buf.add(tk, _times(rng, lo_sec[tk], DAY_END_SEC), E["support_ticket"], channel=3)
 
         sent = alive & pop.push_opt_in & (rng.random(n) < dyn.PUSH_SEND_PROB)
@@ -189,16 +198,23 @@ def run_days(
         buf.add(rows[sent], push_sec[sent], E["push_sent"], channel=2)
         buf.add(rows[opened], open_sec[opened], E["push_open"], channel=2)
 
+        campaign_sent = np.zeros(n, dtype=bool)
+        campaign_opened = np.zeros(n, dtype=bool)
         for i in plan.on_day(t):
             camp = plan.campaigns[i]
             treated = plan.treated[i]
             opens = treated & (rng.random(n) < dyn.campaign_open_prob(pop, m))
+            campaign_sent |= treated
+            campaign_opened |= opens
             send_sec = np.full(n, float(camp.send_sec))
             buf.add(rows[treated], send_sec[treated], E["push_sent"], channel=2, campaign=i)
             o_sec = send_sec + 60.0 + rng.random(n) * 3 * 3600.0
             buf.add(rows[opens], o_sec[opens], E["push_open"], channel=2, campaign=i)
 
         parts.append((t, buf))
+        if observer is not None:
+            seen = DayObservation(n_sessions, n_checkins, n_tickets, sent, opened, campaign_sent, campaign_opened)
+            observer.update(t, (start_weekday + t) % 7, seen)
         h = dyn.hazard(pop, t)
         nxt = dyn.sample_next(state, h, pop, plan.treatment(pop, t), rng)
         state = np.where(alive, nxt, state).astype(np.int8)
@@ -206,7 +222,9 @@ def run_days(
             progress(t + 1, days, f"day {t + 1}/{days}")
     if days in keep_days:
         kept[days] = state.copy()
-    return _assemble(parts), kept
+        if observer is not None:
+            believed[days] = observer.dist.copy()
+    return _assemble(parts), kept, believed
 
 
 def _assemble(parts: list[tuple[int, EventColumns]]) -> RawEvents:

@@ -28,6 +28,10 @@ class SimulationParams(StrictModel):
     campaign_first_day: int = Field(35, ge=1)
     campaign_horizon_days: int = Field(28, ge=1)
     """Window over which each campaign's true individual effect is measured."""
+    observable: bool = True
+    """Also write the ``*_observable`` truth: forecasts from the Bayes filter of each
+    user's state given their log and true traits (what a perfect model of the log could
+    reach). It about triples simulation time; turn it off for very large runs."""
 
     @model_validator(mode="after")
     def _check(self) -> SimulationParams:

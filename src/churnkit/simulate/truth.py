@@ -20,22 +20,29 @@ from churnkit.simulate.campaigns import CampaignPlan
 from churnkit.simulate.population import Population
 
 
+def one_hot(state: np.ndarray) -> np.ndarray:
+    """(N_STATES, n) distribution that is certain of each user's ``state``."""
+    dist = np.zeros((dyn.N_STATES, len(state)))
+    dist[state, np.arange(len(state))] = 1.0
+    return dist
+
+
 def forward(
     pop: Population,
     plan: CampaignPlan,
     idx: np.ndarray,
-    state0: np.ndarray,
+    dist0: np.ndarray,
     day0: int,
     horizons: list[int],
     start_weekday: int,
 ) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """For users ``idx`` in states ``state0`` on ``day0``: per horizon H,
-    (P(no activity in H days), P(a purchase in H days), expected revenue in H days)."""
+    """For users ``idx`` with state distribution ``dist0`` (N_STATES, len(idx)) on ``day0``:
+    per horizon H, (P(no activity in H days), P(a purchase in H days), expected revenue in
+    H days). Everything is linear in ``dist0``, so a posterior gives the forecast from it."""
     sub = pop.subset(idx)
     m = dyn.engagement_table(sub)
     n = len(idx)
-    dist = np.zeros((dyn.N_STATES, 3, n))  # quiet paths, no-purchase paths, all paths
-    dist[state0, :, np.arange(n)] = 1.0
+    dist = np.repeat(np.asarray(dist0, dtype="float64")[:, None, :], 3, axis=1)  # quiet, no-purchase, all paths
     revenue = np.zeros(n)
     out: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     wanted = set(horizons)
@@ -75,31 +82,41 @@ def cutoff_truth(
     start: np.datetime64,
     start_weekday: int,
     progress: Callable[[float, float | None, str | None], None] | None = None,
+    believed: dict[int, np.ndarray] | None = None,
 ) -> pd.DataFrame:
-    """Truth for every user signed up before each cutoff, for every horizon."""
+    """Truth for every user signed up before each cutoff, for every horizon.
+
+    With ``believed`` (the :class:`~churnkit.simulate.observer.StateObserver` posteriors on
+    the cutoffs) also the ``*_observable`` forecasts: the best a model of the log can do.
+    """
     frames = []
     m_all = dyn.engagement_table(pop)
     for i, c in enumerate(cutoff_days):
         idx = np.flatnonzero(pop.signup_day < c)
         state0 = states[c][idx]
-        res = forward(pop, plan, idx, state0, c, horizons, start_weekday)
+        res = forward(pop, plan, idx, one_hot(state0), c, horizons, start_weekday)
+        seen = None if believed is None else forward(pop, plan, idx, believed[c][:, idx], c, horizons, start_weekday)
         for h in sorted(horizons):
             p_quiet, p_buy, rev = res[h]
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "user_id": pop.user_ids[idx],
-                        "cutoff": pd.Timestamp(start + np.timedelta64(c, "D")).tz_localize("UTC"),
-                        "horizon_days": np.int32(h),
-                        "state": dyn.STATE_NAMES[state0],
-                        "engagement": m_all[state0, idx],
-                        "p_churn": p_quiet,
-                        "p_purchase": p_buy,
-                        "expected_revenue": rev,
-                        "window_complete": c + h <= days,
-                    }
-                )
+            frame = pd.DataFrame(
+                {
+                    "user_id": pop.user_ids[idx],
+                    "cutoff": pd.Timestamp(start + np.timedelta64(c, "D")).tz_localize("UTC"),
+                    "horizon_days": np.int32(h),
+                    "state": dyn.STATE_NAMES[state0],
+                    "engagement": m_all[state0, idx],
+                    "p_churn": p_quiet,
+                    "p_purchase": p_buy,
+                    "expected_revenue": rev,
+                    "window_complete": c + h <= days,
+                }
             )
+            if seen is not None:
+                q_quiet, q_buy, q_rev = seen[h]
+                frame = frame.assign(
+                    p_churn_observable=q_quiet, p_purchase_observable=q_buy, expected_revenue_observable=q_rev
+                )
+            frames.append(frame)
         if progress is not None:
             progress(i + 1, len(cutoff_days), f"truth at cutoff {i + 1}/{len(cutoff_days)}")
     if not frames:
@@ -133,7 +150,7 @@ def campaign_truth(
             treated = plan.treated.copy()
             treated[i, idx] = arm
             arm_plan = dataclasses.replace(plan, treated=treated)
-            arms[arm] = forward(pop, arm_plan, idx, state0, camp.day, [horizon], start_weekday)[horizon]
+            arms[arm] = forward(pop, arm_plan, idx, one_hot(state0), camp.day, [horizon], start_weekday)[horizon]
         (q1, b1, r1), (q0, b0, r0) = arms[True], arms[False]
         frames.append(
             pd.DataFrame(

@@ -1,0 +1,85 @@
+"""What the best possible model of the log could know: the state posterior given the log.
+
+The truth starts from each user's latent state on the cutoff, which no log reveals: a user
+on the first day of a decline behaves like an active one. :class:`StateObserver` runs the
+Bayes filter (a hidden-Markov forward pass) over the same day-by-day observations the log
+records, with every user's true traits known. Forecasts from its posterior are what a
+perfect model of the log could reach, a tighter ceiling than the truth, and still an
+optimistic one (a model has to learn the traits from the log too).
+
+Only activity that depends on the state enters the likelihood: sessions, check-ins,
+tickets and push opens given a send. Views, carts, purchases and amounts are drawn per
+session with state-free probabilities, so given the session counts they carry nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from churnkit.simulate import dynamics as dyn
+from churnkit.simulate.campaigns import CampaignPlan
+from churnkit.simulate.population import Population
+
+_TINY = 1e-300
+
+
+@dataclass(frozen=True)
+class DayObservation:
+    """One day's state-dependent activity per user (length-n arrays)."""
+
+    sessions: np.ndarray
+    checkins: np.ndarray
+    tickets: np.ndarray
+    push_sent: np.ndarray
+    """Routine (non-campaign) push sent: the open/no-open outcome is informative."""
+    push_opened: np.ndarray
+    campaign_sent: np.ndarray
+    """Treated by a campaign sent that day."""
+    campaign_opened: np.ndarray
+
+
+def _log_poisson(k: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """log P(k | lam) without the log k! term (the same for every state, so it cancels)."""
+    return np.where(k > 0, k * np.log(np.maximum(lam, _TINY)), 0.0) - lam
+
+
+def _log_bernoulli(hit: np.ndarray, p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-12, 1.0 - 1e-12)
+    return np.where(hit, np.log(p), np.log1p(-p))
+
+
+class StateObserver:
+    """Posterior over each user's state, updated one simulated day at a time."""
+
+    def __init__(self, pop: Population, plan: CampaignPlan):
+        self.pop = pop
+        self.plan = plan
+        self.m = dyn.engagement_table(pop)
+        self.dist = dyn.initial_distribution(pop)
+        """P(state on the current day | activity on the days before)."""
+
+    def log_likelihood(self, t: int, weekday: int, obs: DayObservation) -> np.ndarray:
+        """(N_STATES, n) log P(day ``t``'s activity | state), up to a per-user constant."""
+        pop, m = self.pop, self.m
+        rates = dyn.day_rates(pop, m, weekday, self.plan.coupon_valid(t))
+        onboarding = dyn.ONBOARDING_SESSIONS * (pop.signup_day == t)
+        ll = _log_poisson(obs.sessions, rates.sessions + onboarding)
+        ll += _log_poisson(obs.checkins, rates.checkins)
+        ll += _log_poisson(obs.tickets, rates.tickets)
+        ll += np.where(obs.push_sent, _log_bernoulli(obs.push_opened, pop.push_open * m), 0.0)
+        if obs.campaign_sent.any():
+            ll += np.where(obs.campaign_sent, _log_bernoulli(obs.campaign_opened, dyn.campaign_open_prob(pop, m)), 0.0)
+        return ll
+
+    def update(self, t: int, weekday: int, obs: DayObservation) -> None:
+        """Condition on day ``t``'s activity, then move to day ``t + 1`` (as the state does)."""
+        alive = self.pop.signup_day <= t
+        ll = np.where(alive, self.log_likelihood(t, weekday, obs), 0.0)
+        possible = self.dist > 0
+        logp = np.where(possible, np.log(np.where(possible, self.dist, 1.0)) + ll, -np.inf)
+        post = np.exp(logp - logp.max(axis=0))
+        post /= post.sum(axis=0)
+        nxt = dyn.propagate(post, dyn.hazard(self.pop, t), self.pop, self.plan.treatment(self.pop, t))
+        self.dist = np.where(alive, nxt, post)
