@@ -24,6 +24,10 @@ from churnkit.folds import BacktestPlan, plan_backtest, rows, usable_before
 
 KINDS_CLASSIFIER = ("churn", "purchase")
 TRUTH_COLUMN = {"churn": "p_churn", "purchase": "p_purchase", "revenue": "expected_revenue"}
+REFERENCES = {"truth": "", "observable": "_observable"}
+"""The simulator's references and their truth-column suffixes: ``truth`` knows each user's
+latent state; ``observable`` is the Bayes filter of it from the log (true traits known),
+what a perfect model of the log could reach."""
 HEADLINE = {"churn": ("roc_auc", 0.5), "purchase": ("roc_auc", 0.5), "revenue": ("gini_norm", 0.0)}
 """Per kind, the metric a model is judged by (higher is better) and its no-skill floor:
 ``promote`` compares it on the challenger's test cutoffs (ranking is what lists use), and
@@ -66,15 +70,17 @@ class TrainResult:
         return self.problem.kind
 
     def summary_metrics(self) -> dict[str, float]:
-        """Flat ``test_<name>_<metric>`` values plus the truth share, for MLflow."""
+        """Flat ``test_<name>_<metric>`` values plus the share of each reference's headroom
+        (``test_truth_share_<metric>``, ``test_observable_share_<metric>``), for MLflow."""
+        from churnkit.evaluate import truth_share
+
         flat = {f"test_{name}_{k}": v for name, m in self.metrics.items() for k, v in m.items()}
         metric, floor = HEADLINE[self.kind]
-        if "truth" in self.metrics:
-            from churnkit.evaluate import truth_share
-
-            flat[f"test_truth_share_{metric}"] = truth_share(
-                self.metrics["model"].get(metric, np.nan), self.metrics["truth"].get(metric, np.nan), floor
-            )
+        for ref in REFERENCES:
+            if ref in self.metrics:
+                flat[f"test_{ref}_share_{metric}"] = truth_share(
+                    self.metrics["model"].get(metric, np.nan), self.metrics[ref].get(metric, np.nan), floor
+                )
         return flat
 
 
@@ -163,18 +169,18 @@ def baseline_scores(
     return out
 
 
-def truth_scores(truth: pd.DataFrame | None, test: pd.DataFrame, kind: str, horizon: int) -> np.ndarray | None:
-    """The simulator's true probability / expectation for the test rows, when it has them."""
+def truth_scores(truth: pd.DataFrame | None, test: pd.DataFrame, kind: str, horizon: int) -> dict[str, np.ndarray]:
+    """The simulator's references (:data:`REFERENCES`) for the test rows, those it has."""
     if truth is None:
-        return None
+        return {}
+    columns = {ref: TRUTH_COLUMN[kind] + suffix for ref, suffix in REFERENCES.items()}
+    columns = {ref: col for ref, col in columns.items() if col in truth.columns}
     t = truth[(truth["horizon_days"] == horizon) & truth.get("window_complete", True)]
     t = t.assign(cutoff=pd.to_datetime(t["cutoff"], utc=True))
     keys = test[["user_id", "cutoff"]].assign(cutoff=pd.to_datetime(test["cutoff"], utc=True))
-    merged = keys.merge(t[["user_id", "cutoff", TRUTH_COLUMN[kind]]], on=["user_id", "cutoff"], how="left")
-    values = merged[TRUTH_COLUMN[kind]].to_numpy("float64")
-    if np.isnan(values).mean() > 0.01:
-        return None
-    return values
+    merged = keys.merge(t[["user_id", "cutoff", *columns.values()]], on=["user_id", "cutoff"], how="left")
+    out = {ref: merged[col].to_numpy("float64") for ref, col in columns.items()}
+    return {ref: v for ref, v in out.items() if np.isnan(v).mean() <= 0.01}
 
 
 def metrics_for(kind: str, y: np.ndarray, scores: Mapping[str, np.ndarray]) -> dict[str, dict[str, float]]:
@@ -232,9 +238,8 @@ def fit_and_evaluate(
     scores = predict_scores(model, X_test, problem.kind)
     scores |= baseline_scores(problem.kind, problem.horizon_days, X_fit, y_fit, X_test, options.bgnbd, notes)
     true = truth_scores(truth, test, problem.kind, problem.horizon_days)
-    if true is not None:
-        scores["truth"] = true
-    elif truth is not None:
+    scores |= true
+    if truth is not None and "truth" not in true:
         notes.append(f"no simulator truth at the test cutoff(s) {[str(c) for c in plan.test]} for H={problem.horizon_days}")
     for name, s in scores.items():
         test[f"score_{name}"] = s

@@ -44,12 +44,16 @@ def test_train_logs_a_challenger_with_metrics_plots_and_manifest(workspace, trai
     # time order: every training cutoff's label window ends before the test cutoff
     for c in r.plan.final_train:
         assert c + dt.timedelta(days=7) <= r.plan.test[0]
-    assert set(r.metrics) == {"model", "rfm", "truth"}
+    assert set(r.metrics) == {"model", "rfm", "truth", "observable"}
     assert r.metrics["model"]["roc_auc"] > r.metrics["rfm"]["roc_auc"]
     assert r.metrics["truth"]["roc_auc"] > r.metrics["model"]["roc_auc"] > 0.6
+    assert r.metrics["truth"]["roc_auc"] > r.metrics["observable"]["roc_auc"] > r.metrics["rfm"]["roc_auc"]
     run = tracking.get_run(trained.run_id)
-    for key in ("test_model_roc_auc", "test_rfm_pr_auc", "test_truth_share_roc_auc", "test_model_ece"):
+    for key in ("test_model_roc_auc", "test_rfm_pr_auc", "test_truth_share_roc_auc",
+                "test_observable_share_roc_auc", "test_model_ece"):
         assert key in run.data.metrics, key
+    shares = r.summary_metrics()
+    assert shares["test_observable_share_roc_auc"] > shares["test_truth_share_roc_auc"]
     client = tracking._client()
     plots = {f.path for f in client.list_artifacts(trained.run_id, "plots")}
     assert {"plots/roc.png", "plots/calibration.png", "plots/shap_summary.png"} <= plots
