@@ -209,8 +209,8 @@ def pandas_features(events: Path, users: Path, cutoffs: list[dt.date], levels: d
         g = h.groupby("user_id", observed=True)
         f = pd.DataFrame(index=g.size().index)
 
-        def since(s):
-            return (csec - s.reindex(f.index)) / 86400.0
+        def since(s, csec=csec, index=f.index):
+            return (csec - s.reindex(index)) / 86400.0
 
         # windowed sums by event type, activity, revenue, active days (7/28/30/90)
         win = {}
@@ -334,7 +334,7 @@ def child(case: str, size: str, cutoffs: int, memory_limit: str, threads: int, t
            "--memory-limit", memory_limit, "--threads", str(threads)]
     t0 = time.perf_counter()
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return {"case": case, "size": size, "cutoffs": cutoffs, "error": f"timed out after {timeout:.0f} s"}
     for line in p.stdout.splitlines():

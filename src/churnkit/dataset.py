@@ -134,7 +134,7 @@ def build_training_set(
     per_cutoff = df.groupby("cutoff")[LABEL].agg(["size", "mean"]).reset_index()
     manifest = {
         "churnkit_version": __version__,
-        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "problem": json.loads(problem.model_dump_json()),
         "label": {"name": LABEL, "kind": problem.kind, "horizon_days": problem.horizon_days},
         "keys": KEYS,
@@ -142,7 +142,7 @@ def build_training_set(
         "attribute_levels": levels,
         "cutoffs": [str(c) for c in cutoffs],
         "data": fp | {"end_exclusive": str(end)},
-        "rows": int(len(df)),
+        "rows": len(df),
         "per_cutoff": [
             {"cutoff": pd.Timestamp(r.cutoff).date().isoformat(), "rows": int(r.size), "label_mean": float(r.mean)}
             for r in per_cutoff.itertuples()

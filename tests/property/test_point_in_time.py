@@ -46,10 +46,10 @@ ACTIVITIES = [
     ActivityEvents(exclude=[]),
     ActivityEvents(include=["session", "purchase", "checkin"], exclude=[]),
 ]
-SETTINGS = dict(
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
-)
+SETTINGS = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+}
 
 # Boundaries where an off-by-one would show: the cutoffs themselves, one second and half an
 # hour before them (23:30 the previous day), one microsecond after, and label-window ends.

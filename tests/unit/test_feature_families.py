@@ -36,8 +36,8 @@ def utc(s: str, tz: str = "UTC") -> pd.Timestamp:
 
 
 def ev(user, ts, event, amount=None, category=None, channel=None, campaign_id=None):
-    return dict(user_id=user, ts=ts, event=event, amount=amount, category=category, channel=channel,
-                campaign_id=campaign_id, variant=None)
+    return {"user_id": user, "ts": ts, "event": event, "amount": amount, "category": category, "channel": channel,
+                "campaign_id": campaign_id, "variant": None}
 
 
 LOG = pd.DataFrame([

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -29,13 +29,13 @@ import pyarrow.parquet as pq
 from churnkit import __version__
 from churnkit.simulate.campaigns import CampaignPlan, plan_campaigns
 from churnkit.simulate.engine import CHANNELS, EVENTS, VARIANTS, RawEvents, run_days
+from churnkit.simulate.observer import StateObserver
 from churnkit.simulate.params import SimulationParams
 from churnkit.simulate.population import CATEGORIES, Population, draw_population
-from churnkit.simulate.observer import StateObserver
 from churnkit.simulate.truth import campaign_truth, cutoff_truth
 from churnkit.workspace import replace_path, staging_dir
 
-__all__ = ["SimulationParams", "SimulationResult", "simulate", "write_simulation", "events_table"]
+__all__ = ["SimulationParams", "SimulationResult", "events_table", "simulate", "write_simulation"]
 
 Progress = Callable[[float, float | None, str | None], None]
 
@@ -144,7 +144,7 @@ def write_simulation(result: SimulationResult, out_dir: Path, progress: Progress
                 progress(i + 1, len(names), name)
         meta = {
             "churnkit_version": __version__,
-            "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "params": json.loads(result.params.model_dump_json()),
             "users": result.n_users,
             "events": result.n_events,

@@ -8,8 +8,8 @@ campaign days are kept so truth can start from them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 

@@ -10,7 +10,7 @@ CRM team knows its calendar.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
