@@ -321,6 +321,9 @@ def train(
     bgnbd: Annotated[
         bool | None, typer.Option("--bgnbd/--no-bgnbd", help="BG/NBD baseline (default: when pymc-marketing is installed).")
     ] = None,
+    stack_bgnbd: Annotated[
+        bool, typer.Option("--stack-bgnbd", help="Also report the model refitted with BG/NBD outputs as features.")
+    ] = False,
 ) -> None:
     """Tune and train a problem's model on time-ordered backtests; log to MLflow; register a challenger."""
     from churnkit.evaluate import compare_table
@@ -328,7 +331,7 @@ def train(
 
     options = TrainOptions(
         trials=trials, timeout=timeout, seed=seed if seed is not None else state.config.seed,
-        storage=storage, study_name=study_name, n_folds=folds, bgnbd=bgnbd,
+        storage=storage, study_name=study_name, n_folds=folds, bgnbd=bgnbd, stack_bgnbd=stack_bgnbd,
     )
     with progress_bar(f"training {problem}") as update:
         outcome = run_training(

@@ -48,6 +48,9 @@ class TrainOptions:
     study_name: str | None = None
     bgnbd: bool | None = None
     """BG/NBD baseline: None = when pymc-marketing is installed."""
+    stack_bgnbd: bool = False
+    """Also refit the model with the BG/NBD outputs as features and report it as ``stacked``
+    (needs pymc-marketing): does stacking help on this data? The plain model is registered."""
 
 
 @dataclass
@@ -169,6 +172,40 @@ def baseline_scores(
     return out
 
 
+BGNBD_SPECS = [
+    {"name": "bgnbd_p_alive", "description": "BG/NBD P(alive), fitted at the cutoff", "unit": "probability"},
+    {"name": "bgnbd_expected_purchases", "description": "BG/NBD expected purchases in the horizon", "unit": "count"},
+    {"name": "bgnbd_p_purchase", "description": "BG/NBD P(a purchase in the horizon)", "unit": "probability"},
+    {"name": "bgnbd_expected_spend", "description": "BG/NBD + Gamma-Gamma expected spend in the horizon",
+     "unit": "currency"},
+]
+"""Manifest entries of the stacked features (the order of ``baselines.BGNBD_OUTPUTS``)."""
+
+
+def stacked_scores(
+    problem: ProblemConfig, specs: list[dict[str, Any]], seed: int, params: dict[str, Any],
+    df: pd.DataFrame, names: list[str], fit: np.ndarray, calib: np.ndarray, test: np.ndarray,
+) -> np.ndarray:
+    """Test scores of the model refitted, same parameters, with BG/NBD outputs as features.
+
+    One BG/NBD fit per cutoff on that cutoff's summaries, so the extra features are as
+    point-in-time as the rest: a test row's never saw its outcome window.
+    """
+    from churnkit.models.baselines import bgnbd_features
+
+    used = fit | calib | test
+    part = df.loc[used, [*names, "cutoff"]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        extra = bgnbd_features(part, problem.horizon_days)
+    X = pd.concat([part[names], extra[[s["name"] for s in BGNBD_SPECS]].astype("float64")], axis=1)
+    y = df.loc[used, "label"].to_numpy("float64")
+    f, c, t = fit[used], calib[used], test[used]
+    make = estimator_factory(problem, [*specs, *BGNBD_SPECS], seed)
+    model = make(dict(params)).fit(X[f], y[f], eval_set=(X[c], y[c]) if c.any() else None)
+    return predict_scores(model, X[t].reset_index(drop=True), problem.kind)["model"]
+
+
 def truth_scores(truth: pd.DataFrame | None, test: pd.DataFrame, kind: str, horizon: int) -> dict[str, np.ndarray]:
     """The simulator's references (:data:`REFERENCES`) for the test rows, those it has."""
     if truth is None:
@@ -237,6 +274,11 @@ def fit_and_evaluate(
     notes: list[str] = []
     scores = predict_scores(model, X_test, problem.kind)
     scores |= baseline_scores(problem.kind, problem.horizon_days, X_fit, y_fit, X_test, options.bgnbd, notes)
+    if options.stack_bgnbd:
+        scores["stacked"] = stacked_scores(
+            problem, specs, options.seed, result.best_params, df, names, fit_rows,
+            calib_rows, test_rows,
+        )
     true = truth_scores(truth, test, problem.kind, problem.horizon_days)
     scores |= true
     if truth is not None and "truth" not in true:

@@ -120,3 +120,15 @@ def test_training_set_is_rebuilt_when_the_problem_changes(workspace):
     assert len(df) < len(before)  # users with a shorter history left the population
     _, _, _, rebuilt = training_set(workspace, problem)  # and back, for whatever runs next
     assert rebuilt
+
+
+@pytest.mark.slow
+def test_stacking_reports_the_model_refitted_with_bgnbd_features(workspace):
+    pytest.importorskip("pymc_marketing", reason="the clv extra is not installed")
+    problem = load_problem("purchase_ga4")
+    df, manifest, _, _ = training_set(workspace, problem)
+    r = fit_and_evaluate(df, manifest, problem, TrainOptions(trials=1, seed=3, bgnbd=False, stack_bgnbd=True))
+    plain, stacked = r.metrics["model"], r.metrics["stacked"]
+    assert stacked["n"] == plain["n"] and 0.6 < stacked["roc_auc"] < 1.0
+    assert stacked["roc_auc"] != plain["roc_auc"]  # a different model, not a copy
+    assert r.test["score_stacked"].between(0, 1).all()
