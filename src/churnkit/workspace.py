@@ -15,6 +15,10 @@ from pathlib import Path
 class Workspace:
     root: Path
 
+    def __post_init__(self) -> None:
+        # notebooks pass a string; every path below is built with ``/``
+        object.__setattr__(self, "root", Path(self.root))
+
     @property
     def events_dir(self) -> Path:
         return self.root / "events"
