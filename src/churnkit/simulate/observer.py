@@ -40,14 +40,21 @@ class DayObservation:
     campaign_opened: np.ndarray
 
 
-def _log_poisson(k: np.ndarray, lam: np.ndarray) -> np.ndarray:
-    """log P(k | lam) without the log k! term (the same for every state, so it cancels)."""
-    return np.where(k > 0, k * np.log(np.maximum(lam, _TINY)), 0.0) - lam
+def _add_log_poisson(ll: np.ndarray, k: np.ndarray, lam: np.ndarray) -> None:
+    """Add log P(k | lam) to ``ll`` in place, without the log k! term (the same for every
+    state, so it cancels). Only users with k > 0 need a log: on most days that is few."""
+    ll -= lam
+    hit = np.flatnonzero(k > 0)
+    if len(hit):
+        ll[:, hit] += k[hit] * np.log(np.maximum(lam[:, hit], _TINY))
 
 
-def _log_bernoulli(hit: np.ndarray, p: np.ndarray) -> np.ndarray:
-    p = np.clip(p, 1e-12, 1.0 - 1e-12)
-    return np.where(hit, np.log(p), np.log1p(-p))
+def _add_log_bernoulli(ll: np.ndarray, asked: np.ndarray, hit: np.ndarray, p: np.ndarray) -> None:
+    """Add log P(outcome) for the users ``asked`` (e.g. sent a push); ``p`` is (N_STATES, n)."""
+    cols = np.flatnonzero(asked)
+    if len(cols):
+        q = np.clip(p[:, cols], 1e-12, 1.0 - 1e-12)
+        ll[:, cols] += np.where(hit[cols], np.log(q), np.log1p(-q))
 
 
 class StateObserver:
@@ -64,13 +71,13 @@ class StateObserver:
         """(N_STATES, n) log P(day ``t``'s activity | state), up to a per-user constant."""
         pop, m = self.pop, self.m
         rates = dyn.day_rates(pop, m, weekday, self.plan.coupon_valid(t))
-        onboarding = dyn.ONBOARDING_SESSIONS * (pop.signup_day == t)
-        ll = _log_poisson(obs.sessions, rates.sessions + onboarding)
-        ll += _log_poisson(obs.checkins, rates.checkins)
-        ll += _log_poisson(obs.tickets, rates.tickets)
-        ll += np.where(obs.push_sent, _log_bernoulli(obs.push_opened, pop.push_open * m), 0.0)
+        ll = np.zeros_like(m)
+        _add_log_poisson(ll, obs.sessions, rates.sessions + dyn.ONBOARDING_SESSIONS * (pop.signup_day == t))
+        _add_log_poisson(ll, obs.checkins, rates.checkins)
+        _add_log_poisson(ll, obs.tickets, rates.tickets)
+        _add_log_bernoulli(ll, obs.push_sent, obs.push_opened, pop.push_open * m)
         if obs.campaign_sent.any():
-            ll += np.where(obs.campaign_sent, _log_bernoulli(obs.campaign_opened, dyn.campaign_open_prob(pop, m)), 0.0)
+            _add_log_bernoulli(ll, obs.campaign_sent, obs.campaign_opened, dyn.campaign_open_prob(pop, m))
         return ll
 
     def update(self, t: int, weekday: int, obs: DayObservation) -> None:
