@@ -31,7 +31,7 @@ class SimulationParams(StrictModel):
     observable: bool = True
     """Also write the ``*_observable`` truth: forecasts from the Bayes filter of each
     user's state given their log and true traits (what a perfect model of the log could
-    reach). It about triples simulation time; turn it off for very large runs."""
+    reach). It more than doubles simulation time; turn it off for very large runs."""
 
     @model_validator(mode="after")
     def _check(self) -> SimulationParams:
