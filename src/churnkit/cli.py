@@ -622,7 +622,15 @@ def demo(
         res = promote_problem(ws, name, configured_uri=state.config.tracking_uri)
         metric, _ = HEADLINE[outcome.result.kind]
         value = outcome.result.metrics["model"].get(metric, float("nan"))
-        out.print(f"{name}: version {outcome.version}, test {metric} {value:.3f}; champion is version {res.champion}")
+        shares = outcome.result.summary_metrics()
+        reached = ", ".join(
+            f"{shares[key]:.0%} of the {label}"
+            for key, label in ((f"test_truth_share_{metric}", "latent truth"),
+                               (f"test_observable_share_{metric}", "observable ceiling"))
+            if key in shares
+        )
+        out.print(f"{name}: version {outcome.version}, test {metric} {value:.3f}"
+                  f"{f' ({reached})' if reached else ''}; champion is version {res.champion}")
 
     out.rule("5/6 score")
     from churnkit.lists import list_summary, recall_list, risk_list

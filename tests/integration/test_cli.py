@@ -81,6 +81,7 @@ def test_demo_runs_the_whole_flow(tmp_path):
     meta = json.loads((tmp_path / "ws" / "simulation" / "simulation.json").read_text())
     assert summary["read"] == meta["events"]
     assert "read" in proc.stdout and "workspace" in proc.stdout
+    assert "of the observable ceiling" in " ".join(proc.stdout.split())  # simulated: share of each reference
     for name in ("churn_ga4", "purchase_ga4", "revenue_ga4"):
         data = tmp_path / "ws" / "datasets" / f"{name}.parquet"
         manifest = json.loads(data.with_suffix(".manifest.json").read_text())
