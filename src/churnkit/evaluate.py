@@ -23,7 +23,7 @@ EPS = 1e-15
 # --------------------------------------------------------------------------- helpers
 
 
-def _arrays(y: object, s: object) -> tuple[np.ndarray, np.ndarray]:
+def finite_pairs(y: object, s: object) -> tuple[np.ndarray, np.ndarray]:
     """Finite rows of (y, s) as float64; mismatched lengths are a programming error."""
     y = np.asarray(y, dtype="float64").ravel()
     s = np.asarray(s, dtype="float64").ravel()
@@ -31,6 +31,11 @@ def _arrays(y: object, s: object) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"labels and scores differ in length: {len(y)} vs {len(s)}")
     ok = np.isfinite(y) & np.isfinite(s)
     return y[ok], s[ok]
+
+
+def both_classes(y: np.ndarray) -> bool:
+    """Whether 0/1 labels hold both outcomes: ROC and PR need one of each."""
+    return len(y) > 0 and 0 < y.sum() < len(y)
 
 
 def _tie_averaged_sorted(y: np.ndarray, s: np.ndarray) -> np.ndarray:
@@ -55,7 +60,7 @@ def gain_curve(y: object, score: object) -> tuple[np.ndarray, np.ndarray]:
     Rows are taken in descending score (ties averaged); both arrays start at 0.
     Works for 0/1 labels (share of positives) and revenue (share of revenue).
     """
-    y, s = _arrays(y, score)
+    y, s = finite_pairs(y, score)
     total = y.sum()
     n = len(y)
     if n == 0 or total <= 0:
@@ -80,7 +85,7 @@ def normalized_gini(y: object, pred: object) -> float:
     Value Prediction" (zero-inflated lognormal): only the ordering of ``pred`` matters.
     NaN when ``y`` has no positive total or all ``y`` are equal.
     """
-    y, s = _arrays(y, pred)
+    y, s = finite_pairs(y, pred)
     perfect = _gini(y, y)
     if not np.isfinite(perfect) or perfect <= 0:
         return float("nan")
@@ -94,7 +99,7 @@ def calibration_table(y: object, p: object, n_bins: int = 10) -> pd.DataFrame:
     bins leave the informative high-score bins nearly empty and noisy. Ties at a bin edge
     stay together, so a bin can be larger than ``n / n_bins``.
     """
-    y, p = _arrays(y, p)
+    y, p = finite_pairs(y, p)
     cols = ["bin", "n", "mean_score", "observed_rate"]
     if len(y) == 0:
         return pd.DataFrame(columns=cols)
@@ -167,9 +172,9 @@ def classifier_metrics(
     Keys: n, base_rate, roc_auc, pr_auc (average precision), log_loss, brier, ece
     (equal-mass bins), and lift_top{5,10,20} / capture_top{5,10,20} in percent of rows.
     """
-    y, p = _arrays(y, p)
+    y, p = finite_pairs(y, p)
     n = len(y)
-    both = n > 0 and 0 < y.sum() < n
+    both = both_classes(y)
     out: dict[str, float] = {
         "n": float(n),
         "base_rate": float(y.mean()) if n else float("nan"),
@@ -189,7 +194,7 @@ def classifier_metrics(
 
 def decile_table(y: object, pred: object, n_bins: int = 10) -> pd.DataFrame:
     """Mean predicted and actual value per predicted decile (1 = highest predictions)."""
-    y, s = _arrays(y, pred)
+    y, s = finite_pairs(y, pred)
     cols = ["decile", "n", "mean_pred", "mean_actual"]
     if len(y) == 0:
         return pd.DataFrame(columns=cols)
@@ -237,7 +242,7 @@ def ltv_metrics(
     Keys: n, mean_actual, mean_pred, gini_norm, spearman, decile_mape, rmse, mae, and with
     an interval coverage and mean_width.
     """
-    ya, pa = _arrays(y, pred)
+    ya, pa = finite_pairs(y, pred)
     n = len(ya)
     varied = n > 1 and np.ptp(ya) > 0 and np.ptp(pa) > 0
     out: dict[str, float] = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from churnkit.evaluate import calibration_table, decile_table, gain_curve
+from churnkit.evaluate import (
+    both_classes,
+    calibration_table,
+    decile_table,
+    finite_pairs,
+    gain_curve,
+)
 
 Scores = Mapping[str, object]
 """Named score arrays drawn on one axes, e.g. {"model": p, "rfm": q, "truth": t}."""
@@ -30,25 +37,19 @@ def _figure(width: float = 6.0, height: float = 4.5) -> tuple[Figure, object]:
     return fig, fig.add_subplot()
 
 
-def _finite(y: object, s: object) -> tuple[np.ndarray, np.ndarray]:
-    y = np.asarray(y, dtype="float64").ravel()
-    s = np.asarray(s, dtype="float64").ravel()
-    ok = np.isfinite(y) & np.isfinite(s)
-    return y[ok], s[ok]
-
-
-def _two_classes(y: np.ndarray) -> bool:
-    return len(y) > 0 and 0 < y.sum() < len(y)
+def _curves(ax, y: object, scores: Scores, curve: Any) -> None:
+    """One line per named score: ``curve(y, s) -> (x, y)`` on its finite rows, when the
+    labels hold both classes (the curve is undefined otherwise)."""
+    for name, s in scores.items():
+        yy, ss = finite_pairs(y, s)
+        if both_classes(yy):
+            ax.plot(*curve(yy, ss), label=name)
 
 
 def roc_curves(y: object, scores: Scores, title: str = "ROC") -> Figure:
     """ROC curve per named score, with the no-skill diagonal."""
     fig, ax = _figure()
-    for name, s in scores.items():
-        yy, ss = _finite(y, s)
-        if _two_classes(yy):
-            fpr, tpr, _ = roc_curve(yy, ss)
-            ax.plot(fpr, tpr, label=name)
+    _curves(ax, y, scores, lambda yy, ss: roc_curve(yy, ss)[:2])
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="no skill")
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title=title)
     ax.legend(loc="lower right")
@@ -58,11 +59,7 @@ def roc_curves(y: object, scores: Scores, title: str = "ROC") -> Figure:
 def pr_curves(y: object, scores: Scores, title: str = "Precision-recall") -> Figure:
     """Precision-recall curve per named score, with the base rate as no-skill line."""
     fig, ax = _figure()
-    for name, s in scores.items():
-        yy, ss = _finite(y, s)
-        if _two_classes(yy):
-            prec, rec, _ = precision_recall_curve(yy, ss)
-            ax.plot(rec, prec, label=name)
+    _curves(ax, y, scores, lambda yy, ss: precision_recall_curve(yy, ss)[1::-1])  # (recall, precision)
     yy = np.asarray(y, dtype="float64")
     if len(yy):
         ax.axhline(np.nanmean(yy), color="grey", linestyle=":", label="base rate")

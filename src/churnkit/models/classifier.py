@@ -31,7 +31,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from churnkit.config import StrictModel, parse_model
 from churnkit.errors import ChurnkitError
-from churnkit.evaluate import log_loss
+from churnkit.evaluate import both_classes, log_loss
 from churnkit.models.checks import check_binary_target, check_features
 from churnkit.models.lgbm import canonical_params, lgbm_params, resolve_threads
 
@@ -319,7 +319,7 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
             kind = "none"
         else:
             margin = self._margin(Xv)
-            two_classes = yv is not None and 0 < yv.sum() < len(yv)
+            two_classes = yv is not None and both_classes(yv)
             if wanted == "auto":
                 kind, self.calibration_scores_ = (
                     choose_calibration(margin, yv, seed=self.random_state) if two_classes else ("none", {})
