@@ -318,16 +318,9 @@ class LTVModel(_LGBMRegressorBase):
         self.lgbm_params = lgbm_params
 
     def _part_params(self) -> dict[str, Any]:
-        return {
-            "n_estimators": self.n_estimators,
-            "learning_rate": self.learning_rate,
-            "num_leaves": self.num_leaves,
-            "min_child_samples": self.min_child_samples,
-            "early_stopping_rounds": self.early_stopping_rounds,
-            "random_state": self.random_state,
-            "n_jobs": self.n_jobs,
-            "lgbm_params": self.lgbm_params,
-        }
+        """This model's values of the parameters the hurdle part takes (the Tweedie part
+        takes the same plus ``variance_power``)."""
+        return {name: getattr(self, name) for name in HurdleLTV._get_param_names()}
 
     def fit(self, X: pd.DataFrame, y: object, *, eval_set: EvalSet = None) -> LTVModel:
         lo, hi = (float(q) for q in self.quantiles)
