@@ -473,6 +473,9 @@ AsOfOption = Annotated[
 ]
 FormatOption = Annotated[str | None, typer.Option("--format", help="csv, xlsx or parquet (default: from --out, else csv).")]
 TrackingOption = Annotated[str | None, typer.Option(help="MLflow tracking URI (default: as for train).")]
+PseudonymiseOption = Annotated[
+    bool, typer.Option("--pseudonymise", help="Replace user ids by keyed hashes (key from CHURNKIT_PSEUDONYM_KEY).")
+]
 
 
 @app.command()
@@ -499,9 +502,7 @@ def risk_list_command(
     min_probability: Annotated[float | None, typer.Option(help="Only users with churn probability >= P.")] = None,
     fmt: FormatOption = None,
     out_file: Annotated[Path | None, typer.Option("--out", help="Output file (default: WORKSPACE/lists/risk_DATE.FORMAT).")] = None,
-    pseudonymise: Annotated[
-        bool, typer.Option("--pseudonymise", help="Replace user ids by keyed hashes (key from CHURNKIT_PSEUDONYM_KEY).")
-    ] = False,
+    pseudonymise: PseudonymiseOption = False,
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Users likely to churn, ranked by value at risk (churn probability x predicted LTV), with reasons."""
@@ -523,9 +524,7 @@ def recall_list_command(
     tier: Annotated[list[str] | None, typer.Option(help="RFM tier(s).")] = None,
     fmt: FormatOption = None,
     out_file: Annotated[Path | None, typer.Option("--out", help="Output file (default: WORKSPACE/lists/recall_DATE.FORMAT).")] = None,
-    pseudonymise: Annotated[
-        bool, typer.Option("--pseudonymise", help="Replace user ids by keyed hashes (key from CHURNKIT_PSEUDONYM_KEY).")
-    ] = False,
+    pseudonymise: PseudonymiseOption = False,
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Silent and churned users, ranked by purchase probability x predicted LTV."""
