@@ -92,7 +92,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         t0 = time.perf_counter()
         _stop(proc)
         print(f"\nmlflow server stopped in {time.perf_counter() - t0:.1f} s")
-    assert proc.returncode is not None
 
 
 def test_log_register_load_through_server(

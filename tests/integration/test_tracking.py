@@ -258,21 +258,27 @@ def test_promote_with_evaluate_scores_both_on_same_rows(store) -> None:
     tracking.promote(PROBLEM, None, "roc_auc", "maximize")
     _train_and_register(C=1.0, auc=0.10, seed=2)  # registered metrics say worse...
     X, y = _data(3)
-    seen = []
+    seen: dict[int, float] = {}
 
     def evaluate(loaded: tracking.LoadedModel) -> dict[str, float]:
         from sklearn.metrics import log_loss
 
-        seen.append(loaded.version)
         assert loaded.manifest == MANIFEST
         p = loaded.model.predict_proba(X.astype(float))[:, 1]
-        return {"log_loss": log_loss(y, p)}
+        seen[loaded.version] = log_loss(y, p)
+        return {"log_loss": seen[loaded.version]}
 
     result = tracking.promote(PROBLEM, evaluate, "log_loss", "minimize", min_delta=1.0)
     assert sorted(seen) == [1, 2]
     assert not result.decision.promote  # two near-identical fits: no gain > 1.0
     assert "does not beat" in result.decision.reason
     assert [r["metric"] for r in result.decision.table] == ["log_loss"]
+    # the table holds each version's own score on those rows, and the rule follows them
+    row = result.decision.table[0]
+    assert row["challenger"] == seen[2] and row["champion"] == seen[1] and seen[1] != seen[2]
+    again = tracking.promote(PROBLEM, evaluate, "log_loss", "minimize", min_delta=0.0)
+    assert again.decision.promote == (seen[2] < seen[1])
+    assert tracking.aliases(PROBLEM)["champion"] == (2 if seen[2] < seen[1] else 1)
 
 
 def test_lightgbm_classifier_loads_back_with_probabilities(store) -> None:

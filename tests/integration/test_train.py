@@ -80,10 +80,14 @@ def test_promotion_rules_force_and_rollback(workspace, trained):
     assert first.decision.promote and first.champion == 1  # no champion yet: promote
     again = promote_problem(workspace, "churn_ga4")
     assert not again.decision.promote  # already the champion
-    run_training(workspace, "churn_ga4", TrainOptions(trials=1, seed=4, bgnbd=False))
+    challenger = run_training(workspace, "churn_ga4", TrainOptions(trials=1, seed=4, bgnbd=False))
     second = promote_problem(workspace, "churn_ga4")
-    chal, champ = (second.decision.table[0][k] for k in ("challenger", "champion"))
-    assert second.decision.promote == (chal > champ)  # judged on the same test rows
+    row = next(r for r in second.decision.table if r["metric"] == "roc_auc")
+    chal, champ = row["challenger"], row["champion"]
+    # judged on the same test rows: each version rescored gives its own training report's AUC
+    assert champ == pytest.approx(trained.result.metrics["model"]["roc_auc"], abs=1e-12)
+    assert chal == pytest.approx(challenger.result.metrics["model"]["roc_auc"], abs=1e-12)
+    assert second.decision.promote == (chal > champ)
     forced = promote_problem(workspace, "churn_ga4", force=True) if not second.decision.promote else second
     assert forced.champion == 2
     assert tracking.rollback("churn_ga4") == 1

@@ -66,8 +66,12 @@ def test_risk_list_filters(scores):
     v = risk_list(scores, min_value=10.0)
     assert (v["value_at_risk"] >= 10.0).all() and len(v) == ((scores.value_at_risk >= 10) & scores.churn_in_population).sum()
     assert set(risk_list(scores, stage="new")["lifecycle_stage"]) == {"new"}
-    assert set(risk_list(scores, tier=["at_risk", "Champions"])["rfm_tier"]) <= {"at risk", "champions"}
-    assert (risk_list(scores, min_probability=0.5)["churn_probability"] >= 0.5).all()
+    tiers = risk_list(scores, tier=["at_risk", "Champions"])
+    assert set(tiers["rfm_tier"]) <= {"at risk", "champions"}
+    assert len(tiers) == (scores.rfm_tier.isin(["at risk", "champions"]) & scores.churn_in_population).sum() > 0
+    likely = risk_list(scores, min_probability=0.5)
+    assert (likely["churn_probability"] >= 0.5).all()
+    assert len(likely) == ((scores.churn_probability >= 0.5) & scores.churn_in_population).sum() > 0
     assert len(risk_list(scores, stage="churned")) == 0  # churned users are not in the churn population
 
 

@@ -115,11 +115,11 @@ def test_purchases_follow_a_cart_in_the_same_session(sim):
 
 
 @pytest.mark.parametrize(
-    "outcome,prob",
-    [("churned", "p_churn"), ("bought", "p_purchase"), ("churned", "p_churn_observable"),
-     ("bought", "p_purchase_observable")],
+    "outcome,prob,min_auc",
+    [("churned", "p_churn", 0.8), ("bought", "p_purchase", 0.8), ("churned", "p_churn_observable", 0.75),
+     ("bought", "p_purchase_observable", 0.75)],
 )
-def test_truth_probabilities_match_realised_outcomes(sim, outcome, prob):
+def test_truth_probabilities_match_realised_outcomes(sim, outcome, prob, min_auc):
     """Both references are calibrated probabilities: the latent-state truth and the
     observer's forecast from the log (a proper conditional probability too)."""
     result, ev = sim
@@ -130,7 +130,7 @@ def test_truth_probabilities_match_realised_outcomes(sim, outcome, prob):
         for d, gg in g.groupby(deciles):
             if gg[prob].between(1e-9, 1 - 1e-9).any():
                 assert abs(z_score(gg[outcome], gg[prob])) < Z, (cutoff, h, d)
-        assert roc_auc_score(g[outcome], g[prob]) > 0.75
+        assert roc_auc_score(g[outcome], g[prob]) > min_auc
 
 
 @pytest.mark.parametrize("outcome,prob", [("churned", "p_churn"), ("bought", "p_purchase")])
