@@ -11,7 +11,7 @@ churners (sum of ``p_churn``) that fall in the top 10% of the risk list (ranked 
 risk) and, for comparison, in the top 10% by churn probability alone. Random: 10%.
 
 ``scale``: simulate N users over D days (bench/out/score/, generated once; a short period so
-1M users fit the box: ~11M events for 1M users over 35 days), ingest them, then score the
+1M users fit the box: ~22.5M events for 1M users over 35 days), ingest them, then score the
 whole base at the data end with the champions of ``--models`` (trained on the small
 workspace: scoring applies models to new data, it does not train them). Timed:
 features (one ``features_as_of`` pass) + three models + reason codes for the churn
