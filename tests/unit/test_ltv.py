@@ -134,3 +134,15 @@ def test_bad_input_is_a_one_line_error(fitted, data):
         HurdleLTV().fit(X.head(10), -np.ones(10))
     with pytest.raises(ChurnkitError, match="variance_power"):
         TweedieLTV(variance_power=2.5).fit(X, y)
+
+
+def test_tuned_lightgbm_parameters_take_effect_under_one_name(data):
+    """Tuning hands LightGBM names (bagging_fraction ...): each must reach the booster once,
+    not sit beside the scikit-learn alias that LightGBM would use instead."""
+    (X, y, _), _, _ = data
+    fits = {f: TweedieLTV(**FAST, lgbm_params={"bagging_fraction": f}).fit(X, y) for f in (0.5, 0.9)}
+    assert not np.allclose(fits[0.5].predict(X), fits[0.9].predict(X))
+    params = fits[0.5].model_.booster_.params
+    assert params["subsample"] == 0.5 and params["subsample_freq"] == 1 and "bagging_fraction" not in params
+    with pytest.raises(ChurnkitError, match="both set LightGBM parameter"):
+        TweedieLTV(**FAST, lgbm_params={"min_child_samples": 5, "min_data_in_leaf": 5}).fit(X, y)

@@ -123,3 +123,33 @@ def lgbm_params(
     params["seed"] = int(seed)
     params["num_threads"] = resolve_threads(n_jobs, n_rows)
     return params
+
+
+SKLEARN_NAMES: dict[str, str] = {
+    "min_data_in_leaf": "min_child_samples",
+    "bagging_fraction": "subsample",
+    "bagging_freq": "subsample_freq",
+    "feature_fraction": "colsample_bytree",
+    "lambda_l1": "reg_alpha",
+    "lambda_l2": "reg_lambda",
+    "min_sum_hessian_in_leaf": "min_child_weight",
+    "min_gain_to_split": "min_split_gain",
+    "bin_construct_sample_cnt": "subsample_for_bin",
+    "seed": "random_state",
+    "num_threads": "n_jobs",
+}
+"""Canonical LightGBM names that its scikit-learn estimators own under their own names."""
+
+
+def sklearn_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`lgbm_params` output as keyword arguments of LightGBM's scikit-learn estimators.
+
+    Those estimators set their own names (``subsample``, ``n_jobs`` ...) on top of any alias
+    passed beside them, so a canonical ``bagging_fraction`` next to the default ``subsample``
+    would leave two aliases and LightGBM would use one. Without ``objective``: each
+    estimator sets its own.
+    """
+    out = {SKLEARN_NAMES.get(k, k): v for k, v in params.items() if k != "objective"}
+    if out.get("n_jobs") == 0:
+        out["n_jobs"] = -1  # LightGBM's "all cores" is 0; its scikit-learn API spells it -1
+    return out

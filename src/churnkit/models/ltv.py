@@ -29,7 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 from churnkit.errors import ChurnkitError
 from churnkit.evaluate import normalized_gini, rmse
 from churnkit.models.checks import check_features
-from churnkit.models.lgbm import resolve_threads
+from churnkit.models.lgbm import canonical_params, lgbm_params, sklearn_params
 
 EvalSet = tuple[pd.DataFrame, Any] | None
 
@@ -59,20 +59,17 @@ def _revenue(y: object, where: str) -> np.ndarray:
 def _lgbm_kwargs(est: Any, n_rows: int) -> dict[str, Any]:
     """LightGBM constructor arguments shared by every part model.
 
-    Threads follow :func:`churnkit.models.lgbm.resolve_threads` (``n_jobs=None``: one
-    thread per 100k rows, since all threads of a busy small machine are far slower).
+    The same parameters as the classifier's (:func:`churnkit.models.lgbm.lgbm_params`:
+    deterministic base, tree defaults, tuned values by canonical name, threads by rows),
+    spelled for LightGBM's scikit-learn estimators.
     """
-    kw = {
-        "n_estimators": est.n_estimators,
-        "learning_rate": est.learning_rate,
-        "num_leaves": est.num_leaves,
-        "min_child_samples": est.min_child_samples,
-        "random_state": est.random_state,
-        "n_jobs": resolve_threads(est.n_jobs, n_rows),
-        "verbose": -1,
-    }
-    kw.update(est.lgbm_params or {})
-    return kw
+    where = f"{type(est).__name__}.lgbm_params"
+    own = {"learning_rate": est.learning_rate, "num_leaves": est.num_leaves, "min_data_in_leaf": est.min_child_samples}
+    params = lgbm_params(
+        "regression", {**own, **canonical_params(est.lgbm_params, where)},
+        seed=0 if est.random_state is None else est.random_state, n_jobs=est.n_jobs, n_rows=n_rows, where=where,
+    )
+    return {"n_estimators": est.n_estimators, **sklearn_params(params)}
 
 
 def _fit_lgbm(model: lgb.LGBMModel, X: pd.DataFrame, y: np.ndarray, eval_set: tuple | None, rounds: int):
