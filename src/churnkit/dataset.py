@@ -21,6 +21,7 @@ from churnkit.config import ProblemConfig, load_yaml
 from churnkit.errors import ChurnkitError
 from churnkit.features.build import KEYS, FeatureFrame, discover_levels, feature_frame
 from churnkit.features.context import cutoff_table
+from churnkit.features.spec import feature_names
 from churnkit.labels import LABEL, attach_labels
 from churnkit.warehouse import data_end, fingerprint
 from churnkit.workspace import Workspace, replace_path, staging_dir
@@ -157,7 +158,7 @@ def features_as_of(
     """Features at one cutoff for the users eligible then, with a training set's columns."""
     problem = ProblemConfig.model_validate(manifest["problem"])
     ff = eligible_features(events, users, problem, [as_of], manifest.get("attribute_levels") or {})
-    expected = [f["name"] for f in manifest["features"]]
+    expected = feature_names(manifest)
     if ff.names != expected:
         missing = sorted(set(expected) - set(ff.names))
         extra = sorted(set(ff.names) - set(expected))

@@ -25,6 +25,7 @@ import pandas as pd
 from churnkit.errors import ChurnkitError
 from churnkit.features.context import EVENT_TYPES
 from churnkit.features.families.attributes import level_feature_name
+from churnkit.features.spec import feature_names
 
 PROFILE_VERSION = 1
 QUANTILES = {"q10": 0.1, "q25": 0.25, "median": 0.5, "q75": 0.75, "q90": 0.9}
@@ -66,10 +67,6 @@ class Reason:
 
 
 # --------------------------------------------------------------------------- profile
-
-
-def feature_names(manifest: dict[str, Any]) -> list[str]:
-    return [f["name"] for f in manifest["features"]]
 
 
 def population_profile(df: pd.DataFrame, manifest: dict[str, Any]) -> dict[str, Any]:

@@ -30,6 +30,7 @@ import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ import pandas as pd
 
 from churnkit.config import ProblemConfig, ScoringSettings
 from churnkit.errors import ChurnkitError
+from churnkit.features.spec import feature_names
 from churnkit.segments import RFMSegmenter, lifecycle_stage
 
 ROLES = ("churn", "purchase", "ltv")
@@ -63,15 +65,16 @@ class RoleModel:
     model: Any
     manifest: dict[str, Any]
 
-    @property
+    # cached: the service reads these per request, and a loaded manifest never changes
+    @cached_property
     def features(self) -> list[str]:
-        return [f["name"] for f in self.manifest["features"]]
+        return feature_names(self.manifest)
 
     @property
     def profile(self) -> dict[str, Any]:
         return self.manifest.get("population_profile") or {"features": {}}
 
-    @property
+    @cached_property
     def spec(self) -> ProblemConfig:
         return ProblemConfig.model_validate(self.manifest["problem"])
 
@@ -107,7 +110,7 @@ def feature_key(manifest: Mapping[str, Any]) -> str:
     p = manifest["problem"]
     return json.dumps(
         [p.get("features"), p.get("activity"), manifest.get("attribute_levels") or {},
-         [f["name"] for f in manifest["features"]]],
+         feature_names(manifest)],
         sort_keys=True, default=str,
     )
 

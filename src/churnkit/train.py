@@ -20,6 +20,7 @@ import pandas as pd
 
 from churnkit.config import ProblemConfig
 from churnkit.errors import ChurnkitError
+from churnkit.features.spec import feature_names
 from churnkit.folds import BacktestPlan, plan_backtest, rows, usable_before
 
 KINDS_CLASSIFIER = ("churn", "purchase")
@@ -88,10 +89,6 @@ class TrainResult:
 
 
 # --------------------------------------------------------------------------- pieces
-
-
-def feature_names(manifest: Mapping[str, Any]) -> list[str]:
-    return [f["name"] for f in manifest["features"]]
 
 
 def dataset_cutoffs(df: pd.DataFrame) -> list[dt.date]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -18,6 +18,11 @@ class FeatureSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self) | {"dtype": "float64"}
+
+
+def feature_names(manifest: Mapping[str, Any]) -> list[str]:
+    """The feature columns of a training-set manifest (entries of :meth:`FeatureSpec.to_dict`), in order."""
+    return [f["name"] for f in manifest["features"]]
 
 
 Derive = Callable[[ir.Table], ir.Value]
