@@ -456,14 +456,6 @@ def log_figure(figure: Any, artifact_file: str) -> None:
     mlflow.log_figure(figure, artifact_file)
 
 
-def log_artifacts(local_dir: Path | str, artifact_path: str | None = None) -> None:
-    mlflow.log_artifacts(str(local_dir), artifact_path)
-
-
-def log_artifact(local_path: Path | str, artifact_path: str | None = None) -> None:
-    mlflow.log_artifact(str(local_path), artifact_path)
-
-
 def set_tags(tags: Mapping[str, Any]) -> None:
     mlflow.set_tags({k: str(v)[:MAX_TAG_VALUE] for k, v in tags.items()})
 
