@@ -151,6 +151,13 @@ def predict_role(rm: RoleModel, X: pd.DataFrame, chunk_rows: int) -> dict[str, n
     return {k: np.concatenate([p[i] for p in parts]) if parts else np.empty(0) for i, k in enumerate(keys)}
 
 
+def role_outputs(rm: RoleModel, X: pd.DataFrame, chunk_rows: int) -> dict[str, np.ndarray]:
+    """A model's output columns for feature rows: ``churn_probability``,
+    ``purchase_probability``, or ``predicted_ltv``/``ltv_low``/``ltv_high``."""
+    pred = predict_role(rm, X[rm.features], chunk_rows)
+    return {col: pred[key] for key, col in _output_names(rm.role).items()}
+
+
 def churn_reasons(rm: RoleModel, X: pd.DataFrame, top: int, chunk_rows: int) -> pd.DataFrame:
     """``reason_1..top``: churn drivers that push risk up, from TreeSHAP, in chunks."""
     from churnkit.explain import reason_codes, reasons_frame
@@ -300,9 +307,11 @@ class Scorer:
         *,
         as_of: dt.date | None = None,
         reasons_for: str | None = None,
+        reasons: int | None = None,
     ) -> pd.DataFrame:
         """Scores from feature rows (``user_id`` + each model's features; one frame for all
-        three models or one per role). One row per user, sorted by ``user_id``."""
+        three models or one per role). One row per user, sorted by ``user_id``.
+        ``reasons`` overrides the settings' number of reason codes (0: none)."""
         frames = _frames_by_role(frames)
         s = self.settings
         ids = _user_ids(frames)
@@ -316,10 +325,10 @@ class Scorer:
                 aligned, present = f.set_index("user_id"), np.ones(len(ids), bool)
             else:
                 aligned, present = f.set_index("user_id").reindex(ids), ids.isin(f["user_id"])
-            pred = predict_role(rm, aligned.loc[present, rm.features].reset_index(drop=True), s.chunk_rows)
-            for key, col in _output_names(role).items():
+            pred = role_outputs(rm, aligned.loc[present].reset_index(drop=True), s.chunk_rows)
+            for col, v in pred.items():
                 values = np.full(len(ids), np.nan)
-                values[present] = pred[key]
+                values[present] = v
                 out[col] = values
             inside[role] = population_mask(aligned, rm.spec).reset_index(drop=True)
         out["value_at_risk"] = value_at_risk(out["churn_probability"].to_numpy(), out["predicted_ltv"].to_numpy())
@@ -333,7 +342,7 @@ class Scorer:
         else:
             out["rfm_tier"], out["lifecycle_stage"] = None, None
 
-        top = s.reasons
+        top = s.reasons if reasons is None else reasons
         if top:
             churn = self.models["churn"]
             cf = frames["churn"].set_index("user_id").reindex(ids)

@@ -1,7 +1,7 @@
 """What the prediction service needs from :mod:`churnkit.scoring`, in one place.
 
 The service never computes a feature or a score itself: feature rows go through the
-scorer's own per-model prediction (:func:`churnkit.scoring.predict_role`), raw events
+scorer's own per-model outputs (:func:`churnkit.scoring.role_outputs`), raw events
 through :meth:`Scorer.score_events` (the batch feature code on memtables), and
 explanations through :meth:`Scorer.explain` on features built by the batch path.
 """
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from churnkit.scoring import ROLES, Scorer, population_mask, predict_role, value_at_risk
+from churnkit.scoring import ROLES, Scorer, population_mask, role_outputs, value_at_risk
 
 if TYPE_CHECKING:
     from churnkit.service import ServiceSettings
@@ -23,10 +23,9 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ServiceScorer:
-    """The pinned scorer, plus a copy without reason codes for the hot feature-row path."""
+    """The pinned scorer and the store it came from (password redacted)."""
 
-    full: Scorer
-    fast: Scorer
+    scorer: Scorer
     tracking_uri: str | None
 
 
@@ -42,13 +41,12 @@ def load_scorer(settings: ServiceSettings) -> ServiceScorer:
     from churnkit.workspace import Workspace
 
     cfg = _config(settings)
-    full = Scorer.load(
+    scorer = Scorer.load(
         Workspace(settings.workspace), tracking_uri=settings.tracking_uri, configured_uri=cfg.tracking_uri,
         settings=cfg.scoring, segmenter=snapshot_segmenter(settings),
     )
-    fast = Scorer(full.models, cfg.scoring.model_copy(update={"reasons": 0}), full.segmenter)
     uri = tracking.current_uri()
-    return ServiceScorer(full, fast, tracking.redact(uri) if uri else None)
+    return ServiceScorer(scorer, tracking.redact(uri) if uri else None)
 
 
 def snapshot_segmenter(settings: ServiceSettings) -> Any:
@@ -60,17 +58,17 @@ def snapshot_segmenter(settings: ServiceSettings) -> Any:
 
 
 def versions(s: ServiceScorer) -> dict[str, int]:
-    return {role: int(v["version"]) for role, v in s.full.versions.items()}
+    return {role: int(v["version"]) for role, v in s.scorer.versions.items()}
 
 
 def problems(s: ServiceScorer) -> dict[str, str]:
-    return {role: str(v["problem"]) for role, v in s.full.versions.items()}
+    return {role: str(v["problem"]) for role, v in s.scorer.versions.items()}
 
 
 def feature_names(s: ServiceScorer) -> list[str]:
     """Every feature any of the three models reads, in the first model's order."""
     names: list[str] = []
-    for rm in s.full.models.values():
+    for rm in s.scorer.models.values():
         names += [n for n in rm.features if n not in names]
     return names
 
@@ -86,15 +84,9 @@ def champion_versions(settings: ServiceSettings, problems_by_role: dict[str, str
 
 def score_features(s: ServiceScorer, X: pd.DataFrame) -> pd.DataFrame:
     """Scores of feature rows in input order: the scorer's model calls, no reasons or tiers."""
-    scorer = s.fast
     out: dict[str, np.ndarray] = {}
-    chunk = scorer.settings.chunk_rows
-    for role, rm in scorer.models.items():
-        pred = predict_role(rm, X[rm.features], chunk)
-        if role == "ltv":
-            out["predicted_ltv"], out["ltv_low"], out["ltv_high"] = pred["ltv"], pred["low"], pred["high"]
-        else:
-            out[f"{role}_probability"] = pred["p"]
+    for role, rm in s.scorer.models.items():
+        out |= role_outputs(rm, X, s.scorer.settings.chunk_rows)
         out[f"{role}_in_population"] = population_mask(X, rm.spec).to_numpy()
     out["value_at_risk"] = value_at_risk(out["churn_probability"], out["predicted_ltv"])
     return pd.DataFrame(out, index=X.index)
@@ -107,7 +99,7 @@ def cutoff(as_of: dt.date) -> dt.datetime:
 
 def score_events(s: ServiceScorer, events: pd.DataFrame, users: pd.DataFrame | None, as_of: dt.date) -> pd.DataFrame:
     """Per user of the events: the batch scorer's full row (scores, tier, stage, reasons)."""
-    scored = s.full.score_events(events, users, as_of)
+    scored = s.scorer.score_events(events, users, as_of)
     missing = sorted(set(events["user_id"]) - set(scored["user_id"]))
     if missing:  # no activity or not signed up before as_of: nobody would score them in batch
         scored = pd.concat([scored, pd.DataFrame({"user_id": missing, "status": "not_scored"})], ignore_index=True)
@@ -130,9 +122,9 @@ def explain_user(
         users = workspace_users(con, ws)
         if users is not None:
             users = users.filter(users.user_id == user_id)
-        frames = s.full.features_as_of(events, users, dt.date.fromisoformat(as_of))
-        scored = s.fast.score_features(frames, as_of=dt.date.fromisoformat(as_of))
-        long = s.full.explain(frames, top=top)
+        frames = s.scorer.features_as_of(events, users, dt.date.fromisoformat(as_of))
+        scored = s.scorer.score_features(frames, as_of=dt.date.fromisoformat(as_of), reasons=0)
+        long = s.scorer.explain(frames, top=top)
     finally:
         con.disconnect()
     from churnkit.service import records

@@ -210,7 +210,7 @@ def test_service_loads_champions_from_its_tracking_uri(workspace, tmp_path):
         with pytest.raises(ChurnkitError, match="no champion for purchase_ga4"):
             load_scorer(ServiceSettings(workspace=workspace.root))
         loaded = load_scorer(ServiceSettings(workspace=workspace.root, tracking_uri=f"sqlite:///{copy}"))
-        assert loaded.full.versions["purchase"] == {"problem": "purchase_ga4", "version": 1}
+        assert loaded.scorer.versions["purchase"] == {"problem": "purchase_ga4", "version": 1}
         assert loaded.tracking_uri.endswith("elsewhere.db")
     finally:
         client = tracking.open_store(workspace.root)
