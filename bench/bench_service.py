@@ -62,11 +62,12 @@ def feature_frame(root: Path) -> tuple[pd.DataFrame, Any]:
     from churnkit.workspace import Workspace
 
     settings = ServiceSettings(workspace=root.resolve())
-    scorer = service_engine.load_scorer(settings)
-    as_of = dt.date.fromisoformat(latest_snapshot(root).stem.removeprefix("scores_"))
+    snapshot = latest_snapshot(root)
+    scorer = service_engine.load_scorer(settings, snapshot)
+    as_of = dt.date.fromisoformat(snapshot.stem.removeprefix("scores_"))
     con = duckdb_connection()
     ws = Workspace(root)
-    frames = scorer.full.features_as_of(workspace_events(con, ws), workspace_users(con, ws), as_of)
+    frames = scorer.scorer.features_as_of(workspace_events(con, ws), workspace_users(con, ws), as_of)
     return frames["churn"], scorer
 
 

@@ -534,14 +534,12 @@ def read_scores(path: Path) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
-def latest_segmenter(ws: Any) -> RFMSegmenter | None:
-    """RFM cut points of the most recent scoring run in the workspace (for the service)."""
-    metas = sorted((Path(ws.root) / "scores").glob("scores_*.json"))
-    for path in reversed(metas):
-        rfm = json.loads(path.read_text()).get("rfm")
-        if rfm:
-            return RFMSegmenter.from_dict(rfm)
-    return None
+def stored_segmenter(scores: Path | None) -> RFMSegmenter | None:
+    """The RFM cut points stored beside a scores file (None without buyers or file), so the
+    service tiers a single user exactly as that run tiered everyone."""
+    meta = None if scores is None else meta_path(scores)
+    rfm = json.loads(meta.read_text()).get("rfm") if meta is not None and meta.exists() else None
+    return RFMSegmenter.from_dict(rfm) if rfm else None
 
 
 def default_as_of(events: Any) -> dt.date:

@@ -168,8 +168,8 @@ class Holder:
     def load(self) -> Loaded:
         from churnkit import service_engine as engine
 
-        scorer = engine.load_scorer(self.settings)
         snapshot_path = latest_snapshot(self.settings.workspace)
+        scorer = engine.load_scorer(self.settings, snapshot_path)
         snapshot, as_of = read_snapshot(snapshot_path)
         return Loaded(
             scorer=scorer,

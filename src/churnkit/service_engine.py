@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -35,26 +36,20 @@ def _config(settings: ServiceSettings) -> Any:
     return load_churnkit_config(settings.config)
 
 
-def load_scorer(settings: ServiceSettings) -> ServiceScorer:
-    """The three champions pinned to versions (and the snapshot's RFM cut points, if stored)."""
+def load_scorer(settings: ServiceSettings, snapshot: Path | None = None) -> ServiceScorer:
+    """The three champions pinned to versions, tiering with the RFM cut points of the
+    ``snapshot`` scores the service serves (the same run, so both endpoints agree)."""
     from churnkit import tracking
+    from churnkit.scoring import stored_segmenter
     from churnkit.workspace import Workspace
 
     cfg = _config(settings)
     scorer = Scorer.load(
         Workspace(settings.workspace), tracking_uri=settings.tracking_uri, configured_uri=cfg.tracking_uri,
-        settings=cfg.scoring, segmenter=snapshot_segmenter(settings),
+        settings=cfg.scoring, segmenter=stored_segmenter(snapshot),
     )
     uri = tracking.current_uri()
     return ServiceScorer(scorer, tracking.redact(uri) if uri else None)
-
-
-def snapshot_segmenter(settings: ServiceSettings) -> Any:
-    """RFM cut points stored by the latest scoring run, so a single user gets batch tiers."""
-    from churnkit.scoring import latest_segmenter
-    from churnkit.workspace import Workspace
-
-    return latest_segmenter(Workspace(settings.workspace))
 
 
 def versions(s: ServiceScorer) -> dict[str, int]:
