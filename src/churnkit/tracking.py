@@ -737,6 +737,11 @@ def _version_metrics(mv: Any) -> dict[str, float]:
     return out
 
 
+def version_tags(problem: str, number: int) -> dict[str, str]:
+    """Tags of one registered version (what :func:`register` was given), without loading it."""
+    return dict(_client().get_model_version(model_name(problem), str(number)).tags or {})
+
+
 def load_model(
     problem: str, alias: str | None = CHAMPION, version: int | None = None
 ) -> LoadedModel:

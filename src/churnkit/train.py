@@ -358,12 +358,12 @@ def log_training(result: TrainResult, manifest: Mapping[str, Any], df: pd.DataFr
     import matplotlib.pyplot as plt
 
     plt.close("all")
-    tracking.set_tags({"churnkit.test_cutoffs": ",".join(c.isoformat() for c in result.plan.test)})
+    test_cutoffs = ",".join(c.isoformat() for c in result.plan.test)
+    tracking.set_tags({"churnkit.test_cutoffs": test_cutoffs})
     ref = tracking.log_model(result.model, name="model", manifest=model_manifest(manifest, result),
                              X_example=X_test.head(5) if len(X_test) else df[result.features].head(5))
-    model_metrics = result.metrics["model"]
-    return tracking.register(ref.run_id, p.name, metrics=model_metrics,
-                             tags={"test_cutoffs": ",".join(c.isoformat() for c in result.plan.test)})
+    # on the version too: promote reads it from there without loading the model
+    return tracking.register(ref.run_id, p.name, metrics=result.metrics["model"], tags={"test_cutoffs": test_cutoffs})
 
 
 def trial_logger() -> Callable[..., None]:
@@ -475,8 +475,7 @@ def promote_problem(
     tracking.open_store(ws.root, configured_uri, tracking_uri)
     metric, _floor = HEADLINE[problem.kind]
     challenger = tracking.resolve_version(problem.name, tracking.CHALLENGER, version)
-    run_id = tracking.load_model(problem.name, version=challenger).run_id
-    cutoffs = tracking.get_run(run_id).data.tags.get("churnkit.test_cutoffs", "") if run_id else ""
+    cutoffs = tracking.version_tags(problem.name, challenger).get("test_cutoffs", "")
     path = default_dataset_path(ws, problem.name)
     if not cutoffs or not path.exists():
         evaluate = None  # compare the metrics recorded at registration

@@ -81,6 +81,10 @@ def test_promotion_rules_force_and_rollback(workspace, trained):
     again = promote_problem(workspace, "churn_ga4")
     assert not again.decision.promote  # already the champion
     challenger = run_training(workspace, "churn_ga4", TrainOptions(trials=1, seed=4, bgnbd=False))
+    # promote rescoring needs the test cutoffs, read from the version without loading it
+    assert tracking.version_tags("churn_ga4", 2)["test_cutoffs"] == ",".join(
+        c.isoformat() for c in challenger.result.plan.test
+    )
     second = promote_problem(workspace, "churn_ga4")
     row = next(r for r in second.decision.table if r["metric"] == "roc_auc")
     chal, champ = row["challenger"], row["champion"]
