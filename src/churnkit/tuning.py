@@ -29,7 +29,7 @@ from churnkit import evaluate as ev
 from churnkit.config import StrictModel, parse_model
 from churnkit.errors import ChurnkitError, ConfigError
 from churnkit.folds import BacktestPlan, rows
-from churnkit.models.lgbm import canonical_name
+from churnkit.models.lgbm import canonical_params
 
 KEYS = ("user_id", "cutoff")
 LABEL = "label"
@@ -156,17 +156,10 @@ def tuning_settings(
         raise ConfigError(f"{origin}: 'space' must be a mapping of parameter name to range")
     space = {**DEFAULT_SPACE, **user_space}
     space = {k: v for k, v in space.items() if v is not None}
-    seen: dict[str, str] = {}
-    for name in space:
-        try:
-            canon = canonical_name(str(name), f"{origin}.space")
-        except ChurnkitError as err:
-            raise ConfigError(str(err)) from None
-        if canon in seen:
-            raise ConfigError(
-                f"{origin}.space: '{name}' and '{seen[canon]}' are the same LightGBM parameter"
-            )
-        seen[canon] = str(name)
+    try:
+        canonical_params(dict.fromkeys(space), f"{origin}.space")  # known names, each once
+    except ChurnkitError as err:
+        raise ConfigError(str(err)) from None
     data.setdefault("metric", DEFAULT_METRIC[kind])
     settings = parse_model({**data, "space": space}, TuningSettings, origin)
     if not settings.space:
