@@ -110,6 +110,16 @@ class _LGBMRegressorBase(RegressorMixin, BaseEstimator):
             ev = (Xe, ye)
         return X, y, ev
 
+    def fit(self, X: pd.DataFrame, y: object, *, eval_set: EvalSet = None):
+        return self._fit(*self._check_fit_input(X, y, eval_set))
+
+    def _fit_checked(self, X: pd.DataFrame, y: np.ndarray, ev: tuple | None):
+        """Fit on features a caller has already checked (:class:`LTVModel` checks once for
+        both parts; the frame conversion is the costly part of a check)."""
+        self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        self.n_features_in_ = X.shape[1]
+        return self._fit(X, _revenue(y, "fit"), ev)
+
     def _check_X(self, X: pd.DataFrame, where: str = "predict") -> pd.DataFrame:
         check_is_fitted(self, "feature_names_in_")
         return check_features(X, list(self.feature_names_in_), where)
@@ -150,8 +160,7 @@ class HurdleLTV(_LGBMRegressorBase):
         self.n_jobs = n_jobs
         self.lgbm_params = lgbm_params
 
-    def fit(self, X: pd.DataFrame, y: object, *, eval_set: EvalSet = None) -> HurdleLTV:
-        X, y, ev = self._check_fit_input(X, y, eval_set)
+    def _fit(self, X: pd.DataFrame, y: np.ndarray, ev: tuple | None) -> HurdleLTV:
         kw = _lgbm_kwargs(self, len(X))
         pos = y > 0
         self.purchase_model_ = lgb.LGBMClassifier(objective="binary", **kw)
@@ -245,10 +254,9 @@ class TweedieLTV(_LGBMRegressorBase):
         self.n_jobs = n_jobs
         self.lgbm_params = lgbm_params
 
-    def fit(self, X: pd.DataFrame, y: object, *, eval_set: EvalSet = None) -> TweedieLTV:
+    def _fit(self, X: pd.DataFrame, y: np.ndarray, ev: tuple | None) -> TweedieLTV:
         if not 1.0 < float(self.variance_power) < 2.0:
             raise ChurnkitError(f"fit: tweedie variance_power must be in (1, 2), got {self.variance_power}")
-        X, y, ev = self._check_fit_input(X, y, eval_set)
         self.model_ = lgb.LGBMRegressor(
             objective="tweedie", tweedie_variance_power=float(self.variance_power), **_lgbm_kwargs(self, len(X))
         )
@@ -328,8 +336,8 @@ class LTVModel(_LGBMRegressorBase):
             X, y, ev = self._split(X, y)
         Xe, ye = ev
         self.candidates_ = {
-            "hurdle": HurdleLTV(**self._part_params()).fit(X, y, eval_set=ev),
-            "tweedie": TweedieLTV(self.variance_power, **self._part_params()).fit(X, y, eval_set=ev),
+            "hurdle": HurdleLTV(**self._part_params())._fit_checked(X, y, ev),
+            "tweedie": TweedieLTV(self.variance_power, **self._part_params())._fit_checked(X, y, ev),
         }
         self.scores_ = {}
         for name, model in self.candidates_.items():
@@ -369,7 +377,7 @@ class LTVModel(_LGBMRegressorBase):
         return self.candidates_[self.chosen_]
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return self.model_.predict(self._check_X(X))
+        return self.model_.predict(X)  # the chosen part checks X against the same features
 
     def predict_interval(
         self, X: pd.DataFrame, low: float = 0.1, high: float = 0.9
@@ -392,7 +400,7 @@ class LTVModel(_LGBMRegressorBase):
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """The chosen model's contributions to ``log(predicted LTV)`` (+ ``bias``)."""
-        return self.model_.contributions(self._check_X(X, "contributions"))
+        return self.model_.contributions(X)
 
     def feature_importance(self) -> pd.Series:
         """Gain importance of the chosen model."""
