@@ -70,10 +70,9 @@ def gain_curve(y: object, score: object) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _gini(y: np.ndarray, s: np.ndarray) -> float:
-    """Raw Gini of the gain curve as in Wang et al. (2019): ``2 * mean(cum share) - 1``."""
-    if len(y) == 0 or y.sum() <= 0:
-        return float("nan")
-    captured = np.cumsum(_tie_averaged_sorted(y, s)) / y.sum()
+    """Raw Gini of the gain curve as in Wang et al. (2019): ``2 * mean(cum share) - 1``;
+    NaN without a positive total."""
+    captured = gain_curve(y, s)[1][1:]
     return float(2.0 * captured.mean() - 1.0)
 
 
