@@ -40,7 +40,7 @@ import pandas as pd
 from churnkit.config import ProblemConfig, ScoringSettings
 from churnkit.errors import ChurnkitError
 from churnkit.features.spec import feature_names
-from churnkit.segments import RFMSegmenter, lifecycle_stage
+from churnkit.segments import RFMSegmenter, lifecycle_stage, segment_columns_missing
 
 ROLES = ("churn", "purchase", "ltv")
 KIND_OF_ROLE = {"churn": "churn", "purchase": "purchase", "ltv": "revenue"}
@@ -176,10 +176,9 @@ def churn_reasons(rm: RoleModel, X: pd.DataFrame, top: int, chunk_rows: int) -> 
 
 def segment_frame(frames: Mapping[str, pd.DataFrame], ids: pd.Index) -> pd.DataFrame | None:
     """The feature rows tiers and stages read: the first frame that has their columns."""
-    need = {"days_since_last_purchase", "revenue_total", "days_since_last_activity", "gap_mean_days", "last_gap_days"}
     for role in ROLES:
         f = frames[role]
-        if need <= set(f.columns):
+        if not segment_columns_missing(f.columns):
             return f.set_index("user_id").reindex(ids)
     return None
 

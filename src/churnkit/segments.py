@@ -6,6 +6,7 @@ service), so a segment never disagrees with the numbers a reason code quotes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,21 @@ def segment_settings(data: dict[str, Any] | None, origin: str = "segments") -> S
 # --------------------------------------------------------------------------- RFM
 
 
+RFM_COLUMNS = ("days_since_last_purchase", "revenue_total")
+RFM_FREQUENCY = ("purchases_total", "clv_frequency")
+"""RFM frequency: the first of these the features have."""
+STAGE_COLUMNS = ("days_since_last_activity", "gap_mean_days", "last_gap_days")
+STAGE_AGE = ("days_since_first_activity", "days_since_first_event", "tenure_days")
+"""Lifecycle age: the first of these the features have."""
+
+
+def segment_columns_missing(columns: Iterable[str]) -> list[str]:
+    """What RFM tiers and lifecycle stages need that ``columns`` lack (empty: both work)."""
+    have = set(columns)
+    missing = [c for c in (*RFM_COLUMNS, *STAGE_COLUMNS) if c not in have]
+    return missing + [group[0] for group in (RFM_FREQUENCY, STAGE_AGE) if not have & set(group)]
+
+
 class RFMSegmenter:
     """Quantile R/F/M scores and a readable tier, sklearn style.
 
@@ -51,10 +67,10 @@ class RFMSegmenter:
 
     @staticmethod
     def _frequency_column(df: pd.DataFrame) -> str:
-        for col in ("purchases_total", "clv_frequency"):
+        for col in RFM_FREQUENCY:
             if col in df.columns:
                 return col
-        raise ChurnkitError("RFM needs purchases_total or clv_frequency among the features")
+        raise ChurnkitError(f"RFM needs {' or '.join(RFM_FREQUENCY)} among the features")
 
     @staticmethod
     def _need(df: pd.DataFrame, cols: list[str]) -> None:
@@ -63,7 +79,7 @@ class RFMSegmenter:
             raise ChurnkitError(f"RFM needs features {missing}")
 
     def _values(self, df: pd.DataFrame, freq: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        self._need(df, ["days_since_last_purchase", "revenue_total"])
+        self._need(df, list(RFM_COLUMNS))
         r = df["days_since_last_purchase"].to_numpy(dtype="float64")
         f = df[freq].to_numpy(dtype="float64")
         m = df["revenue_total"].to_numpy(dtype="float64")
@@ -177,10 +193,8 @@ def lifecycle_stage(df: pd.DataFrame, settings: SegmentSettings | None = None) -
     first active day is still the latest one: after two active days back the user is active.
     """
     s = settings or SegmentSettings()
-    age_col = next((c for c in ("days_since_first_activity", "days_since_first_event", "tenure_days")
-                    if c in df.columns), None)
-    need = ["days_since_last_activity", "gap_mean_days", "last_gap_days"]
-    missing = [c for c in need if c not in df.columns] + ([] if age_col else ["days_since_first_activity"])
+    age_col = next((c for c in STAGE_AGE if c in df.columns), None)
+    missing = [c for c in STAGE_COLUMNS if c not in df.columns] + ([] if age_col else [STAGE_AGE[0]])
     if missing:
         raise ChurnkitError(f"lifecycle stages need features {missing} (rebuild the training set)")
     since = df["days_since_last_activity"].to_numpy(dtype="float64")

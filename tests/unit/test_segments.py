@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 
 from churnkit.errors import ChurnkitError, ConfigError
-from churnkit.segments import RFMSegmenter, SegmentSettings, lifecycle_stage, segment_settings
+from churnkit.segments import (
+    RFMSegmenter,
+    SegmentSettings,
+    lifecycle_stage,
+    segment_columns_missing,
+    segment_settings,
+)
 
 NAN = float("nan")
 
@@ -191,3 +197,11 @@ def test_default_settings_are_documented_values():
     s = segment_settings(None)
     assert (s.rfm_bins, s.new_days, s.silent_factor, s.silent_min_days, s.churned_days, s.recalled_days) == (
         5, 14, 3.0, 7, 30, 14)
+
+
+def test_segment_columns_missing_names_what_tiers_and_stages_lack():
+    full = ["days_since_last_purchase", "revenue_total", "clv_frequency", "days_since_last_activity",
+            "gap_mean_days", "last_gap_days", "tenure_days"]
+    assert segment_columns_missing(full) == []
+    assert segment_columns_missing(full[:2] + full[3:6]) == ["purchases_total", "days_since_first_activity"]
+    assert segment_columns_missing([c for c in full if c != "gap_mean_days"]) == ["gap_mean_days"]
