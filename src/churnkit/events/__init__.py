@@ -18,7 +18,6 @@ Events land in ``workspace.events_dir`` as Parquet, hive-partitioned by UTC mont
 :func:`events_sql` and :func:`events_glob`).
 """
 
-from churnkit.events.schema import EVENT_COLUMNS, EVENT_SCHEMA
 from churnkit.events.store import events_glob, events_sql, read_events
 
-__all__ = ["EVENT_COLUMNS", "EVENT_SCHEMA", "events_glob", "events_sql", "read_events"]
+__all__ = ["events_glob", "events_sql", "read_events"]

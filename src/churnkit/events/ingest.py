@@ -44,7 +44,8 @@ from churnkit.events.validate import (
     to_us,
     validate_events,
 )
-from churnkit.workspace import Workspace, replace_path, staging_dir
+from churnkit.io.artifacts import replace_path, staging_dir
+from churnkit.io.workspace import Workspace
 
 Progress = Callable[[float, "float | None", "str | None"], None]
 

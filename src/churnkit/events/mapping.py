@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from churnkit.config import EventFields, FieldSpec
-from churnkit.events.schema import OPTIONAL_STRING_FIELDS
+from churnkit.contracts import OPTIONAL_STRING_FIELDS
 from churnkit.events.timestamps import ParsedTimestamps, parse_timestamps
 
 NULL_STR = pa.scalar(None, pa.string())

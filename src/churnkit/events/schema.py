@@ -1,29 +1,12 @@
-"""Column names, Arrow schemas and rejection reason codes shared by the ingest modules.
+"""The quarantine's schema and the rejection reason codes shared by the ingest modules.
 
-Kept in one place so the writer, the validator, the quarantine and later readers agree
-on names and types without importing each other.
+The event columns and types come from :mod:`churnkit.contracts` (the one definition);
+the quarantine and the reasons live here.
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
-
-UTC_US = pa.timestamp("us", tz="UTC")
-
-OPTIONAL_STRING_FIELDS: tuple[str, ...] = ("category", "channel", "campaign_id", "variant")
-"""Contract columns that are always present in the output, null where the source has none."""
-
-EVENT_COLUMNS: tuple[str, ...] = ("user_id", "ts", "event", "amount", *OPTIONAL_STRING_FIELDS)
-
-EVENT_SCHEMA = pa.schema(
-    [
-        pa.field("user_id", pa.string(), nullable=False),
-        pa.field("ts", UTC_US, nullable=False),
-        pa.field("event", pa.string(), nullable=False),
-        pa.field("amount", pa.float64()),
-        *[pa.field(name, pa.string()) for name in OPTIONAL_STRING_FIELDS],
-    ]
-)
 
 QUARANTINE_SCHEMA = pa.schema(
     [
@@ -50,14 +33,3 @@ WRONG_TYPE = "wrong_type"
 NON_FINITE_AMOUNT = "non_finite_amount"
 NEGATIVE_AMOUNT = "negative_amount"
 CONFLICTING_USER_ID = "conflicting_user_id"
-
-
-def users_schema(attributes: list[str]) -> pa.Schema:
-    """The users table: id, signup time (UTC, null if the source has none), string attributes."""
-    return pa.schema(
-        [
-            pa.field("user_id", pa.string(), nullable=False),
-            pa.field("signup_ts", UTC_US),
-            *[pa.field(name, pa.string()) for name in attributes],
-        ]
-    )

@@ -36,8 +36,10 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from churnkit.events.schema import EVENT_COLUMNS, EVENT_SCHEMA, QUARANTINE_SCHEMA
-from churnkit.workspace import Workspace
+from churnkit.contracts import EVENT_ARROW_SCHEMA
+from churnkit.contracts import EVENT_COLUMNS
+from churnkit.events.schema import QUARANTINE_SCHEMA
+from churnkit.io.workspace import Workspace
 
 SEQ_FILE_SHIFT = 40
 """``_seq = file_index << 40 | line``: one sortable number for 'first by file order, then line'."""
@@ -200,7 +202,7 @@ def finalize_events(
     out_dir.mkdir(parents=True, exist_ok=True)
     if staged.parts == 0:
         if partition_by == "none":
-            pq.write_table(EVENT_SCHEMA.empty_table(), out_dir / PART_NAME)
+            pq.write_table(EVENT_ARROW_SCHEMA.empty_table(), out_dir / PART_NAME)
         return EventStats(0, 0, 0, 0, 0, None, None, 0)
     src = f"read_parquet('{_sql_path(Path(staged.glob))}')"
     if progress:
@@ -264,7 +266,7 @@ class _PartitionedWriter:
         if batch.num_rows == 0:
             return
         months = batch.column("_month").to_numpy()
-        table = pa.Table.from_batches([batch]).drop_columns(["_month"]).cast(EVENT_SCHEMA)
+        table = pa.Table.from_batches([batch]).drop_columns(["_month"]).cast(EVENT_ARROW_SCHEMA)
         if self.partition_by != "month":
             self._append(table, None)
             return
@@ -277,7 +279,7 @@ class _PartitionedWriter:
             self._close_file()
             folder = self.out_dir if month is None else self.out_dir / f"month={month_name(month)}"
             folder.mkdir(parents=True, exist_ok=True)
-            self._writer = pq.ParquetWriter(folder / PART_NAME, EVENT_SCHEMA, compression="snappy")
+            self._writer = pq.ParquetWriter(folder / PART_NAME, EVENT_ARROW_SCHEMA, compression="snappy")
             self._month = month
             self.files += 1
         self._buffer.append(table)
@@ -302,7 +304,7 @@ class _PartitionedWriter:
     def close(self) -> None:
         self._close_file()
         if self.files == 0 and self.partition_by != "month":
-            pq.write_table(EVENT_SCHEMA.empty_table(), self.out_dir / PART_NAME)
+            pq.write_table(EVENT_ARROW_SCHEMA.empty_table(), self.out_dir / PART_NAME)
 
 
 # --------------------------------------------------------------------------- reading back
@@ -333,9 +335,9 @@ def read_events(workspace: Workspace, columns: list[str] | None = None) -> pd.Da
         if not any(p.startswith(".") for p in f.relative_to(workspace.events_dir).parts)
     ]
     if not files:
-        table = EVENT_SCHEMA.empty_table().select(columns)
+        table = EVENT_ARROW_SCHEMA.empty_table().select(columns)
     else:
-        dataset = pads.dataset([str(f) for f in files], schema=EVENT_SCHEMA, format="parquet")
+        dataset = pads.dataset([str(f) for f in files], schema=EVENT_ARROW_SCHEMA, format="parquet")
         table = dataset.to_table(columns=columns)
         keys = [(c, "ascending") for c in ("user_id", "ts") if c in columns]
         if keys:

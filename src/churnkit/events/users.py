@@ -19,6 +19,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from churnkit.config import FieldSpec, UsersTableSource
+from churnkit.contracts import UTC_US
+from churnkit.contracts import users_arrow_schema
 from churnkit.errors import ConfigError
 from churnkit.events.files import InputFile
 from churnkit.events.mapping import field_values, text_field
@@ -29,8 +31,6 @@ from churnkit.events.schema import (
     MALFORMED_ROW,
     MISSING_USER_ID,
     TIMESTAMP_OUT_OF_RANGE,
-    UTC_US,
-    users_schema,
 )
 from churnkit.events.store import QuarantineWriter, _sql_path, hash128, one, run, sequence
 from churnkit.events.timestamps import parse_timestamps
@@ -94,7 +94,7 @@ class UsersTable:
         self.con, self.quarantine = con, quarantine
         self.result = UsersResult()
         self.attributes = list(spec.attributes)
-        self.schema = users_schema(self.attributes)
+        self.schema = users_arrow_schema(self.attributes)
         self._parts = 0
 
     def load(self) -> None:

@@ -17,15 +17,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from churnkit.config import FieldSpec
+from churnkit.contracts import EVENT_ARROW_SCHEMA, OPTIONAL_STRING_FIELDS
 from churnkit.events.mapping import MappedEvents
 from churnkit.events.schema import (
     BAD_TIMESTAMP,
-    EVENT_SCHEMA,
     MISSING_EVENT,
     MISSING_USER_ID,
     NEGATIVE_AMOUNT,
     NON_FINITE_AMOUNT,
-    OPTIONAL_STRING_FIELDS,
     TIMESTAMP_OUT_OF_RANGE,
     UNKNOWN_EVENT,
     WRONG_TYPE,
@@ -163,12 +162,12 @@ def accepted_table(m: MappedEvents, ok: np.ndarray) -> pa.Table:
     amount = m.amount.values[ok]
     cols = {
         "user_id": m.user_id.filter(mask),
-        "ts": pa.array(m.ts.us[ok], pa.int64()).cast(EVENT_SCHEMA.field("ts").type),
+        "ts": pa.array(m.ts.us[ok], pa.int64()).cast(EVENT_ARROW_SCHEMA.field("ts").type),
         "event": m.event.filter(mask),
         "amount": pa.array(amount, pa.float64(), mask=np.isnan(amount)),
         **{name: m.optional[name].filter(mask) for name in OPTIONAL_STRING_FIELDS},
     }
-    return pa.table(cols, schema=EVENT_SCHEMA)
+    return pa.table(cols, schema=EVENT_ARROW_SCHEMA)
 
 
 def describe_spec(spec: FieldSpec) -> str:

@@ -13,22 +13,27 @@ import ibis
 import ibis.expr.types as ir
 
 from churnkit.config import ActivityEvents, FeatureSelection
-from churnkit.features.context import Context, daily_table, days_between
+from churnkit.contracts import KEYS
+from churnkit.features.context import Context, daily_table
 from churnkit.features.families import FAMILIES
 from churnkit.features.families.attributes import USER_PREFIX
-from churnkit.features.spec import FeatureSpec
+from churnkit.features.families.rfm import ELIGIBILITY, eligibility_aggregates
+from churnkit.features.spec import FamilyOptions, FeatureSpec
 
-KEYS = ["user_id", "cutoff"]
 ATTRIBUTE_EXCLUDE = {"user_id", "signup_ts"}
+SIGNED_UP = "signed_up"
+"""Whether the user had signed up before the cutoff (true when the users table has no signup)."""
+ELIGIBILITY_COLUMNS: tuple[str, ...] = tuple(spec.name for spec, _ in ELIGIBILITY)
+"""Days since the last activity and since the first active day: what eligibility reads."""
 
 
 @dataclass
 class FeatureFrame:
     """The feature expression plus what each column means.
 
-    ``table`` has ``user_id``, ``cutoff``, the features (float64) and the eligibility
-    columns ``recent_activity`` (activity events in the look-back), ``days_since_first_activity_``
-    and ``signed_up`` used to select who is scored or trained on.
+    ``table`` has ``user_id``, ``cutoff``, the features (float64), the eligibility inputs
+    (:data:`ELIGIBILITY_COLUMNS`, features themselves when selected) and ``signed_up``:
+    one row per user with an event before the cutoff.
     """
 
     table: ir.Table
@@ -40,6 +45,13 @@ class FeatureFrame:
         return [s.name for s in self.specs]
 
 
+def family_options(users: ir.Table | None, attribute_levels: dict[str, list[str]] | None) -> FamilyOptions:
+    """Attributes need a users table: without one there are no attribute features."""
+    if users is None:
+        return FamilyOptions()
+    return FamilyOptions(attribute_levels=dict(attribute_levels or {}), signup="signup_ts" in users.columns)
+
+
 def feature_frame(
     events: ir.Table,
     cutoffs: ir.Table,
@@ -47,21 +59,19 @@ def feature_frame(
     *,
     selection: FeatureSelection,
     activity: ActivityEvents,
-    lookback_days: int,
     attribute_levels: dict[str, list[str]] | None,
 ) -> FeatureFrame:
     """Features per (user, cutoff) for every user with an event before the cutoff."""
     daily = daily_table(events, activity.include, activity.exclude)
-    ctx = Context(events, daily, cutoffs, users, attribute_levels)
-    families = [FAMILIES[name](ctx) for name in selection.families]
+    ctx = Context(events, daily, cutoffs, users)
+    options = family_options(users, attribute_levels)
+    families = [FAMILIES[name](options) for name in selection.families]
 
     aggregates: dict[str, ir.Value] = {}
     for fam in families:
-        aggregates.update(fam.aggregates)
-    recent_name, recent = ctx.wsum("n_activity", lookback_days)
-    first_name, first = ctx.first_active_day()
-    aggregates |= {recent_name: recent, first_name: first}
-    main = ctx.hist.group_by(KEYS).aggregate(**aggregates)
+        aggregates.update(fam.aggregates(ctx))
+    aggregates |= eligibility_aggregates(ctx)
+    main = ctx.hist.group_by(list(KEYS)).aggregate(**aggregates)
 
     if users is not None:
         u = users.rename({f"{USER_PREFIX}{c}": c for c in users.columns})
@@ -74,20 +84,16 @@ def feature_frame(
             if spec.name not in selection.exclude:
                 columns[spec.name] = derive(main).cast("float64")
                 specs.append(spec)
+    eligibility = {spec.name: derive(main).cast("float64") for spec, derive in ELIGIBILITY}
+    signup = f"{USER_PREFIX}signup_ts"
     signed_up = (
-        (main[f"{USER_PREFIX}signup_ts"].isnull() | (main[f"{USER_PREFIX}signup_ts"] < main.cutoff))
+        (main[signup].isnull() | (main[signup] < main.cutoff))
         if users is not None and "signup_ts" in users.columns
         else ibis.literal(True)
     )
-    out = main.select(
-        *KEYS,
-        **columns,
-        recent_activity=main[recent_name].fill_null(0.0),
-        history_days=days_between(main.cutoff, main[first_name]),
-        signed_up=signed_up,
-    )
+    out = main.select(*KEYS, **(eligibility | columns), **{SIGNED_UP: signed_up})
     for fam in families:
-        for table, fam_specs in fam.joins or []:
+        for table, fam_specs in fam.joins(ctx):
             keep = [s for s in fam_specs if s.name not in selection.exclude]
             t = table.select(*KEYS, *[s.name for s in keep]).rename(
                 {f"{USER_PREFIX}{k}": k for k in KEYS}
@@ -98,7 +104,8 @@ def feature_frame(
             out = out.mutate(**{s.name: out[s.name].fill_null(0.0) for s in keep})
             specs += keep
     names = [s.name for s in specs]
-    out = out.select(*KEYS, *names, "recent_activity", "history_days", "signed_up")
+    extra = [c for c in ELIGIBILITY_COLUMNS if c not in names]
+    out = out.select(*KEYS, *names, *extra, SIGNED_UP)
     return FeatureFrame(out, specs, daily)
 
 

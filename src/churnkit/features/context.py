@@ -15,19 +15,9 @@ from dataclasses import dataclass, field
 
 import ibis
 import ibis.expr.types as ir
+import pandas as pd
 
-EVENT_TYPES = (
-    "session",
-    "view",
-    "add_to_cart",
-    "purchase",
-    "push_sent",
-    "push_open",
-    "coupon_redeem",
-    "support_ticket",
-    "checkin",
-)
-"""Event names counted per type; other names still count as activity."""
+from churnkit.contracts import EVENT_TYPES
 
 SECONDS_PER_DAY = 86400.0
 
@@ -82,8 +72,6 @@ def daily_table(events: ir.Table, include: list[str] | None, exclude: list[str])
 
 def cutoff_table(cutoffs: list) -> ir.Table:
     """Cutoffs as UTC midnights in a memtable (dates or date-like values)."""
-    import pandas as pd
-
     values = pd.to_datetime(pd.Series(sorted({pd.Timestamp(c).date() for c in cutoffs}))).dt.tz_localize("UTC")
     return ibis.memtable(pd.DataFrame({"cutoff": values.astype("datetime64[us, UTC]")}))
 
@@ -96,7 +84,6 @@ class Context:
     daily: ir.Table
     cutoffs: ir.Table
     users: ir.Table | None
-    attribute_levels: dict[str, list[str]] | None = None
     hist: ir.Table = field(init=False)
 
     def __post_init__(self) -> None:

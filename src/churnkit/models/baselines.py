@@ -23,6 +23,8 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.utils.validation import check_is_fitted
 
 from churnkit.errors import ChurnkitError
+from churnkit.features.families import rfm, windows
+from churnkit.features.spec import FeatureSpec
 from churnkit.models.checks import check_binary_target, check_features
 
 # --------------------------------------------------------------------------- RFM
@@ -48,9 +50,9 @@ class RecencyRFMBaseline(ClassifierMixin, BaseEstimator):
     def __init__(
         self,
         kind: Literal["churn", "purchase"] = "churn",
-        recency: str = "days_since_last_activity",
-        frequency: str = "purchases_total",
-        monetary: str = "revenue_total",
+        recency: str = rfm.DAYS_SINCE_LAST_ACTIVITY.name,
+        frequency: str = rfm.PURCHASES_TOTAL.name,
+        monetary: str = rfm.REVENUE_TOTAL.name,
     ):
         self.kind = kind
         self.recency = recency
@@ -102,7 +104,7 @@ class RecencyRFMBaseline(ClassifierMixin, BaseEstimator):
 
 # --------------------------------------------------------------------------- last period
 
-WINDOWS: dict[str, int] = {"revenue_7d": 7, "revenue_30d": 30, "revenue_90d": 90}
+WINDOWS: dict[str, int] = {windows.revenue_name(w): w for w in windows.WINDOWS}
 """Trailing revenue features and their lengths in days."""
 
 
@@ -145,14 +147,21 @@ class LastPeriodRevenue(RegressorMixin, BaseEstimator):
 # --------------------------------------------------------------------------- BG/NBD
 
 CLV_COLUMNS: dict[str, str] = {
-    "frequency": "clv_frequency",
-    "recency": "clv_recency_days",
-    "T": "clv_age_days",
-    "monetary_value": "clv_monetary",
+    "frequency": rfm.CLV_FREQUENCY.name,
+    "recency": rfm.CLV_RECENCY_DAYS.name,
+    "T": rfm.CLV_AGE_DAYS.name,
+    "monetary_value": rfm.CLV_MONETARY.name,
 }
 """pymc-marketing summary column -> churnkit feature (all times in days)."""
 
-BGNBD_OUTPUTS = ("bgnbd_p_alive", "bgnbd_expected_purchases", "bgnbd_p_purchase", "bgnbd_expected_spend")
+BGNBD_FEATURES: tuple[FeatureSpec, ...] = (
+    FeatureSpec("bgnbd_p_alive", "BG/NBD P(alive), fitted at the cutoff", "probability", "bgnbd"),
+    FeatureSpec("bgnbd_expected_purchases", "BG/NBD expected purchases in the horizon", "count", "bgnbd"),
+    FeatureSpec("bgnbd_p_purchase", "BG/NBD P(a purchase in the horizon)", "probability", "bgnbd"),
+    FeatureSpec("bgnbd_expected_spend", "BG/NBD + Gamma-Gamma expected spend in the horizon", "currency", "bgnbd"),
+)
+"""What :class:`BGNBDBaseline` outputs, as features (``--stack-bgnbd`` adds them to a model)."""
+BGNBD_OUTPUTS = tuple(f.name for f in BGNBD_FEATURES)
 
 
 def _clv() -> Any:
@@ -176,13 +185,14 @@ def clv_summary(X: pd.DataFrame, unit_days: float = 7.0) -> pd.DataFrame:
     if missing:
         raise ChurnkitError(f"BG/NBD: missing CLV summary feature(s) {missing}")
     F = check_features(X[list(CLV_COLUMNS.values())], list(CLV_COLUMNS.values()), "BG/NBD")
+    col = CLV_COLUMNS
     df = pd.DataFrame(
         {
             "customer_id": np.arange(len(F)),
-            "frequency": F["clv_frequency"].to_numpy(),
-            "recency": F["clv_recency_days"].to_numpy() / unit_days,
-            "T": F["clv_age_days"].to_numpy() / unit_days,
-            "monetary_value": F["clv_monetary"].fillna(0.0).to_numpy(),
+            "frequency": F[col["frequency"]].to_numpy(),
+            "recency": F[col["recency"]].to_numpy() / unit_days,
+            "T": F[col["T"]].to_numpy() / unit_days,
+            "monetary_value": F[col["monetary_value"]].fillna(0.0).to_numpy(),
         },
         index=X.index,
     )

@@ -17,53 +17,28 @@ without calibration.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from pydantic import Field
 from scipy.optimize import minimize
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from churnkit.config import StrictModel, parse_model
+from churnkit.config import ClassifierSettings, canonical_params
+from churnkit.config.estimators import Calibration
 from churnkit.errors import ChurnkitError
-from churnkit.evaluate import both_classes, log_loss
+from churnkit.metrics import both_classes, log_loss
 from churnkit.models.checks import check_binary_target, check_features
-from churnkit.models.lgbm import canonical_params, lgbm_params, resolve_threads
+from churnkit.models.lgbm import lgbm_params, resolve_threads
 
-Calibration = Literal["auto", "isotonic", "sigmoid", "none"]
-CALIBRATIONS = ("auto", "isotonic", "sigmoid", "none")
+CALIBRATIONS = get_args(Calibration)
 BINARY_OBJECTIVES = ("binary", "cross_entropy")
 _EPS = 1e-6
 _JSON_CHARS = set('[]{}":,')
-
-
-# --------------------------------------------------------------------------- settings
-
-
-class ClassifierSettings(StrictModel):
-    """The ``model:`` block of a churn or purchase problem YAML."""
-
-    params: dict[str, Any] = Field(default_factory=dict)
-    """LightGBM parameters (any alias); tuned values override these."""
-    n_estimators: int = Field(2000, ge=1)
-    """Upper bound on boosting rounds; early stopping usually ends sooner."""
-    early_stopping_rounds: int = Field(50, ge=0)
-    """0 turns early stopping off."""
-    calibration: Calibration = "auto"
-    holdout: float = Field(0.2, ge=0.0, lt=1.0)
-    """Random holdout fraction used only when fit gets no eval_set."""
-
-
-def classifier_settings(model: Mapping[str, Any] | None, origin: str = "model") -> ClassifierSettings:
-    """Parse a problem's ``model`` dict; one-line ConfigError naming the bad key."""
-    settings = parse_model(dict(model or {}), ClassifierSettings, origin)
-    canonical_params(settings.params, f"{origin}.params")
-    return settings
 
 
 # --------------------------------------------------------------------------- calibrators
@@ -207,18 +182,12 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
         n_jobs: int | None = None,
         feature_manifest: Sequence[Mapping[str, Any]] | None = None,
     ) -> PropensityClassifier:
-        """An estimator from a problem's settings; ``params`` (e.g. tuned) override theirs."""
+        """An estimator from a problem's settings; ``params`` (e.g. tuned) override theirs.
+        Settings left unset keep the estimator's defaults."""
         merged = {**canonical_params(settings.params), **canonical_params(params)}
-        return cls(
-            params=merged,
-            n_estimators=settings.n_estimators,
-            early_stopping_rounds=settings.early_stopping_rounds,
-            calibration=settings.calibration,
-            holdout=settings.holdout,
-            random_state=random_state,
-            n_jobs=n_jobs,
-            feature_manifest=feature_manifest,
-        )
+        given = settings.model_dump(exclude={"params"}, exclude_none=True)
+        return cls(params=merged, **given, random_state=random_state, n_jobs=n_jobs,
+                   feature_manifest=feature_manifest)
 
     # ------------------------------------------------------------------ fit
 

@@ -1,19 +1,17 @@
-"""LightGBM parameters: deterministic defaults, user overrides by canonical name.
-
-LightGBM accepts many aliases for one parameter (``min_child_samples`` =
-``min_data_in_leaf``); merging dicts by raw key would keep both and let LightGBM pick one
-with a warning. Every name is therefore mapped to its canonical form first, and unknown
-names are an error that suggests the closest known one.
-"""
+"""LightGBM parameters and contributions: deterministic defaults, user overrides by
+canonical name (:func:`churnkit.config.canonical_params`), threads by rows, TreeSHAP."""
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Any
 
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from churnkit.config import canonical_params
 from churnkit.errors import ChurnkitError
 
 BASE_PARAMS: dict[str, Any] = {
@@ -41,50 +39,6 @@ RESERVED: dict[str, str] = {
     "num_threads": "set n_jobs instead",
 }
 """Parameters owned by the estimator, so there is one place that sets them."""
-
-
-@lru_cache(maxsize=1)
-def _aliases() -> dict[str, str] | None:
-    """alias -> canonical name, from LightGBM's own table (None if it cannot be read)."""
-    try:
-        from lightgbm.basic import _ConfigAliases
-
-        table = _ConfigAliases._get_all_param_aliases()
-    except (ImportError, AttributeError, RuntimeError):  # pragma: no cover - API moved
-        return None
-    out: dict[str, str] = {}
-    for canonical, names in table.items():
-        out[canonical] = canonical
-        for n in names:
-            out.setdefault(n, canonical)
-    return out
-
-
-def canonical_name(name: str, where: str = "params") -> str:
-    """The canonical LightGBM name of ``name``; one-line error for an unknown name."""
-    table = _aliases()
-    if table is None:
-        return name
-    if name in table:
-        return table[name]
-    close = difflib.get_close_matches(name, list(table), n=1)
-    hint = f" (did you mean '{table[close[0]]}'?)" if close else ""
-    raise ChurnkitError(f"{where}: unknown LightGBM parameter '{name}'{hint}")
-
-
-def canonical_params(params: Mapping[str, Any] | None, where: str = "params") -> dict[str, Any]:
-    """``params`` keyed by canonical names; an error if two keys name the same parameter."""
-    out: dict[str, Any] = {}
-    given: dict[str, str] = {}
-    for key, value in (params or {}).items():
-        canon = canonical_name(str(key), where)
-        if canon in given:
-            raise ChurnkitError(
-                f"{where}: '{key}' and '{given[canon]}' both set LightGBM parameter '{canon}'"
-            )
-        given[canon] = str(key)
-        out[canon] = value
-    return out
 
 
 ROWS_PER_THREAD = 100_000
@@ -153,3 +107,31 @@ def sklearn_params(params: Mapping[str, Any]) -> dict[str, Any]:
     if out.get("n_jobs") == 0:
         out["n_jobs"] = -1  # LightGBM's "all cores" is 0; its scikit-learn API spells it -1
     return out
+
+
+def shap_contributions(booster_or_model: Any, X: pd.DataFrame) -> pd.DataFrame:
+    """Per-feature contributions in the model's raw space (log-odds for a classifier).
+
+    LightGBM's built-in TreeSHAP (``pred_contrib=True``) gives the same values as
+    ``shap.TreeExplainer`` (a test checks it) without the dependency at scoring time; the
+    last column, ``bias``, is the expected raw score.
+    """
+    booster = _booster(booster_or_model)
+    names = booster.feature_name()
+    missing = [n for n in names if n not in X.columns]
+    if missing:
+        raise ChurnkitError(f"contributions: input lacks model features {missing[:5]}")
+    raw = np.asarray(booster.predict(X[names].to_numpy(dtype="float64"), pred_contrib=True))
+    if raw.ndim != 2 or raw.shape[1] != len(names) + 1:
+        raise ValueError(f"expected one output per row (binary or regression model), got shape {raw.shape}")
+    return pd.DataFrame(raw, columns=[*names, "bias"], index=X.index)
+
+
+def _booster(model: Any) -> lgb.Booster:
+    for candidate in (model, getattr(model, "booster_", None), getattr(model, "model_", None)):
+        if isinstance(candidate, lgb.Booster):
+            return candidate
+        inner = getattr(candidate, "booster_", None)
+        if isinstance(inner, lgb.Booster):
+            return inner
+    raise TypeError(f"not a LightGBM booster or fitted LightGBM model: {type(model).__name__}")

@@ -27,9 +27,10 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from churnkit.errors import ChurnkitError
-from churnkit.evaluate import normalized_gini, rmse
+from churnkit.config import canonical_params
+from churnkit.metrics import normalized_gini, rmse
 from churnkit.models.checks import check_features
-from churnkit.models.lgbm import canonical_params, lgbm_params, sklearn_params
+from churnkit.models.lgbm import lgbm_params, sklearn_params
 
 EvalSet = tuple[pd.DataFrame, Any] | None
 

@@ -1,4 +1,9 @@
-"""What a trained model outputs, the same for the test report, batch scoring and the service."""
+"""What a trained model outputs, the same for the test report, batch scoring and the service.
+
+Parts are named as in :data:`churnkit.contracts.OUTPUT_PARTS`: ``score`` (a probability, or
+the expected revenue) and, for revenue, ``low``/``high`` (the interval at the quantiles the
+model was fitted for). Each consumer names the parts its own way from that one mapping.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from churnkit.contracts import CLASSIFIER_KINDS, OUTPUT_PARTS
 
-def model_outputs(model: Any, X: pd.DataFrame, classifier: bool) -> list[np.ndarray]:
-    """``[probability]`` for a classifier; ``[ltv, low, high]`` for an LTV model, its
-    interval at the quantiles it was fitted for."""
-    if classifier:
-        return [np.asarray(model.predict_proba(X), dtype="float64")[:, 1]]
+
+def model_outputs(model: Any, X: pd.DataFrame, kind: str) -> dict[str, np.ndarray]:
+    """The model's outputs for ``X``, by part (see :data:`OUTPUT_PARTS`)."""
+    if kind in CLASSIFIER_KINDS:
+        return {"score": np.asarray(model.predict_proba(X), dtype="float64")[:, 1]}
     low, high = model.predict_interval(X, *model.quantiles)
-    return [np.asarray(model.predict(X), dtype="float64"), low, high]
+    out = {"score": np.asarray(model.predict(X), dtype="float64"), "low": low, "high": high}
+    assert tuple(out) == OUTPUT_PARTS[kind]
+    return out

@@ -1,7 +1,7 @@
 """Synthetic app/e-commerce behaviour logs with known ground truth.
 
 ``simulate(params)`` draws a population, a campaign plan and day-by-day behaviour, then
-computes the exact truth at the requested cutoffs; ``write_simulation`` puts it on disk:
+computes the exact truth at the requested cutoffs; ``flows.simulate`` puts it on disk:
 
 - ``events.parquet``: the log, already in the event contract;
 - ``users.parquet``: signup time and attributes;
@@ -27,22 +27,24 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from churnkit import __version__
+from churnkit.config import SimulateSettings
 from churnkit.simulate.campaigns import CampaignPlan, plan_campaigns
 from churnkit.simulate.engine import CHANNELS, EVENTS, VARIANTS, RawEvents, run_days
 from churnkit.simulate.observer import StateObserver
-from churnkit.simulate.params import SimulationParams
 from churnkit.simulate.population import CATEGORIES, Population, draw_population
 from churnkit.simulate.truth import campaign_truth, cutoff_truth
-from churnkit.workspace import replace_path, staging_dir
 
-__all__ = ["SimulationParams", "SimulationResult", "events_table", "simulate", "write_simulation"]
+__all__ = ["SimulateSettings", "SimulationResult", "events_table", "simulate"]
+
+TABLES = ("events", "users", "traits", "truth", "campaigns", "assignments")
+"""The Parquet files a simulation writes, in order."""
 
 Progress = Callable[[float, float | None, str | None], None]
 
 
 @dataclass
 class SimulationResult:
-    params: SimulationParams
+    params: SimulateSettings
     population: Population
     plan: CampaignPlan
     raw: RawEvents
@@ -67,8 +69,34 @@ class SimulationResult:
     def users(self) -> pd.DataFrame:
         return self.population.users_frame(self.start)
 
+    def table(self, name: str) -> pa.Table:
+        """One of :data:`TABLES` as Arrow."""
+        make = {
+            "events": self.events,
+            "users": lambda: frame_to_arrow(self.users()),
+            "traits": lambda: frame_to_arrow(self.population.traits_frame()),
+            "truth": lambda: frame_to_arrow(self.truth),
+            "campaigns": lambda: frame_to_arrow(self.plan.frame(self.start)),
+            "assignments": lambda: frame_to_arrow(self.assignments),
+        }
+        return make[name]()
 
-def simulate(params: SimulationParams, progress: Progress | None = None) -> SimulationResult:
+    def meta(self) -> dict:
+        """Parameters and counts, written as ``simulation.json``."""
+        p = self.params
+        return {
+            "churnkit_version": __version__,
+            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "params": json.loads(p.model_dump_json()),
+            "users": self.n_users,
+            "events": self.n_events,
+            "period": {"start": str(p.start), "end_exclusive": str(p.end)},
+            "cutoffs": [str(p.start + dt.timedelta(days=c)) for c in p.cutoff_days()],
+            "campaigns": [c.campaign_id for c in self.plan.campaigns],
+        }
+
+
+def simulate(params: SimulateSettings, progress: Progress | None = None) -> SimulationResult:
     """Run one simulation; the same params (seed included) give the same result."""
     rng = np.random.default_rng(params.seed)
     pop = draw_population(rng, params.users, params.days, params.prestart_share)
@@ -122,40 +150,3 @@ def frame_to_arrow(df: pd.DataFrame) -> pa.Table:
         else:
             cols[name] = pa.array(s.to_numpy(), from_pandas=True)
     return pa.table(cols)
-
-
-def write_simulation(result: SimulationResult, out_dir: Path, progress: Progress | None = None) -> dict[str, Path]:
-    """Write every output into ``out_dir`` (files replaced atomically); returns their paths."""
-    out_dir = Path(out_dir)
-    names = ["events", "users", "traits", "truth", "campaigns", "assignments"]
-    paths: dict[str, Path] = {}
-    with staging_dir(out_dir) as tmp:
-        tables = {
-            "events": lambda: result.events(),
-            "users": lambda: frame_to_arrow(result.users()),
-            "traits": lambda: frame_to_arrow(result.population.traits_frame()),
-            "truth": lambda: frame_to_arrow(result.truth),
-            "campaigns": lambda: frame_to_arrow(result.plan.frame(result.start)),
-            "assignments": lambda: frame_to_arrow(result.assignments),
-        }
-        for i, name in enumerate(names):
-            pq.write_table(tables[name](), tmp / f"{name}.parquet", compression="zstd")
-            if progress is not None:
-                progress(i + 1, len(names), name)
-        meta = {
-            "churnkit_version": __version__,
-            "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "params": json.loads(result.params.model_dump_json()),
-            "users": result.n_users,
-            "events": result.n_events,
-            "period": {"start": str(result.params.start), "end_exclusive": str(result.params.end)},
-            "cutoffs": [str(result.params.start + dt.timedelta(days=c)) for c in result.params.cutoff_days()],
-            "campaigns": [c.campaign_id for c in result.plan.campaigns],
-        }
-        (tmp / "simulation.json").write_text(json.dumps(meta, indent=2))
-        for name in names:
-            replace_path(tmp / f"{name}.parquet", out_dir / f"{name}.parquet")
-            paths[name] = out_dir / f"{name}.parquet"
-        replace_path(tmp / "simulation.json", out_dir / "simulation.json")
-        paths["meta"] = out_dir / "simulation.json"
-    return paths

@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from churnkit.contracts import EVENT_TYPES
 from churnkit.simulate import dynamics as dyn
 from churnkit.simulate.campaigns import CampaignPlan
 from churnkit.simulate.observer import DayObservation, StateObserver
 from churnkit.simulate.population import CATEGORIES, SPEND_SIGMA, Population
 
-EVENTS = np.array(
-    ["session", "view", "add_to_cart", "purchase", "push_sent", "push_open", "coupon_redeem", "support_ticket", "checkin"]
-)
+EVENTS = np.array(EVENT_TYPES)
+"""Event codes index the contract's vocabulary."""
 E = {name: np.int8(i) for i, name in enumerate(EVENTS)}
 CHANNELS = np.array(["app", "web", "push", "support"])
 VARIANTS = np.array(["treatment"])

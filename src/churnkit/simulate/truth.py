@@ -19,6 +19,12 @@ from churnkit.simulate import dynamics as dyn
 from churnkit.simulate.campaigns import CampaignPlan
 from churnkit.simulate.population import Population
 
+TRUTH_OF_KIND = {"churn": "p_churn", "purchase": "p_purchase", "revenue": "expected_revenue"}
+"""The truth column a problem of each kind is compared with (``truth.parquet``)."""
+OBSERVABLE_SUFFIX = "_observable"
+"""The same forecast from the Bayes filter of the user's state given their log (the most a
+model of the log could reach); present unless the simulation ran with ``observable: false``."""
+
 
 def one_hot(state: np.ndarray) -> np.ndarray:
     """(N_STATES, n) distribution that is certain of each user's ``state``."""
@@ -105,24 +111,24 @@ def cutoff_truth(
                     "horizon_days": np.int32(h),
                     "state": dyn.STATE_NAMES[state0],
                     "engagement": m_all[state0, idx],
-                    "p_churn": p_quiet,
-                    "p_purchase": p_buy,
-                    "expected_revenue": rev,
+                    TRUTH_OF_KIND["churn"]: p_quiet,
+                    TRUTH_OF_KIND["purchase"]: p_buy,
+                    TRUTH_OF_KIND["revenue"]: rev,
                     "window_complete": c + h <= days,
                 }
             )
             if seen is not None:
-                q_quiet, q_buy, q_rev = seen[h]
-                frame = frame.assign(
-                    p_churn_observable=q_quiet, p_purchase_observable=q_buy, expected_revenue_observable=q_rev
-                )
+                frame = frame.assign(**{
+                    f"{TRUTH_OF_KIND[kind]}{OBSERVABLE_SUFFIX}": value
+                    for kind, value in zip(("churn", "purchase", "revenue"), seen[h], strict=True)
+                })
             frames.append(frame)
         if progress is not None:
             progress(i + 1, len(cutoff_days), f"truth at cutoff {i + 1}/{len(cutoff_days)}")
     if not frames:
         return pd.DataFrame(
-            columns=["user_id", "cutoff", "horizon_days", "state", "engagement", "p_churn", "p_purchase",
-                     "expected_revenue", "window_complete"]
+            columns=["user_id", "cutoff", "horizon_days", "state", "engagement", *TRUTH_OF_KIND.values(),
+                     "window_complete"]
         )
     return pd.concat(frames, ignore_index=True)
 

@@ -1,31 +1,17 @@
-"""Feature families: one small module each, registered by name."""
+"""Feature families: one small module each, registered by the names in the contract.
+
+``contracts.FEATURE_FAMILIES`` is the one list of names (problem YAMLs are checked against
+it); each name is the module ``churnkit.features.families.<name>`` with a ``family(options)``.
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 
-from churnkit.features.context import Context
-from churnkit.features.families import (
-    attributes,
-    campaigns,
-    diversity,
-    funnel,
-    gaps,
-    push,
-    rfm,
-    trends,
-    windows,
-)
-from churnkit.features.spec import Family
+from churnkit.contracts import FEATURE_FAMILIES
+from churnkit.features.spec import Family, FamilyOptions
 
-FAMILIES: dict[str, Callable[[Context], Family]] = {
-    "rfm": rfm.family,
-    "windows": windows.family,
-    "trends": trends.family,
-    "gaps": gaps.family,
-    "funnel": funnel.family,
-    "diversity": diversity.family,
-    "push": push.family,
-    "campaigns": campaigns.family,
-    "attributes": attributes.family,
+FAMILIES: dict[str, Callable[[FamilyOptions], Family]] = {
+    name: importlib.import_module(f"{__name__}.{name}").family for name in FEATURE_FAMILIES
 }

@@ -6,10 +6,19 @@ import ibis
 import ibis.expr.types as ir
 
 from churnkit.features.context import Context
-from churnkit.features.spec import Family, FeatureSpec
+from churnkit.features.spec import Family, FamilyOptions, FeatureSpec
+from churnkit.features.wording import counted, num, simple
 
 F = "diversity"
 W = 90
+
+CATEGORIES = FeatureSpec(
+    f"categories_{W}d", f"distinct product categories touched, last {W} days", "categories", F,
+    wording=simple(lambda x: f"touched {counted(x, 'product categories')} in the last {W} days", num))
+CHANNELS = FeatureSpec(
+    f"channels_{W}d", f"distinct channels used, last {W} days", "channels", F,
+    wording=simple(lambda x: f"used {counted(x, 'channels')} in the last {W} days", num))
+COLUMNS = ((CATEGORIES, "category"), (CHANNELS, "channel"))
 
 
 def _distinct_recent(ctx: Context, column: str, spec: FeatureSpec) -> tuple[ir.Table, list[FeatureSpec]]:
@@ -26,10 +35,9 @@ def _distinct_recent(ctx: Context, column: str, spec: FeatureSpec) -> tuple[ir.T
     return table, [spec]
 
 
-def family(ctx: Context) -> Family:
-    specs = [
-        (FeatureSpec(f"categories_{W}d", f"distinct product categories touched, last {W} days", "categories", F),
-         "category"),
-        (FeatureSpec(f"channels_{W}d", f"distinct channels used, last {W} days", "channels", F), "channel"),
-    ]
-    return Family(F, {}, [], joins=[_distinct_recent(ctx, column, spec) for spec, column in specs])
+def _joins(ctx: Context) -> list[tuple[ir.Table, list[FeatureSpec]]]:
+    return [_distinct_recent(ctx, column, spec) for spec, column in COLUMNS]
+
+
+def family(options: FamilyOptions) -> Family:
+    return Family(F, [], joins=_joins, joined=[spec for spec, _ in COLUMNS])

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import ibis.expr.types as ir
+
 from churnkit.features.context import Context, ratio
-from churnkit.features.spec import Family, FeatureSpec
+from churnkit.features.spec import Family, FamilyOptions, FeatureSpec
 
 F = "funnel"
 W = 90
 
 
-def family(ctx: Context) -> Family:
-    agg = dict([ctx.wsum(c, W) for c in ("n_view", "n_add_to_cart", "n_purchase", "n_session")])
+def _aggregates(ctx: Context) -> dict[str, ir.Value]:
+    return dict([ctx.wsum(c, W) for c in ("n_view", "n_add_to_cart", "n_purchase", "n_session")])
+
+
+def family(options: FamilyOptions) -> Family:
     features = [
         (FeatureSpec(f"view_to_cart_rate_{W}d", f"add-to-carts per view, last {W} days", "ratio", F),
          lambda t: ratio(t[f"sum_n_add_to_cart_{W}"], t[f"sum_n_view_{W}"])),
@@ -19,4 +24,4 @@ def family(ctx: Context) -> Family:
         (FeatureSpec(f"session_to_purchase_rate_{W}d", f"purchases per session, last {W} days", "ratio", F),
          lambda t: ratio(t[f"sum_n_purchase_{W}"], t[f"sum_n_session_{W}"])),
     ]
-    return Family(F, agg, features)
+    return Family(F, features, _aggregates)

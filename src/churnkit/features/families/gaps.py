@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 import ibis
+import ibis.expr.types as ir
 
 from churnkit.features.context import SECONDS_PER_DAY, Context, days_between, ratio, seconds
-from churnkit.features.spec import Family, FeatureSpec
+from churnkit.features.families.rfm import silence
+from churnkit.features.spec import Family, FamilyOptions, FeatureSpec
+from churnkit.features.wording import ONE_ACTIVE_DAY, days, simple, whole
 
 F = "gaps"
 
+GAP_MEAN_DAYS = FeatureSpec(
+    "gap_mean_days", "typical days between active days", "days", F,
+    wording=simple(lambda x: f"usually {days(x)} between active days", whole, ONE_ACTIVE_DAY))
+GAP_STD_DAYS = FeatureSpec(
+    "gap_std_days", "spread of the days between active days", "days", F,
+    wording=simple(lambda x: f"gaps between active days vary by {days(x)}", whole, ONE_ACTIVE_DAY))
+GAP_MAX_DAYS = FeatureSpec(
+    "gap_max_days", "longest gap between active days", "days", F,
+    wording=simple(lambda x: f"longest gap between active days {days(x)}", whole, ONE_ACTIVE_DAY))
+LAST_GAP_DAYS = FeatureSpec(
+    "last_gap_days", "days between the last two active days", "days", F,
+    wording=simple(lambda x: f"last gap between active days {days(x)}", whole, ONE_ACTIVE_DAY))
+SILENCE_VS_TYPICAL_GAP = FeatureSpec(
+    "silence_vs_typical_gap", "days since last activity over the typical gap", "ratio", F,
+    fact="silence", wording=silence)
 
-def family(ctx: Context) -> Family:
+
+def _aggregates(ctx: Context) -> dict[str, ir.Value]:
     h = ctx.hist
     agg = dict([ctx.wmax("last_activity_ts")])
     agg |= {
@@ -24,22 +43,25 @@ def family(ctx: Context) -> Family:
         "last_active_day_s": seconds(h.day).max(where=h.n_activity > 0),
         "prev_active_day_s": (seconds(h.day) - h.gap_days * SECONDS_PER_DAY).max(where=h.gap_days.notnull()),
     }
+    return agg
 
-    def mean(t):
-        return ratio(t.gap_sum, t.gap_n)
 
-    def std(t):
-        m = mean(t)
-        var = ratio(t.gap_sq, t.gap_n) - m * m
-        return ibis.ifelse(t.gap_n > 0, ibis.greatest(var, 0.0).sqrt(), ibis.null("float64"))
+def _mean(t: ir.Table) -> ir.Value:
+    return ratio(t.gap_sum, t.gap_n)
 
+
+def _std(t: ir.Table) -> ir.Value:
+    m = _mean(t)
+    var = ratio(t.gap_sq, t.gap_n) - m * m
+    return ibis.ifelse(t.gap_n > 0, ibis.greatest(var, 0.0).sqrt(), ibis.null("float64"))
+
+
+def family(options: FamilyOptions) -> Family:
     features = [
-        (FeatureSpec("gap_mean_days", "typical days between active days", "days", F), mean),
-        (FeatureSpec("gap_std_days", "spread of the days between active days", "days", F), std),
-        (FeatureSpec("gap_max_days", "longest gap between active days", "days", F), lambda t: t.gap_max),
-        (FeatureSpec("last_gap_days", "days between the last two active days", "days", F),
-         lambda t: (t.last_active_day_s - t.prev_active_day_s) / SECONDS_PER_DAY),
-        (FeatureSpec("silence_vs_typical_gap", "days since last activity over the typical gap", "ratio", F),
-         lambda t: ratio(days_between(t.cutoff, t.max_last_activity_ts_all), mean(t))),
+        (GAP_MEAN_DAYS, _mean),
+        (GAP_STD_DAYS, _std),
+        (GAP_MAX_DAYS, lambda t: t.gap_max),
+        (LAST_GAP_DAYS, lambda t: (t.last_active_day_s - t.prev_active_day_s) / SECONDS_PER_DAY),
+        (SILENCE_VS_TYPICAL_GAP, lambda t: ratio(days_between(t.cutoff, t.max_last_activity_ts_all), _mean(t))),
     ]
-    return Family(F, agg, features)
+    return Family(F, features, _aggregates)

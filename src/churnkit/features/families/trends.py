@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
+import math
+
+import ibis.expr.types as ir
+
 from churnkit.features.context import Context, zero_if_null
-from churnkit.features.spec import Family, FeatureSpec
+from churnkit.features.spec import Family, FamilyOptions, FeatureSpec, Wording
+from churnkit.features.wording import ReasonRows, money, num
 
 F = "trends"
 PAIRS = ((7, 28), (30, 90))
 """(recent, recent + previous): last 7 vs previous 21 days, last 30 vs previous 60."""
-SERIES = (("n_activity", "activity events"), ("n_session", "sessions"), ("n_purchase", "purchases"),
-          ("revenue", "revenue"))
+SERIES = (
+    ("n_activity", "activity events", "actions per day"),
+    ("n_session", "sessions", "sessions per day"),
+    ("n_purchase", "purchases", "purchases per day"),
+    ("revenue", "revenue", "spend per day"),
+)
+"""(daily column, what it counts, how a reason names its daily rate)."""
+
+
+def _wording(label: str, recent: int, prev: int, currency: bool) -> Wording:
+    def wording(r: ReasonRows, i: int, lead: str) -> str:
+        x = r.v(i, lead)
+        when = f"in the last {recent} days vs the previous {prev}"
+        if math.isnan(x) or x == 0:
+            return f"{label} unchanged {when}"
+        amount = money(abs(x)) if currency else num(abs(x))
+        return f"{label} {'fell' if x < 0 else 'rose'} by {amount} {when}"
+
+    return wording
 
 
 def _change(col: str, recent: int, total: int):
@@ -21,17 +43,25 @@ def _change(col: str, recent: int, total: int):
     return derive
 
 
-def family(ctx: Context) -> Family:
-    agg: dict = {}
+def _aggregates(ctx: Context) -> dict[str, ir.Value]:
+    agg: dict[str, ir.Value] = {}
+    for recent, total in PAIRS:
+        for col, _, _ in SERIES:
+            agg.update([ctx.wsum(col, recent), ctx.wsum(col, total)])
+    return agg
+
+
+def family(options: FamilyOptions) -> Family:
     features = []
     for recent, total in PAIRS:
         prev = total - recent
-        for col, label in SERIES:
-            agg.update([ctx.wsum(col, recent), ctx.wsum(col, total)])
-            unit = "currency/day" if col == "revenue" else f"{label}/day"
-            features.append(
-                (FeatureSpec(f"{col.removeprefix('n_')}_rate_change_{recent}v{prev}",
-                             f"daily {label} in the last {recent} days minus the previous {prev} days", unit, F),
-                 _change(col, recent, total))
+        for col, counted, rate in SERIES:
+            series = col.removeprefix("n_")
+            unit = "currency/day" if col == "revenue" else f"{counted}/day"
+            spec = FeatureSpec(
+                f"{series}_rate_change_{recent}v{prev}",
+                f"daily {counted} in the last {recent} days minus the previous {prev} days", unit, F,
+                fact=f"trend:{series}", wording=_wording(rate, recent, prev, currency=col == "revenue"),
             )
-    return Family(F, agg, features)
+            features.append((spec, _change(col, recent, total)))
+    return Family(F, features, _aggregates)

@@ -1,0 +1,414 @@
+"""The ``churnkit`` command line: parse options, call a flow, print what it returned.
+
+User errors (:class:`ChurnkitError`) become one line on stderr and exit code 1; any other
+exception is reported in one line too (exit 2) unless ``CHURNKIT_DEBUG=1`` asks for the
+traceback. ``--as-of DATE`` means the same for every command: everything before DATE's
+midnight, UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from churnkit import __version__
+from churnkit.cli.output import Printer
+from churnkit.config import SimulateSettings, load_churnkit_config, presets
+from churnkit.contracts import VALUE_AT_RISK, as_of_cutoff
+from churnkit.errors import ChurnkitError
+from churnkit.flows import build as build_flow
+from churnkit.flows import demo as demo_flow
+from churnkit.flows import ingest as ingest_flow
+from churnkit.flows import lists as lists_flow
+from churnkit.flows import promote as promote_flow
+from churnkit.flows import score as score_flow
+from churnkit.flows import simulate as simulate_flow
+from churnkit.flows import train as train_flow
+from churnkit.flows.project import Project
+from churnkit.scoring.lists import RECALL_VALUE, recall_list, risk_list
+from churnkit.service import launch
+from churnkit.training.fit import TrainOptions
+
+app = typer.Typer(
+    name="churnkit",
+    help="Churn, purchase and lifetime-value scores from behaviour logs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+show = Printer(out)
+
+
+class State:
+    project: Project
+    config_path: Path | None
+
+
+state = State()
+
+
+def _fail(message: str, code: int) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn exceptions into a one-line message and a non-zero exit."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except ChurnkitError as e:
+            _fail(str(e).splitlines()[0] if str(e) else type(e).__name__, 1)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except Exception as e:  # a bug, not a user error: still one line by default
+            if os.environ.get("CHURNKIT_DEBUG"):
+                raise
+            first = (str(e).splitlines() or [""])[0]
+            _fail(f"internal error: {type(e).__name__}: {first} (set CHURNKIT_DEBUG=1 for details)", 2)
+
+    return wrapper
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[Callable[[float, float | None, str | None], None]]:
+    """Yields ``update(done, total, note)``; a rich bar on a terminal, silent otherwise."""
+    with Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.fields[note]}"), TimeElapsedColumn(), console=err, transient=True,
+        disable=not err.is_terminal,
+    ) as progress:
+        task = progress.add_task(description, total=None, note="")
+
+        def update(done: float, total: float | None = None, note: str | None = None) -> None:
+            progress.update(task, completed=done, total=total, note=note or "")
+
+        yield update
+
+
+@contextmanager
+def steps(description: str) -> Iterator[Callable[[str], None]]:
+    """A progress bar that shows named steps (``say("tuning")``)."""
+    with progress_bar(description) as update:
+        yield lambda msg: update(0, None, msg)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        out.print(f"churnkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+@handle_errors
+def main(
+    workspace: Annotated[
+        Path | None,
+        typer.Option("--workspace", "-w", help="Folder for events, datasets, scores and the MLflow store."),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Project config (default: configs/churnkit.yaml if present)."),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version_callback, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    cfg = load_churnkit_config(config)
+    state.project = Project.at(Path(workspace) if workspace else cfg.workspace, cfg)
+    state.config_path = config
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def parse_date(value: str, option: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ChurnkitError(f"{option}: '{value}' is not a date (expected YYYY-MM-DD)") from None
+
+
+def parse_as_of(value: str | None) -> dt.datetime | None:
+    """A date is its UTC midnight (everything before it); a timestamp is taken as given."""
+    if value is None:
+        return None
+    if len(value) == 10:
+        return as_of_cutoff(parse_date(value, "--as-of"))
+    try:
+        ts = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ChurnkitError(f"--as-of: '{value}' is not a date or timestamp (YYYY-MM-DD[THH:MM])") from None
+    return (ts.replace(tzinfo=dt.UTC) if ts.tzinfo is None else ts).astimezone(dt.UTC)
+
+
+def _int_list(value: str, option: str) -> list[int]:
+    try:
+        items = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise ChurnkitError(f"{option}: expected comma-separated whole numbers, got '{value}'") from None
+    if not items or any(i <= 0 for i in items):
+        raise ChurnkitError(f"{option}: expected positive whole numbers, got '{value}'")
+    return items
+
+
+AsOfDate = Annotated[
+    str | None, typer.Option("--as-of", help="Date YYYY-MM-DD: use events before its midnight, UTC (default: data end).")
+]
+FormatOption = Annotated[str | None, typer.Option("--format", help="csv, xlsx or parquet (default: from --out, else csv).")]
+TrackingOption = Annotated[
+    str | None,
+    typer.Option(help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, the config, or the workspace's SQLite)."),
+]
+PseudonymiseOption = Annotated[
+    bool, typer.Option("--pseudonymise", help="Replace user ids by keyed hashes (key from CHURNKIT_PSEUDONYM_KEY).")
+]
+ProblemOption = Annotated[str, typer.Option(help="Problem name (a preset or configs/problems/NAME.yaml) or a YAML path.")]
+
+
+def _date(value: str | None) -> dt.date | None:
+    return parse_date(value, "--as-of") if value else None
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@app.command()
+@handle_errors
+def simulate(
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Folder for events, users, truth and campaigns.")] = None,
+    users: Annotated[int | None, typer.Option(help="Number of users.")] = None,
+    days: Annotated[int | None, typer.Option(help="Days of behaviour to simulate.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (same seed, same output).")] = None,
+    start: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD.")] = None,
+    cutoffs: Annotated[
+        str | None, typer.Option(help="Comma-separated truth cutoff dates (default: every cutoff_step_days).")
+    ] = None,
+    horizons: Annotated[str | None, typer.Option(help="Comma-separated truth horizons in days.")] = None,
+) -> None:
+    """Simulate behaviour logs with known ground truth."""
+    given = {
+        "users": users, "days": days, "seed": seed,
+        "start": parse_date(start, "--start") if start else None,
+        "horizons": _int_list(horizons, "--horizons") if horizons else None,
+        "cutoffs": [parse_date(c.strip(), "--cutoffs") for c in cutoffs.split(",")] if cutoffs else None,
+    }
+    base = state.project.config.simulate.model_dump()
+    params = SimulateSettings.model_validate(base | {k: v for k, v in given.items() if v is not None})
+    target = Path(out_dir) if out_dir else state.project.workspace.simulation_dir
+    with progress_bar("simulating") as update, progress_bar("writing") as write:
+        result, paths = simulate_flow.simulate_to(params, target, update, write)
+    show.simulation(result.n_users, params.days, result.n_events, paths)
+
+
+@app.command()
+@handle_errors
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders of raw events.")],
+    source: Annotated[str, typer.Option(help="Source YAML path, or a built-in source name (see `churnkit sources`).")],
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Reject events at or after this date's midnight, UTC, or timestamp (default: now).")
+    ] = None,
+    users: Annotated[Path | None, typer.Option(help="Users table, overriding the source's.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Validate raw logs into workspace events, with a quarantine of rejected rows."""
+    with progress_bar("ingesting") as update:
+        summary = ingest_flow.ingest(state.project, paths, source, as_of=parse_as_of(as_of), users=users,
+                                     progress=update)
+    if as_json:
+        out.print_json(json.dumps(summary))
+    else:
+        show.ingest(summary)
+
+
+@app.command()
+@handle_errors
+def build(
+    problem: ProblemOption,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Training set Parquet (default: WORKSPACE/datasets/NAME.parquet).")
+    ] = None,
+    engine: Annotated[
+        str, typer.Option(help="Feature engine: duckdb (embedded) or spark (local Spark via Ibis; needs churnkit[spark]).")
+    ] = "duckdb",
+) -> None:
+    """Build a problem's point-in-time training set and its feature manifest."""
+    with steps(f"building {problem}") as say:
+        say("features and labels")
+        data = build_flow.build_dataset(state.project, problem, engine=engine, out=out_file)
+    show.dataset(data)
+
+
+@app.command()
+@handle_errors
+def train(
+    problem: ProblemOption,
+    trials: Annotated[int | None, typer.Option(help="Optuna trials (default: the problem's tuning.n_trials).")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Stop tuning after this many seconds.")] = None,
+    tracking_uri: TrackingOption = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: from the config).")] = None,
+    storage: Annotated[
+        str | None, typer.Option(help="Optuna storage shared by parallel workers: a journal file path or an RDB URL.")
+    ] = None,
+    study_name: Annotated[str | None, typer.Option(help="Optuna study name (resume or share one).")] = None,
+    folds: Annotated[int, typer.Option(help="Backtest folds for tuning.")] = 3,
+    bgnbd: Annotated[
+        bool | None, typer.Option("--bgnbd/--no-bgnbd", help="BG/NBD baseline (default: when pymc-marketing is installed).")
+    ] = None,
+    stack_bgnbd: Annotated[
+        bool, typer.Option("--stack-bgnbd", help="Also report the model refitted with BG/NBD outputs as features.")
+    ] = False,
+) -> None:
+    """Tune and train a problem's model on time-ordered backtests; log to MLflow; register a challenger."""
+    project = state.project.with_tracking(tracking_uri)
+    options = TrainOptions(
+        trials=trials, timeout=timeout, seed=seed if seed is not None else project.config.seed,
+        storage=storage, study_name=study_name, n_folds=folds, bgnbd=bgnbd, stack_bgnbd=stack_bgnbd,
+    )
+    with steps(f"training {problem}") as say:
+        outcome = train_flow.train(project, problem, options, say)
+    show.training(outcome)
+
+
+@app.command()
+@handle_errors
+def promote(
+    problem: Annotated[str, typer.Option(help="Problem name.")],
+    force: Annotated[bool, typer.Option(help="Promote even if the challenger does not beat the champion.")] = False,
+    version: Annotated[int | None, typer.Option(help="Promote this version instead of the challenger.")] = None,
+    rollback: Annotated[bool, typer.Option(help="Set champion back to the previous champion (or --version).")] = False,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Make the challenger the champion if it beats it on the same test cutoffs (recorded either way)."""
+    project = state.project.with_tracking(tracking_uri)
+    if rollback:
+        v = promote_flow.rollback_problem(project, problem, version)
+        out.print(f"churnkit-{problem}: champion is now version {v} (rollback recorded)")
+        return
+    show.promotion(problem, promote_flow.promote_problem(project, problem, force=force, version=version))
+
+
+@app.command()
+@handle_errors
+def score(
+    as_of: AsOfDate = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Scores Parquet (default: WORKSPACE/scores/scores_DATE.parquet).")
+    ] = None,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Score every user with history at a date: churn, purchase, LTV, value at risk, tier, stage, reasons."""
+    with steps("scoring") as say:
+        outcome = score_flow.score(state.project.with_tracking(tracking_uri), _date(as_of), out=out_file,
+                                   progress=say)
+    show.scores(outcome)
+
+
+def _list(kind: str, value: str, select: Callable[[Any], Any], as_of: str | None, fmt: str | None,
+          out_file: Path | None, pseudonymise: bool, tracking_uri: str | None, title: str) -> None:
+    with steps(f"{kind} list") as say:
+        say("scores")
+        made = lists_flow.make_list(state.project.with_tracking(tracking_uri), kind, select, value,
+                                    as_of=_date(as_of), fmt=fmt, out=out_file, pseudonymise=pseudonymise)
+    if made.scored is not None:
+        out.print(f"no scores for {made.as_of} yet: scored first")
+        show.scores(made.scored)
+    show.list(f"{kind} list as of {made.as_of}", title, made)
+
+
+@app.command("risk-list")
+@handle_errors
+def risk_list_command(
+    as_of: AsOfDate = None,
+    top: Annotated[int | None, typer.Option(help="Keep the N users with the most value at risk.")] = None,
+    min_value: Annotated[float | None, typer.Option(help="Only users with value at risk >= X.")] = None,
+    stage: Annotated[list[str] | None, typer.Option(help="Lifecycle stage(s): new, active, recalled ...")] = None,
+    tier: Annotated[list[str] | None, typer.Option(help="RFM tier(s), e.g. champions, 'at risk'.")] = None,
+    min_probability: Annotated[float | None, typer.Option(help="Only users with churn probability >= P.")] = None,
+    fmt: FormatOption = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Output file (default: WORKSPACE/lists/risk_DATE.FORMAT).")] = None,
+    pseudonymise: PseudonymiseOption = False,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Users likely to churn, ranked by value at risk (churn probability x predicted LTV), with reasons."""
+    _list("risk", VALUE_AT_RISK,
+          lambda scores: risk_list(scores, top=top, min_value=min_value, stage=stage or None, tier=tier or None,
+                                   min_probability=min_probability),
+          as_of, fmt, out_file, pseudonymise, tracking_uri, "value at risk")
+
+
+@app.command("recall-list")
+@handle_errors
+def recall_list_command(
+    as_of: AsOfDate = None,
+    top: Annotated[int | None, typer.Option(help="Keep the N users most worth winning back.")] = None,
+    tier: Annotated[list[str] | None, typer.Option(help="RFM tier(s).")] = None,
+    fmt: FormatOption = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Output file (default: WORKSPACE/lists/recall_DATE.FORMAT).")] = None,
+    pseudonymise: PseudonymiseOption = False,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Silent and churned users, ranked by purchase probability x predicted LTV."""
+    _list("recall", RECALL_VALUE, lambda scores: recall_list(scores, top=top, tier=tier or None),
+          as_of, fmt, out_file, pseudonymise, tracking_uri, "recall value")
+
+
+@app.command()
+@handle_errors
+def sources() -> None:
+    """List the built-in source configs."""
+    for name, path in presets("sources").items():
+        out.print(f"{name}\t{path}")
+
+
+@app.command()
+@handle_errors
+def demo(
+    users: Annotated[int | None, typer.Option(help="Users to simulate.")] = None,
+    days: Annotated[int | None, typer.Option(help="Days to simulate.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+    trials: Annotated[int, typer.Option(help="Optuna trials per model (small: a demo, not a tuned model).")] = 3,
+    top: Annotated[int, typer.Option(help="Rows in each demo list.")] = 100,
+) -> None:
+    """Run the whole flow on simulated data: simulate, ingest, build, train, promote, score, lists."""
+    out.rule(f"1/{len(demo_flow.STEPS)} {demo_flow.STEPS[0]}")
+    with steps("demo") as say:
+        demo_flow.demo(state.project, users=users, days=days, seed=seed, trials=trials, top=top,
+                       on_step=show.demo_step, progress=say)
+    show.demo_done(state.project)
+
+
+@app.command()
+@handle_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 3000,
+    tracking_uri: TrackingOption = None,
+    reload_seconds: Annotated[
+        float | None, typer.Option(help="Check the champion aliases every N seconds and swap in new ones.")
+    ] = None,
+) -> None:
+    """Start the prediction service (BentoML) on the workspace's champion models and snapshot."""
+    root = state.project.workspace.root
+    env = launch.serve_env(root, state.config_path, tracking_uri, reload_seconds)
+    for warning in launch.check_start(host, port, env):
+        err.print(f"[bold yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    out.print(f"serving {root.resolve()} on http://{host}:{port} (docs: /docs.json)")
+    launch.exec_server(host, port, env)

@@ -1,0 +1,147 @@
+"""What the CLI prints for each flow's result: short, in the order a person reads it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from churnkit.contracts import ROLE_OUTPUTS, ROLES, VALUE_AT_RISK, in_population_column
+from churnkit.flows import demo as demo_flow
+from churnkit.flows.build import Dataset
+from churnkit.flows.lists import ListOutcome
+from churnkit.flows.project import Project
+from churnkit.flows.promote import PromotionResult
+from churnkit.flows.score import ScoringOutcome
+from churnkit.flows.train import TrainOutcome
+from churnkit.io import tracking
+from churnkit.metrics import compare_table
+from churnkit.training.promotion import HEADLINE
+
+
+class Printer:
+    def __init__(self, console: Console):
+        self.out = console
+
+    def simulation(self, users: int, days: int, events: int, paths: dict[str, Path], indent: str = "") -> None:
+        self.out.print(f"simulated {users:,} users over {days} days: {events:,} events")
+        for name, path in paths.items():
+            self.out.print(f"{indent}{name}: {path}")
+
+    def ingest(self, summary: dict[str, Any]) -> None:
+        p = self.out.print
+        p(f"read {summary['read']:,} = accepted {summary['accepted']:,}"
+          f" + duplicates {summary['duplicates']:,} + rejected {summary['rejected']:,}")
+        for reason, n in sorted(summary["rejected_by_reason"].items(), key=lambda kv: -kv[1]):
+            p(f"  rejected {reason}: {n:,}")
+        p(f"users {summary['users']:,}; events from {summary['first_ts']} to {summary['last_ts']}")
+        for label, key in (("events", "events_path"), ("quarantine", "quarantine_path"), ("summary", "summary_path")):
+            if summary.get(key):
+                p(f"{label}: {summary[key]}")
+
+    def dataset(self, data: Dataset) -> None:
+        m = data.manifest
+        label = "mean revenue" if m.problem.kind == "revenue" else f"{m.problem.kind} rate"
+        rate = sum(c.rows * c.label_mean for c in m.per_cutoff) / max(m.rows, 1)
+        self.out.print(
+            f"{m.problem.name}: {m.rows:,} rows x {len(m.features)} features over {len(m.cutoffs)} cutoffs"
+            f" ({m.cutoffs[0]} .. {m.cutoffs[-1]}); {label} {rate:.3f}"
+        )
+        self.out.print(f"training set: {data.path}")
+        self.out.print(f"manifest: {data.manifest_path}")
+
+    def training(self, outcome: TrainOutcome) -> None:
+        p, r = self.out.print, outcome.result
+        p(f"{r.problem.name}: {'rebuilt' if outcome.rebuilt else 'reused'} training set {outcome.dataset}")
+        p(r.plan.describe())
+        p(f"tuning: {r.tuning.n_trials_done} trials, best {r.tuning.best_value:.5f}")
+        p(compare_table(r.metrics).to_string(float_format=lambda v: f"{v:.4f}"))
+        for key, value in r.summary_metrics().items():
+            if "_share_" in key:
+                p(f"{key}: {value:.3f}")
+        for note in r.notes:
+            p(f"note: {note}")
+        p(f"MLflow run {outcome.run_id} at {outcome.tracking_uri}")
+        p(f"registered churnkit-{r.problem.name} version {outcome.version} (alias challenger)")
+
+    def promotion(self, problem: str, res: PromotionResult) -> None:
+        self.out.print(res.decision.as_text())
+        was = f" (was {res.previous_champion})" if res.previous_champion not in (None, res.champion) else ""
+        self.out.print(f"churnkit-{problem}: champion is version {res.champion}{was}")
+
+    def scores(self, outcome: ScoringOutcome) -> None:
+        p, meta, s = self.out.print, outcome.meta, outcome.meta["summary"]
+        versions = ", ".join(f"{r} {v['problem']} v{v['version']}" for r, v in meta["versions"].items())
+        p(f"scored {s['users']:,} users as of {meta['as_of']} in {meta['seconds']:.1f} s ({versions})")
+        for col in (ROLE_OUTPUTS[r]["score"] for r in ROLES):
+            if col in s:
+                d = s[col]
+                p(f"  {col}: mean {d['mean']:.3f}, median {d['p50']:.3f}, p90 {d['p90']:.3f}")
+        inside = ", ".join(f"{r} {s[in_population_column(r)]:,}" for r in ROLES)
+        p(f"  inside each model's training population: {inside}")
+        p(f"  total value at risk {s[f'{VALUE_AT_RISK}_total']:,.2f}")
+        if "by_lifecycle_stage" in s:
+            p("  stages: " + ", ".join(f"{k} {v:,}" for k, v in s["by_lifecycle_stage"].items()))
+        p(f"scores: {outcome.path}")
+        p(f"versions and RFM thresholds: {outcome.meta_path}")
+        if outcome.run_id:
+            p(f"MLflow run {outcome.run_id} (experiment churnkit-scoring)")
+
+    def list(self, title: str, value: str, made: ListOutcome) -> None:
+        summary = made.summary
+        self.out.print(f"{title}: {summary['users']:,} users, total {value} {summary['total']:,.2f}")
+        for col, label in (("by_lifecycle_stage", "by stage"), ("by_rfm_tier", "by tier")):
+            items = list(summary.get(col, {}).items())
+            if items:
+                shown = ", ".join(f"{k} {v['users']:,} ({v['total']:,.2f})" for k, v in items[:6])
+                self.out.print(f"  {label}: {shown}{' ...' if len(items) > 6 else ''}")
+        self.out.print(f"list: {made.path}")
+
+    # -- demo ------------------------------------------------------------------
+
+    def demo_step(self, step: str, result: Any) -> None:
+        """What one demo step produced, then the heading of the next."""
+        if step == "simulate":
+            self.simulation(result["users"], result["days"], result["events"], result["paths"], "  ")
+        elif step == "ingest":
+            self.ingest(result)
+        elif step == "build training sets":
+            for data in result:
+                self.dataset(data)
+        elif step == "train and promote":
+            for trained, promoted in result:
+                self._trained(trained, promoted)
+        elif step == "score":
+            self.scores(result)
+        elif step == "lists":
+            for made, value in zip(result, ("value at risk", "recall value"), strict=True):
+                self.list(f"{made.kind} list (top {len(made.frame)})", value, made)
+        nxt = demo_flow.STEPS.index(step) + 1
+        self.out.rule(f"{nxt + 1}/{len(demo_flow.STEPS)} {demo_flow.STEPS[nxt]}" if nxt < len(demo_flow.STEPS)
+                      else "done")
+
+    def _trained(self, trained: TrainOutcome, promoted: PromotionResult) -> None:
+        r = trained.result
+        metric, _ = HEADLINE[r.kind]
+        value = r.metrics["model"].get(metric, float("nan"))
+        shares = r.summary_metrics()
+        reached = ", ".join(
+            f"{shares[key]:.0%} of the {label}"
+            for key, label in ((f"test_truth_share_{metric}", "latent truth"),
+                               (f"test_observable_share_{metric}", "observable ceiling"))
+            if key in shares
+        )
+        self.out.print(f"{r.problem.name}: version {trained.version}, test {metric} {value:.3f}"
+                       f"{f' ({reached})' if reached else ''}; champion is version {promoted.champion}")
+
+    def demo_done(self, project: Project) -> None:
+        ws = project.workspace
+        self.out.print(f"workspace: {ws.root.resolve()}")
+        uri = tracking.current_uri() or tracking.default_tracking_uri(ws.root)
+        if uri.startswith("sqlite:///"):
+            self.out.print(f"MLflow UI: mlflow ui --backend-store-uri {uri}   (then open http://127.0.0.1:5000)",
+                           soft_wrap=True, highlight=False)
+        else:
+            self.out.print(f"MLflow: {tracking.redact(uri)}")
+        self.out.print(f"next: churnkit --workspace {ws.root} risk-list --format xlsx --top 500")

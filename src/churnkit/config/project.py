@@ -1,0 +1,164 @@
+"""``configs/churnkit.yaml``: the workspace, ingest, simulation and scoring settings."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from churnkit.config.base import StrictModel
+
+
+class IngestSettings(StrictModel):
+    min_ts: dt.date = dt.date(1990, 1, 1)
+    """Events before this date are rejected as out of range (clock errors, epoch zero)."""
+    chunk_rows: int = Field(200_000, ge=1_000)
+    """Rows parsed and validated at a time: bounds memory on large logs."""
+    duckdb_memory_limit: str = "2GB"
+    """Cap for the DuckDB dedup/partition pass; DuckDB spills to disk beyond it."""
+    partition_by: Literal["month", "none"] = "month"
+
+
+class SimulateSettings(StrictModel):
+    """``simulate:``: one simulation's inputs, for the CLI and the Python API alike."""
+
+    users: int = Field(5_000, ge=1)
+    days: int = Field(365, ge=14)
+    seed: int = 42
+    start: dt.date = dt.date(2024, 1, 1)
+    horizons: list[int] = Field(default_factory=lambda: [7, 28, 30, 90])
+    cutoffs: list[dt.date] | None = None
+    """Truth cutoffs; None means every ``cutoff_step_days`` back from a week before the end.
+
+    Anchored at the end because training grids are: a weekly grid ends ``H`` days before
+    the data end, so with a 7-day step the latest training cutoffs of the GA4 problems
+    (H = 7 and 28) have truth, and so their final test can be scored against it."""
+    cutoff_step_days: int = Field(7, ge=1)
+    prestart_share: float = Field(0.4, ge=0.0, le=1.0)
+    """Share of users who signed up before the log starts (the existing base)."""
+    campaign_every_days: int = Field(56, ge=7)
+    campaign_first_day: int = Field(35, ge=1)
+    campaign_horizon_days: int = Field(28, ge=1)
+    """Window over which each campaign's true individual effect is measured."""
+    observable: bool = True
+    """Also write the ``*_observable`` truth: forecasts from the Bayes filter of each
+    user's state given their log and true traits (what a perfect model of the log could
+    reach). It more than doubles simulation time; turn it off for very large runs."""
+
+    @model_validator(mode="after")
+    def _check(self) -> SimulateSettings:
+        if any(h <= 0 for h in self.horizons):
+            raise ValueError("horizons must be positive")
+        for c in self.cutoffs or []:
+            if not self.start < c <= self.end:
+                raise ValueError(f"cutoff {c} outside the simulated period ({self.start} .. {self.end})")
+        return self
+
+    @property
+    def end(self) -> dt.date:
+        """First day after the simulated period."""
+        return self.start + dt.timedelta(days=self.days)
+
+    def cutoff_days(self) -> list[int]:
+        """Cutoffs as day offsets from the start; a cutoff is midnight UTC of that day."""
+        if self.cutoffs is not None:
+            return sorted({(c - self.start).days for c in self.cutoffs})
+        return sorted(range(self.days - 7, 0, -self.cutoff_step_days))
+
+
+
+TIERS = (
+    "champions",
+    "loyal",
+    "potential_loyalists",
+    "new_customers",
+    "promising",
+    "need_attention",
+    "about_to_sleep",
+    "at_risk",
+    "cannot_lose_them",
+    "hibernating",
+    "lost",
+    "no_purchases_yet",
+)
+"""Tier keys; the displayed name is the key with spaces unless ``tier_names`` says otherwise."""
+
+
+class SegmentSettings(StrictModel):
+    """How tiers and stages are cut. Defaults suit daily-use apps and shops alike.
+
+    Lifecycle, checked in this order: churned, new, recalled, silent, else active.
+    """
+
+    rfm_bins: int = Field(5, ge=2, le=10)
+    """Quantile bins per R, F and M score (5: scores 1..5); tiers rescale other counts to 1..5."""
+    tier_names: dict[str, str] = Field(default_factory=dict)
+    """Display names by tier key (e.g. ``{"cannot_lose_them": "VIP at risk"}``)."""
+    new_days: float = Field(14, ge=0)
+    """New: first active day at most this many days before the as-of date."""
+    silent_factor: float = Field(3.0, gt=0)
+    """Silent: days since last activity > this times the user's typical gap ..."""
+    silent_min_days: float = Field(7, ge=0)
+    """... and > this many days (so a daily user is not silent after one quiet day)."""
+    churned_days: float = Field(30, gt=0)
+    """Churned: no activity for at least this many days."""
+    recalled_days: float = Field(14, ge=0)
+    """Recalled: latest active day ended a gap of >= churned_days, at most this many days ago."""
+
+    @field_validator("tier_names")
+    @classmethod
+    def _known_tiers(cls, v: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(v) - set(TIERS))
+        if unknown:
+            raise ValueError(f"unknown tiers {unknown}; known: {', '.join(TIERS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SegmentSettings:
+        if self.silent_min_days >= self.churned_days:
+            raise ValueError(
+                f"silent_min_days ({self.silent_min_days:g}) must be below churned_days ({self.churned_days:g})"
+            )
+        return self
+
+    def tier_name(self, key: str) -> str:
+        return self.tier_names.get(key, key.replace("_", " "))
+
+
+class ScoringSettings(StrictModel):
+    """``scoring:``: which problems' champions give the three scores, and how lists are cut."""
+
+    churn: str = "churn_ga4"
+    purchase: str = "purchase_ga4"
+    ltv: str = "revenue_ga4"
+    """Problem names (a preset or ``configs/problems/NAME.yaml``) whose ``champion`` models score."""
+    reasons: int = Field(3, ge=0, le=10)
+    """Reason codes per user (churn drivers that push risk up); 0 turns them off."""
+    reasons_for: Literal["population", "all"] = "population"
+    """``population``: only users the churn model was trained on (active in its look-back),
+    the users a risk list can show; ``all``: everyone scored (slower, and extrapolated)."""
+    chunk_rows: int = Field(100_000, ge=1_000)
+    """Rows per model/SHAP call: bounds memory on large batches."""
+    threads: int | None = None
+    """LightGBM threads for prediction and SHAP (None: auto by rows; -1: all cores)."""
+    segments: SegmentSettings = SegmentSettings()
+    pseudonym_key_env: str = "CHURNKIT_PSEUDONYM_KEY"
+    """Environment variable holding the key for ``--pseudonymise`` (HMAC-SHA256 of user ids)."""
+
+    def problem_of(self, role: str) -> str:
+        """The problem whose champion gives ``role``'s score."""
+        return str(getattr(self, role))
+
+
+class ChurnkitConfig(StrictModel):
+    """``configs/churnkit.yaml``: where the workspace lives and project defaults."""
+
+    workspace: Path = Path("workspace")
+    tracking_uri: str | None = None
+    """MLflow tracking URI; None means SQLite inside the workspace."""
+    seed: int = 42
+    ingest: IngestSettings = IngestSettings()
+    simulate: SimulateSettings = SimulateSettings()
+    scoring: ScoringSettings = ScoringSettings()

@@ -1,0 +1,134 @@
+"""Training sets and feature rows at a date, from the one feature frame and eligibility rule.
+
+:func:`build_training_set` (many cutoffs, eligible users, labels) and
+:func:`scoring_features` (one as-of date, everyone with activity, eligibility inputs kept)
+share :func:`churnkit.features.build.feature_frame` and :func:`eligible`, so a user is
+scored on exactly the columns, and judged in or out of a population by exactly the rule,
+a model was trained with.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import ibis.expr.types as ir
+import pandas as pd
+
+from churnkit import __version__
+from churnkit.config import ProblemConfig
+from churnkit.contracts import KEYS, LABEL
+from churnkit.datasets.cutoffs import resolve_cutoffs
+from churnkit.datasets.eligibility import eligible
+from churnkit.datasets.labels import attach_labels
+from churnkit.datasets.manifest import Manifest
+from churnkit.datasets.span import fingerprint, fingerprint_span
+from churnkit.errors import ChurnkitError
+from churnkit.features.build import (
+    ELIGIBILITY_COLUMNS,
+    SIGNED_UP,
+    FeatureFrame,
+    discover_levels,
+    feature_frame,
+)
+from churnkit.features.context import cutoff_table
+
+CUTOFF_DTYPE = "datetime64[us, UTC]"
+SINCE_LAST_ACTIVITY, HISTORY_DAYS = ELIGIBILITY_COLUMNS
+
+
+def _frame(
+    events: ir.Table, users: ir.Table | None, problem: ProblemConfig, cutoffs: list[dt.date],
+    attribute_levels: dict[str, list[str]] | None,
+) -> FeatureFrame:
+    return feature_frame(
+        events, cutoff_table(cutoffs), users, selection=problem.features, activity=problem.activity,
+        attribute_levels=attribute_levels,
+    )
+
+
+def eligible_features(
+    events: ir.Table,
+    users: ir.Table | None,
+    problem: ProblemConfig,
+    cutoffs: list[dt.date],
+    attribute_levels: dict[str, list[str]] | None,
+) -> FeatureFrame:
+    """Features of the users eligible at each cutoff (see :func:`eligible`)."""
+    ff = _frame(events, users, problem, cutoffs, attribute_levels)
+    t = ff.table
+    keep = eligible(t[SINCE_LAST_ACTIVITY], t[HISTORY_DAYS], problem) & t[SIGNED_UP]
+    ff.table = t.filter(keep).select(*KEYS, *ff.names)
+    return ff
+
+
+def _to_pandas(table: ir.Table, float_columns: list[str], order: list[str]) -> pd.DataFrame:
+    df = table.order_by(order).to_pandas()
+    df[float_columns] = df[float_columns].astype("float64")
+    df["cutoff"] = df["cutoff"].astype(CUTOFF_DTYPE)  # engines differ (DuckDB us, Spark ns)
+    return df
+
+
+def build_training_set(
+    events: ir.Table, users: ir.Table | None, problem: ProblemConfig, *, fp: dict[str, Any] | None = None
+) -> tuple[pd.DataFrame, Manifest]:
+    """The problem's training set over its cutoff grid, and its manifest.
+
+    ``fp``: the events' :func:`fingerprint` when the caller already has it (a full scan).
+    """
+    fp = fp or fingerprint(events)
+    span = fingerprint_span(fp)
+    cutoffs = resolve_cutoffs(problem, span)
+    levels = discover_levels(users) if "attributes" in problem.features.families else {}
+    ff = eligible_features(events, users, problem, cutoffs, levels)
+    labelled = attach_labels(ff.table, ff.daily, cutoff_table(cutoffs), problem.kind, problem.horizon_days)
+    df = _to_pandas(labelled.select(*KEYS, *ff.names, LABEL), [*ff.names, LABEL], ["cutoff", "user_id"])
+    per_cutoff = df.groupby("cutoff")[LABEL].agg(["size", "mean"]).reset_index()
+    manifest = Manifest(
+        churnkit_version=__version__,
+        created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        problem=problem,
+        label={"name": LABEL, "kind": problem.kind, "horizon_days": problem.horizon_days},
+        keys=KEYS,
+        features=[s.to_dict() for s in ff.specs],
+        attribute_levels=levels,
+        cutoffs=[str(c) for c in cutoffs],
+        data=fp | {"end_exclusive": str(span.end)},
+        rows=len(df),
+        per_cutoff=[
+            {"cutoff": pd.Timestamp(r.cutoff).date().isoformat(), "rows": int(r.size), "label_mean": float(r.mean)}
+            for r in per_cutoff.itertuples()
+        ],
+    )
+    return df, manifest
+
+
+def _check_names(ff: FeatureFrame, manifest: Manifest) -> None:
+    expected = manifest.feature_names
+    if ff.names != expected:
+        missing = sorted(set(expected) - set(ff.names))
+        extra = sorted(set(ff.names) - set(expected))
+        raise ChurnkitError(f"features differ from the manifest: missing {missing}, extra {extra}")
+
+
+def features_as_of(
+    events: ir.Table, users: ir.Table | None, manifest: Manifest, as_of: dt.date
+) -> pd.DataFrame:
+    """Features at one cutoff for the users eligible then, as the training set holds them."""
+    ff = eligible_features(events, users, manifest.problem, [as_of], manifest.attribute_levels)
+    _check_names(ff, manifest)
+    return _to_pandas(ff.table, ff.names, ["user_id"])
+
+
+def scoring_features(
+    events: ir.Table, users: ir.Table | None, manifest: Manifest, as_of: dt.date
+) -> pd.DataFrame:
+    """Features at ``as_of`` for everyone who signed up and has any activity before it,
+    with the eligibility inputs (:data:`ELIGIBILITY_COLUMNS`) kept beside the features, so
+    each model's population can be told with :func:`eligible`."""
+    ff = _frame(events, users, manifest.problem, [as_of], manifest.attribute_levels)
+    _check_names(ff, manifest)
+    t = ff.table
+    t = t.filter(t[SIGNED_UP] & t[SINCE_LAST_ACTIVITY].notnull())
+    extra = [c for c in ELIGIBILITY_COLUMNS if c not in ff.names]
+    return _to_pandas(t.select(*KEYS, *ff.names, *extra), [*ff.names, *extra], ["user_id"])

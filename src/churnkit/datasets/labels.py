@@ -1,0 +1,44 @@
+"""Outcomes in ``[cutoff, cutoff + H)``: the only place that looks at or after a cutoff.
+
+Labels read the same per-day table as the features, restricted to the future window;
+no label ever sees an event before its cutoff.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import ibis
+import ibis.expr.types as ir
+
+from churnkit.contracts import LABEL
+
+
+def outcome_table(daily: ir.Table, cutoffs: ir.Table, horizon_days: int) -> ir.Table:
+    """Per (user, cutoff) with any event in the window: activity, purchases and revenue."""
+    c = cutoffs
+    j = daily.join(c, (daily.day >= c.cutoff) & (daily.day < c.cutoff + ibis.interval(days=horizon_days)))
+    return j.group_by(["user_id", "cutoff"]).aggregate(
+        future_activity=j.n_activity.sum().cast("float64"),
+        future_purchases=j.n_purchase.sum().cast("float64"),
+        future_revenue=j.revenue.sum().cast("float64"),
+    )
+
+
+def label_expr(outcomes: ir.Table, kind: Literal["churn", "purchase", "revenue"]) -> ir.FloatingValue:
+    """The label from (left-joined, possibly null) outcomes: no row means nothing happened."""
+    if kind == "churn":
+        return ibis.ifelse(outcomes.future_activity.fill_null(0.0) > 0, 0.0, 1.0)
+    if kind == "purchase":
+        return ibis.ifelse(outcomes.future_purchases.fill_null(0.0) > 0, 1.0, 0.0)
+    return outcomes.future_revenue.fill_null(0.0)
+
+
+def attach_labels(frame: ir.Table, daily: ir.Table, cutoffs: ir.Table, kind: str, horizon_days: int) -> ir.Table:
+    """Left-join the problem's label (float64 column ``label``) onto (user, cutoff) rows."""
+    o = outcome_table(daily, cutoffs, horizon_days)
+    o = o.rename(o_user_id="user_id", o_cutoff="cutoff")
+    j = frame.left_join(o, (frame.user_id == o.o_user_id) & (frame.cutoff == o.o_cutoff))
+    return j.mutate(**{LABEL: label_expr(j, kind)}).drop(
+        "o_user_id", "o_cutoff", "future_activity", "future_purchases", "future_revenue"
+    )

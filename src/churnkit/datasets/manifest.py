@@ -1,0 +1,135 @@
+"""The manifest: what a training set holds, written beside it and stored with every model.
+
+Typed and frozen: training adds what scoring needs (the population profile, the plan, the
+test metrics) by making a new manifest (:meth:`Manifest.with_model`), never by editing one,
+and every reader gets attributes, not string keys.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from churnkit.config import ProblemConfig
+from churnkit.errors import ChurnkitError
+
+
+class _Stored(BaseModel):
+    """Written by churnkit and read back, possibly by a newer version: unknown keys are
+    ignored, so an older model keeps loading."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class FeatureEntry(_Stored):
+    """One feature column (see ``FeatureSpec.to_dict``)."""
+
+    name: str
+    description: str = ""
+    unit: str = ""
+    family: str = ""
+    dtype: str = "float64"
+
+
+class LabelInfo(_Stored):
+    name: str
+    kind: str
+    horizon_days: int
+
+
+class DataInfo(_Stored):
+    """The event data a training set was built from: its fingerprint and data end."""
+
+    rows: int
+    users: int
+    first_ts: str | None
+    last_ts: str | None
+    digest: int
+    end_exclusive: str
+
+    def fingerprint(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"end_exclusive"})
+
+
+class CutoffStats(_Stored):
+    cutoff: str
+    rows: int
+    label_mean: float
+
+
+class FeatureStats(_Stored):
+    q10: float | None = None
+    q25: float | None = None
+    median: float | None = None
+    q75: float | None = None
+    q90: float | None = None
+    mean: float | None = None
+    missing_share: float = 0.0
+
+
+class PopulationProfile(_Stored):
+    """Quantiles, mean and missing share per feature of the rows a model learnt from."""
+
+    version: int = 1
+    rows: int = 0
+    features: dict[str, FeatureStats] = {}
+
+    def medians(self) -> dict[str, float | None]:
+        return {name: s.median for name, s in self.features.items()}
+
+
+class Manifest(_Stored):
+    """A training set's description; with a model's parts once training adds them."""
+
+    churnkit_version: str
+    created_at: str
+    problem: ProblemConfig
+    label: LabelInfo
+    keys: tuple[str, ...]
+    features: tuple[FeatureEntry, ...]
+    attribute_levels: dict[str, list[str]] = {}
+    cutoffs: tuple[str, ...]
+    data: DataInfo
+    rows: int
+    per_cutoff: tuple[CutoffStats, ...] = ()
+    # what training adds for scoring
+    population_profile: PopulationProfile | None = None
+    plan: dict[str, Any] | None = None
+    test_metrics: dict[str, dict[str, float]] | None = None
+    best_params: dict[str, Any] | None = None
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The feature columns, in order."""
+        return [f.name for f in self.features]
+
+    @property
+    def profile(self) -> PopulationProfile:
+        return self.population_profile or PopulationProfile()
+
+    @property
+    def cutoff_dates(self) -> list[dt.date]:
+        return [dt.date.fromisoformat(c) for c in self.cutoffs]
+
+    def with_model(self, *, profile: PopulationProfile, plan: dict[str, Any],
+                   test_metrics: dict[str, dict[str, float]], best_params: dict[str, Any]) -> Manifest:
+        """This manifest plus what scoring needs from training."""
+        return self.model_copy(update={"population_profile": profile, "plan": plan,
+                                       "test_metrics": test_metrics, "best_params": best_params})
+
+    def to_json(self) -> str:
+        # json.dumps, not model_dump_json: NaN metrics stay NaN, as every stored manifest has them
+        return json.dumps(self.model_dump(mode="json"), indent=2)
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> Manifest:
+        """A stored manifest, or a one-line error naming what is missing."""
+        try:
+            return cls.model_validate(data)
+        except Exception as err:  # noqa: BLE001 - pydantic, or a malformed store
+            first = str(err).splitlines()
+            detail = f"{first[0]} {first[1].strip() if len(first) > 1 else ''}".strip()
+            raise ChurnkitError(f"{where}: its feature manifest is not usable ({detail})") from None

@@ -1,0 +1,43 @@
+"""The population a model learnt from, feature by feature: quantiles, mean, missing share.
+
+Saved with the model so reasons at scoring time compare a user with that population
+("most users: 0"), not with whoever happens to be scored; drift checks start from it too.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from churnkit.datasets.manifest import FeatureStats, PopulationProfile
+from churnkit.errors import ChurnkitError
+
+PROFILE_VERSION = 1
+QUANTILES = {"q10": 0.1, "q25": 0.25, "median": 0.5, "q75": 0.75, "q90": 0.9}
+
+
+def population_profile(df: pd.DataFrame, names: Sequence[str]) -> PopulationProfile:
+    """Quantiles, mean and missing share of each feature in ``names`` over the rows of ``df``."""
+    names = list(names)
+    missing = [n for n in names if n not in df.columns]
+    if missing:
+        raise ChurnkitError(f"profile: training data lacks features {missing[:5]}{'...' if len(missing) > 5 else ''}")
+    x = df[names].to_numpy(dtype="float64")
+    present = ~np.isnan(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-missing columns give NaN
+        qs = np.nanquantile(x, list(QUANTILES.values()), axis=0) if len(x) else np.full((len(QUANTILES), len(names)), np.nan)
+        mean = np.nanmean(x, axis=0)
+    share_missing = 1.0 - present.mean(axis=0) if len(x) else np.ones(len(names))
+    features = {}
+    for j, name in enumerate(names):
+        stats = {k: _json_float(qs[i, j]) for i, k in enumerate(QUANTILES)}
+        features[name] = FeatureStats(**stats, mean=_json_float(mean[j]), missing_share=float(share_missing[j]))
+    return PopulationProfile(version=PROFILE_VERSION, rows=len(x), features=features)
+
+
+def _json_float(v: float) -> float | None:
+    return None if not np.isfinite(v) else float(v)

@@ -1,0 +1,73 @@
+"""``churnkit risk-list`` / ``recall-list``: a ranked list from the scores of a date, written.
+
+The scores file for the date is read, or made first when there is none; the list is cut by
+the pure functions of :mod:`churnkit.scoring.lists`, pseudonymised on request and written
+as CSV, XLSX or Parquet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from churnkit.errors import ChurnkitError
+from churnkit.flows.project import Project
+from churnkit.flows.score import ScoringOutcome, data_end, score
+from churnkit.io.artifacts import list_format, write_list
+from churnkit.scoring.lists import list_summary, with_pseudonyms
+
+
+@dataclass
+class ListOutcome:
+    kind: str
+    frame: pd.DataFrame
+    path: Path
+    as_of: dt.date
+    summary: dict[str, Any]
+    scored: ScoringOutcome | None
+    """The scoring run made first, when the date had no scores yet."""
+
+
+def pseudonym_key(env_var: str) -> bytes:
+    """The secret for pseudonyms, from the environment; a clear error when it is not set."""
+    key = os.environ.get(env_var, "")
+    if not key.strip():
+        raise ChurnkitError(f"--pseudonymise needs a secret key in the environment variable {env_var}")
+    return key.encode("utf-8")
+
+
+def scores_for(project: Project, as_of: dt.date | None) -> tuple[pd.DataFrame, dt.date, ScoringOutcome | None]:
+    """The scores file for the date (default: the data end); scored first when there is none."""
+    date = as_of or data_end(project)
+    path = project.workspace.scores_path(date)
+    if path.exists():
+        return pd.read_parquet(path), date, None
+    outcome = score(project, date)
+    return outcome.scores, date, outcome
+
+
+def make_list(
+    project: Project,
+    kind: str,
+    select: Callable[[pd.DataFrame], pd.DataFrame],
+    value: str,
+    *,
+    as_of: dt.date | None = None,
+    fmt: str | None = None,
+    out: Path | None = None,
+    pseudonymise: bool = False,
+) -> ListOutcome:
+    """Check the options first (format, key), read or make the scores, cut and write the list."""
+    key = pseudonym_key(project.config.scoring.pseudonym_key_env) if pseudonymise else None
+    chosen = list_format(fmt, out)
+    scores, date, scored = scores_for(project, as_of)
+    df = select(scores)
+    shown = with_pseudonyms(df, key) if key is not None else df
+    path = write_list(shown, Path(out) if out else project.workspace.list_path(kind, date, chosen), chosen)
+    return ListOutcome(kind, df, path, date, list_summary(df, value), scored)

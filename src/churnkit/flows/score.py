@@ -1,0 +1,116 @@
+"""``churnkit score``: pinned champions -> features at the as-of -> scores + JSON + MLflow run.
+
+Also how the service gets its scorer: :func:`load_scorer` pins each configured problem's
+``champion`` to a version once, so a promotion while a scorer lives changes nothing for it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from churnkit.contracts import ROLES
+from churnkit.datasets.manifest import Manifest
+from churnkit.datasets.span import data_span
+from churnkit.errors import ChurnkitError
+from churnkit.flows.project import Project
+from churnkit.io import tracking
+from churnkit.io.artifacts import read_json, write_table_with_meta
+from churnkit.io.workspace import scores_meta_path
+from churnkit.scoring.scorer import RoleModel, Scorer
+from churnkit.scoring.segments import RFMSegmenter
+from churnkit.scoring.summary import score_summary
+
+
+@dataclass
+class ScoringOutcome:
+    scores: pd.DataFrame
+    path: Path
+    meta_path: Path
+    meta: dict[str, Any]
+    run_id: str | None
+
+
+def load_scorer(project: Project, segmenter: RFMSegmenter | None = None) -> Scorer:
+    """Open the MLflow store and load each configured problem's champion, pinned."""
+    settings = project.config.scoring
+    project.open_tracking()
+    models = {}
+    for role in ROLES:
+        problem = settings.problem_of(role)
+        loaded = tracking.load_model(problem, alias=tracking.CHAMPION)
+        name = f"{role} model churnkit-{problem} v{loaded.version}"
+        if not loaded.manifest:
+            raise ChurnkitError(f"{name} has no feature manifest; retrain it with churnkit train --problem {problem}")
+        manifest = Manifest.from_dict(loaded.manifest, name)
+        models[role] = RoleModel(role, problem, loaded.version, loaded.model, manifest)
+    return Scorer(models, settings, segmenter)
+
+
+def champion_versions(project: Project, problems: dict[str, str]) -> dict[str, int]:
+    """The versions the ``champion`` aliases point at now (cheap: no model download)."""
+    project.open_tracking()
+    return {role: tracking.resolve_version(p) for role, p in problems.items()}
+
+
+def stored_segmenter(scores: Path | None) -> RFMSegmenter | None:
+    """The RFM cut points stored beside a scores file (None without buyers or file), so a
+    single user is tiered exactly as that run tiered everyone."""
+    meta = None if scores is None else scores_meta_path(scores)
+    rfm = read_json(meta, "scores meta").get("rfm") if meta is not None and meta.exists() else None
+    return RFMSegmenter.from_dict(rfm) if rfm else None
+
+
+def data_end(project: Project) -> dt.date:
+    """The day after the last event: the default as-of date."""
+    events, _ = project.tables()
+    return data_span(events).end
+
+
+def score(
+    project: Project,
+    as_of: dt.date | None = None,
+    *,
+    out: Path | None = None,
+    log_run: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> ScoringOutcome:
+    """Score everyone with history at ``as_of`` (default: the data end) and write the scores."""
+    say = progress or (lambda _m: None)
+    settings = project.config.scoring
+    say("loading champions")
+    scorer = load_scorer(project)
+    events, users = project.tables()
+    as_of = as_of or data_span(events).end
+    start = time.perf_counter()
+    scores = scorer.score_as_of(events, users, as_of, progress=say)
+    seconds = time.perf_counter() - start
+    summary = score_summary(scores)
+    meta: dict[str, Any] = {
+        "as_of": as_of.isoformat(),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "versions": scorer.versions,
+        "rfm": scorer.segmenter.to_dict() if scorer.segmenter else None,
+        "settings": settings.model_dump(mode="json"),
+        "summary": summary,
+        "seconds": round(seconds, 3),
+    }
+    run_id = None
+    if log_run:
+        say("logging")
+        with tracking.scoring_run(f"score-{as_of.isoformat()}", tags={"churnkit.as_of": as_of.isoformat()}) as run:
+            tracking.log_params({"as_of": as_of.isoformat(), "versions": scorer.versions,
+                                 "reasons": settings.reasons, "reasons_for": settings.reasons_for})
+            tracking.log_metrics({k: v for k, v in summary.items() if not k.startswith("by_")} | {"seconds": seconds})
+            tracking.log_json(meta, "scoring/meta.json")
+            run_id = run.run_id
+        meta["mlflow_run_id"] = run_id
+    target = Path(out) if out else project.workspace.scores_path(as_of)
+    path, mpath = write_table_with_meta(scores, meta, target, scores_meta_path(target))
+    return ScoringOutcome(scores, path, mpath, meta, run_id)

@@ -1,0 +1,184 @@
+"""The prediction service: BentoML 1.4, JSON over HTTP, the champion models of three problems.
+
+This file only wires: settings and loaded models live in :mod:`state`, checks before
+parsing in :mod:`gate`, request and response models in :mod:`schemas`, the computations
+in :mod:`engine`. Start with ``churnkit serve`` or
+``bentoml serve churnkit.service.app:ChurnService``; both read the workspace and the MLflow
+store from the environment (:class:`~churnkit.service.state.ServiceSettings`).
+
+Models load in a background thread, so ``/healthz`` answers at once and ``/readyz`` turns
+200 only when all three champions (pinned to versions), their manifests and the latest
+score snapshot are in memory. ``POST /reload`` (or ``CHURNKIT_RELOAD_SECONDS``) loads a newly
+promoted champion beside the old one and swaps one reference: a request reads the state
+once, so it runs wholly on the old or wholly on the new models and none fails in between.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from typing import Any
+
+import bentoml
+import pandas as pd
+
+from churnkit.contracts import SCORE_COLUMNS, as_of_cutoff
+from churnkit.service import engine
+from churnkit.service.gate import Gate, error
+from churnkit.service.schemas import (
+    Events,
+    EventsResponse,
+    Explanation,
+    FeatureRows,
+    Info,
+    Scores,
+    UserIds,
+    Users,
+    UsersResponse,
+    json_value,
+    records,
+)
+from churnkit.service.state import Deployment, Holder, Limits, Loaded, ServiceSettings
+
+DEPLOYMENT = Deployment.from_env()
+"""Workers, threads and batching latency: BentoML takes them when the class is defined."""
+
+
+@bentoml.service(
+    name="churnkit",
+    workers=DEPLOYMENT.workers,
+    threads=DEPLOYMENT.threads,
+    traffic={"timeout": 120},
+)
+class ChurnService:
+    """Scores, explanations and health of churnkit's champion models over HTTP."""
+
+    def __init__(self) -> None:
+        self.settings = ServiceSettings.from_env()
+        self.holder = Holder(self.settings)
+        threading.Thread(target=self.holder.watch, name="churnkit-load", daemon=True).start()
+
+    def __is_ready__(self) -> bool:
+        return self.holder.state is not None
+
+    # ------------------------------------------------------------------ scoring
+
+    @bentoml.api(route="/score_features", batchable=True, max_batch_size=Limits().max_rows,
+                 max_latency_ms=DEPLOYMENT.batch_latency_ms)
+    def score_features(self, rows: FeatureRows) -> list[Scores]:
+        """Score feature rows as a training set holds them (one per user; null = missing).
+
+        Batchable: rows of concurrent requests are scored in one model call per problem.
+        """
+        state = self._state()
+        X = pd.DataFrame.from_records([r.features for r in rows], columns=state.scorer.feature_names)
+        scored = state.scorer.predict(X.astype("float64"))
+        out = []
+        for r, s in zip(rows, scored.to_dict("records")):
+            values = {k: json_value(s[k]) for k in SCORE_COLUMNS}
+            inside = {role: json_value(s[f"{role}_in_population"]) for role in state.versions}
+            out.append(Scores(user_id=r.user_id, in_population=inside, model_versions=state.versions, **values))
+        return out
+
+    @bentoml.api(route="/score_users")
+    def score_users(self, user_ids: UserIds) -> UsersResponse:
+        """Scores of known users from the latest snapshot; unknown ids get ``status: not_found``."""
+        state = self._state()
+        snap = state.snapshot
+        if snap is None or state.snapshot_path is None:
+            return error(404, "no score snapshot in the workspace; run churnkit score --as-of DATE", ["user_ids"])
+        found = snap.reindex(user_ids)
+        rows = records(found.drop(columns=["user_id"]))
+        results = []
+        for uid, row, ok in zip(user_ids, rows, found.index.isin(snap.index)):
+            results.append({"user_id": uid, "status": "ok", **row} if ok else {"user_id": uid, "status": "not_found"})
+        return UsersResponse(as_of=state.snapshot_as_of, snapshot=state.snapshot_path.name, results=results)
+
+    @bentoml.api(route="/score_events")
+    def score_events(self, as_of: dt.date, events: Events, users: Users | None = None) -> EventsResponse:
+        """Features from raw recent events (the batch feature code) and their scores.
+
+        Events may come in any order (they are sorted); one at or after the as-of cutoff is a
+        400 naming it, as batch features never see such events.
+        """
+        state = self._state()
+        cutoff = as_of_cutoff(as_of)
+        for i, e in enumerate(events):
+            if e.ts >= cutoff:
+                return error(
+                    400, f"events[{i}].ts: {e.ts.isoformat()} is not before the as-of cutoff {cutoff.isoformat()}",
+                    ["events", i, "ts"],
+                )
+        ev = pd.DataFrame([e.model_dump() for e in events]).sort_values("ts", kind="stable")
+        us = None
+        if users:
+            try:
+                us = pd.DataFrame([{"user_id": u.user_id, "signup_ts": u.signup_ts, **u.attributes()} for u in users])
+            except ValueError as err:
+                return error(400, f"users: {err}", ["users"])
+        with self.holder.engine_lock:
+            scored = engine.score_events(state.scorer, ev, us, as_of)
+        return EventsResponse(as_of=as_of.isoformat(), model_versions=state.versions, results=records(scored))
+
+    @bentoml.api(route="/explain")
+    def explain(self, user_id: str, top: int = 3) -> Explanation:
+        """Reason codes for one user at the snapshot date: what pushes each score up."""
+        state = self._state()
+        if not 1 <= top <= 10:
+            return error(400, "top: must be between 1 and 10", ["top"])
+        if state.snapshot is None or state.snapshot_as_of is None:
+            return error(404, "no score snapshot in the workspace; run churnkit score --as-of DATE", ["user_id"])
+        if user_id not in state.snapshot.index:
+            return error(404, f"user_id: {user_id!r} is not in the snapshot of {state.snapshot_as_of}", ["user_id"])
+        with self.holder.engine_lock:
+            scores, reasons = engine.explain_user(state, self.holder.workspace, user_id, state.snapshot_as_of, top)
+        return Explanation(user_id=user_id, as_of=state.snapshot_as_of, scores=scores, reasons=reasons)
+
+    # ------------------------------------------------------------------ admin
+
+    @bentoml.api(route="/info")
+    def info(self) -> Info:
+        """Model versions, snapshot date and size, limits; works before the models load."""
+        s = self.holder.state
+        limits = self.settings.limits
+        return Info(
+            ready=s is not None,
+            error=self.holder.error,
+            workspace=str(self.settings.workspace),
+            tracking_uri=s.tracking_uri if s else self.settings.tracking_uri,
+            model_versions=s.versions if s else {},
+            problems=s.problems if s else {},
+            snapshot=s.snapshot_path.name if s and s.snapshot_path else None,
+            snapshot_as_of=s.snapshot_as_of if s else None,
+            snapshot_rows=len(s.snapshot) if s and s.snapshot is not None else 0,
+            features=len(s.scorer.feature_names) if s else 0,
+            loaded_at=s.loaded_at if s else None,
+            reloads=self.holder.reloads,
+            limits={"max_rows": limits.max_rows, "max_events": limits.max_events,
+                    "max_body_bytes": limits.max_body_bytes},
+        )
+
+    @bentoml.api(route="/reload")
+    def reload(self) -> dict[str, Any]:
+        """Load the current champions and latest snapshot, swap them in if anything changed."""
+        try:
+            changed = self.holder.reload(only_if_changed=True)
+        except Exception:  # noqa: BLE001 - the old models keep serving
+            return error(409, f"reload failed, still serving the old models: {self.holder.error}")
+        s = self.holder.state
+        if s is None:
+            return error(503, f"not ready: {self.holder.error}")
+        return {
+            "changed": changed,
+            "model_versions": s.versions,
+            "snapshot": s.snapshot_path.name if s.snapshot_path else None,
+        }
+
+    def _state(self) -> Loaded:
+        state = self.holder.state
+        if state is None:  # the gate answers 503 first; this guards direct calls
+            raise bentoml.exceptions.ServiceUnavailable("models are still loading")
+        return state
+
+
+ChurnService.add_asgi_middleware(Gate)

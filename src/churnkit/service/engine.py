@@ -1,0 +1,58 @@
+"""What the endpoints compute, on one loaded state: all of it through the one Scorer.
+
+The service never computes a feature or a score itself: feature rows go through
+:meth:`Scorer.predict`, raw events through :meth:`Scorer.score_events` (the batch feature
+code on memtables), explanations through :meth:`Scorer.explain` on features built by the
+batch path from the workspace.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+
+from churnkit.contracts import ROLES
+from churnkit.io.warehouse import events_memtable, users_memtable, workspace_events, workspace_users
+from churnkit.io.workspace import Workspace
+from churnkit.scoring.scorer import Scorer
+from churnkit.service.schemas import records
+from churnkit.service.state import Loaded
+
+
+def score_events(scorer: Scorer, events: pd.DataFrame, users: pd.DataFrame | None, as_of: dt.date) -> pd.DataFrame:
+    """Per user of the events: the batch scorer's full row (scores, tier, stage, reasons)."""
+    scored = scorer.score_events(events_memtable(events), users_memtable(users), as_of)
+    missing = sorted(set(events["user_id"]) - set(scored["user_id"]))
+    if missing:  # no activity or not signed up before as_of: nobody would score them in batch
+        scored = pd.concat([scored, pd.DataFrame({"user_id": missing, "status": "not_scored"})], ignore_index=True)
+    scored["status"] = scored["status"].fillna("ok") if "status" in scored else "ok"
+    return scored
+
+
+def explain_user(
+    state: Loaded, workspace: Workspace, user_id: str, as_of: str, top: int
+) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """One user's features at the snapshot date from the workspace (batch path), then reasons."""
+    scorer, day = state.scorer, dt.date.fromisoformat(as_of)
+    events = workspace_events(state.connection, workspace)
+    events = events.filter(events.user_id == user_id)
+    users = workspace_users(state.connection, workspace)
+    if users is not None:
+        users = users.filter(users.user_id == user_id)
+    frames = scorer.features(events, users, day)
+    scored = scorer.score_features(frames, as_of=day, reasons=0)
+    long = scorer.explain(frames, top=top)
+    scores = records(scored)[0] if len(scored) else {}
+    reasons: dict[str, list[dict[str, Any]]] = {}
+    for (role, direction), g in long.groupby(["score", "direction"], sort=False):
+        reasons[f"{role}_{direction}"] = [
+            {"feature": r.feature, "contribution": float(r.contribution),
+             "value": None if pd.isna(r.value) else float(r.value), "text": r.text}
+            for r in g.sort_values("rank").itertuples()
+        ]
+    for role in ROLES:
+        for direction in ("up", "down"):
+            reasons.setdefault(f"{role}_{direction}", [])
+    return scores, reasons

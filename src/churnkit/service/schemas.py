@@ -1,0 +1,248 @@
+"""Request and response models of the prediction service (pydantic, JSON).
+
+Validation happens here, per request and before adaptive batching: a bad row in one request
+must never fail the batch it would have shared with other clients' requests. The event
+model is derived from the event contract (:data:`churnkit.contracts.EVENT_FIELDS`); the
+feature names and size limits come from the running service (:func:`state.current_holder`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+from pydantic import (
+    AfterValidator,
+    AllowInfNan,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    create_model,
+    field_validator,
+)
+
+from churnkit.contracts import EVENT_FIELDS, EVENT_TYPES, SCORE_COLUMNS
+from churnkit.service.state import Limits, current_holder
+
+Finite = Annotated[float, Strict(), AllowInfNan(False)]
+"""A JSON number: strings, booleans, NaN and Infinity are rejected (ints are fine)."""
+Id = Annotated[str, Strict(), Field(min_length=1, max_length=256)]
+Text = Annotated[str, Strict(), Field(max_length=256)]
+
+
+def _limits() -> Limits:
+    holder = current_holder()
+    return holder.settings.limits if holder is not None else Limits()
+
+
+def _at_most(limit: str):
+    """A list no longer than the service's ``limit`` (see :class:`Limits`)."""
+
+    def check(v: list) -> list:
+        most = getattr(_limits(), limit)
+        if len(v) > most:
+            raise ValueError(f"at most {most} items per request, got {len(v)}")
+        return v
+
+    return AfterValidator(check)
+
+
+def check_feature_names(values: dict[str, Any]) -> dict[str, Any]:
+    """Missing and unknown feature names, named in the error (a typo is not silently 0)."""
+    holder = current_holder()
+    names = holder.feature_names if holder is not None else None
+    if names is None:
+        return values
+    missing = sorted(names - values.keys())
+    extra = sorted(values.keys() - names)
+    parts = []
+    if missing:
+        parts.append(f"missing features: {', '.join(missing[:10])}{' ...' if len(missing) > 10 else ''}")
+    if extra:
+        parts.append(f"unknown features: {', '.join(extra[:10])}{' ...' if len(extra) > 10 else ''}")
+    if parts:
+        raise ValueError("; ".join(parts) + f" ({len(missing)} missing, {len(extra)} unknown)")
+    return values
+
+
+class FeatureRow(BaseModel):
+    """One user's features, as in a training set: every feature, null for missing."""
+
+    model_config = ConfigDict(extra="forbid")
+    user_id: Id | None = None
+    features: dict[str, Finite | None]
+
+    @field_validator("features")
+    @classmethod
+    def _names(cls, v: dict[str, float | None]) -> dict[str, float | None]:
+        return check_feature_names(v)
+
+
+class _EventRules(BaseModel):
+    """What a posted event must satisfy beyond its types."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("event", check_fields=False)
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in EVENT_TYPES:
+            raise ValueError(f"unknown event {v!r}; known: {', '.join(EVENT_TYPES)}")
+        return v
+
+    @field_validator("amount", check_fields=False)
+    @classmethod
+    def _non_negative(cls, v: float | None) -> float | None:
+        if v is not None and v < 0:
+            raise ValueError(f"amount {v} is negative")
+        return v
+
+    @field_validator("ts", check_fields=False)
+    @classmethod
+    def _utc(cls, v: dt.datetime) -> dt.datetime:
+        return v.replace(tzinfo=dt.UTC) if v.tzinfo is None else v.astimezone(dt.UTC)
+
+
+_FIELD_TYPES: dict[tuple[str, bool], Any] = {
+    ("string", True): Id,
+    ("string", False): Text | None,
+    ("timestamp", True): dt.datetime,
+    ("float", False): Finite | None,
+}
+Event = create_model(
+    "Event",
+    __base__=_EventRules,
+    __doc__="One raw event in the event contract. ``ts`` without an offset is read as UTC.",
+    **{f.name: (_FIELD_TYPES[f.kind, f.required], ... if f.required else None) for f in EVENT_FIELDS},
+)
+
+
+class User(BaseModel):
+    """A users-table row: signup time and string attributes (region, platform, ...)."""
+
+    model_config = ConfigDict(extra="allow")
+    user_id: Id
+    signup_ts: dt.datetime | None = None
+
+    @field_validator("signup_ts")
+    @classmethod
+    def _utc(cls, v: dt.datetime | None) -> dt.datetime | None:
+        if v is None:
+            return v
+        return v.replace(tzinfo=dt.UTC) if v.tzinfo is None else v.astimezone(dt.UTC)
+
+    def attributes(self) -> dict[str, Any]:
+        extra = dict(self.model_extra or {})
+        for key, value in extra.items():
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"attribute {key!r} must be a string or null")
+        return extra
+
+
+UserIds = Annotated[list[Id], Field(min_length=1), _at_most("max_rows")]
+FeatureRows = Annotated[list[FeatureRow], Field(min_length=1), _at_most("max_rows")]
+Events = Annotated[list[Event], Field(min_length=1), _at_most("max_events")]  # type: ignore[valid-type]
+Users = Annotated[list[User], _at_most("max_rows")]
+
+
+# --------------------------------------------------------------------------- responses
+
+
+Scores = create_model(
+    "Scores",
+    __doc__="One user's scores (null where the user is not eligible for that problem).",
+    user_id=(str | None, None),
+    **{col: (float | None, None) for col in SCORE_COLUMNS},
+    in_population=(dict[str, bool | None], Field(default_factory=dict,
+                   description="Per model: whether the row is one the model was trained on.")),
+    model_versions=(dict[str, int], Field(default_factory=dict)),
+)
+
+
+class UserScores(BaseModel):
+    """A snapshot row, or ``status: not_found`` for an id the snapshot does not hold."""
+
+    model_config = ConfigDict(extra="allow")
+    user_id: str
+    status: str
+
+
+class UsersResponse(BaseModel):
+    as_of: str | None
+    snapshot: str | None
+    results: list[UserScores]
+
+
+class EventsResponse(BaseModel):
+    as_of: str
+    model_versions: dict[str, int]
+    results: list[dict[str, Any]]
+
+
+class Reason(BaseModel):
+    feature: str
+    contribution: float
+    value: float | None
+    text: str
+
+
+class Explanation(BaseModel):
+    user_id: str
+    as_of: str | None
+    scores: dict[str, Any]
+    reasons: dict[str, list[Reason]]
+
+
+class Info(BaseModel):
+    ready: bool
+    error: str | None
+    workspace: str
+    tracking_uri: str | None
+    model_versions: dict[str, int]
+    problems: dict[str, str]
+    snapshot: str | None
+    snapshot_as_of: str | None
+    snapshot_rows: int
+    features: int
+    loaded_at: str | None
+    reloads: int
+    limits: dict[str, int]
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def json_value(v: Any) -> Any:
+    """NaN and NaT become null; numpy scalars and timestamps become JSON types."""
+    if v is None:
+        return None
+    if isinstance(v, float | np.floating):
+        return float(v) if np.isfinite(v) else None
+    if isinstance(v, np.integer | np.bool_):
+        return v.item()
+    if isinstance(v, pd.Timestamp | dt.datetime | dt.date):
+        return None if pd.isna(v) else v.isoformat()
+    if isinstance(v, np.ndarray | list | tuple):
+        return [json_value(x) for x in v]
+    if isinstance(v, dict):
+        return {k: json_value(x) for k, x in v.items()}
+    try:
+        if pd.isna(v):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return v
+
+
+def records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """JSON-ready rows; version columns stay whole numbers even after a reindex made them float."""
+    rows = [{k: json_value(v) for k, v in row.items()} for row in df.to_dict("records")]
+    versions = [c for c in df.columns if str(c).endswith("_model_version")]
+    for row in rows:
+        for c in versions:
+            if row.get(c) is not None:
+                row[c] = int(row[c])
+    return rows

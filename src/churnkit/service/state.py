@@ -1,0 +1,228 @@
+"""What one service process holds: its settings, the loaded models and snapshot, how to reload.
+
+A :class:`Loaded` is one consistent set (models pinned to versions, their snapshot, one
+DuckDB connection over the workspace for ``/explain``) and is replaced whole, never changed
+in place: a request reads the reference once and runs wholly on the old or the new set.
+The service instance owns its :class:`Holder`; the gate and the request schemas find it
+through BentoML's current service (:func:`current_holder`), not through a module global.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import bentoml
+import pandas as pd
+from bentoml.exceptions import BentoMLException
+
+from churnkit.config import load_churnkit_config
+from churnkit.flows.project import Project
+from churnkit.flows.score import champion_versions, load_scorer, stored_segmenter
+from churnkit.io import tracking
+from churnkit.io.workspace import Workspace, scores_as_of
+from churnkit.scoring.scorer import Scorer
+
+log = logging.getLogger("churnkit.service")
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return max(1, int(os.environ.get(name, default)))
+    except ValueError:
+        return default
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Request size limits; beyond them a request is a 400 (413 for the body) naming the field."""
+
+    max_rows: int = 10_000
+    """Rows (feature rows or user ids) per request."""
+    max_events: int = 100_000
+    """Events per /score_events request."""
+    max_body_bytes: int = 32 * 1024 * 1024
+    """Request bodies larger than this are refused before they are parsed."""
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        d = cls()
+        return cls(_env_int("CHURNKIT_MAX_ROWS", d.max_rows), _env_int("CHURNKIT_MAX_EVENTS", d.max_events),
+                   _env_int("CHURNKIT_MAX_BODY_BYTES", d.max_body_bytes))
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    """Everything the service takes from its environment, so both start paths agree
+    (``churnkit serve`` sets the variables; ``bentoml serve`` reads the same)."""
+
+    workspace: Path
+    config: Path | None = None
+    tracking_uri: str | None = None
+    token: str | None = None
+    reload_seconds: float = 0.0
+    limits: Limits = field(default_factory=Limits)
+
+    @classmethod
+    def from_env(cls) -> ServiceSettings:
+        config = os.environ.get("CHURNKIT_CONFIG") or None
+        ws = os.environ.get("CHURNKIT_WORKSPACE")
+        workspace = Path(ws) if ws else load_churnkit_config(Path(config) if config else None).workspace
+        return cls(
+            workspace=workspace.resolve(),
+            config=Path(config) if config else None,
+            tracking_uri=os.environ.get("CHURNKIT_TRACKING_URI") or None,
+            token=os.environ.get("CHURNKIT_API_TOKEN") or None,
+            reload_seconds=float(os.environ.get("CHURNKIT_RELOAD_SECONDS") or 0),
+            limits=Limits.from_env(),
+        )
+
+    def project(self) -> Project:
+        return Project.at(self.workspace, load_churnkit_config(self.config), self.tracking_uri)
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Process-level serving parameters BentoML needs when the service class is defined."""
+
+    workers: int = 1
+    threads: int = 4
+    batch_latency_ms: int = 2000
+    """Adaptive batching drops queued requests (503) whose wait would exceed this. 300 ms held
+    32 steady clients with no 503s (50 did not), but a ``/reload`` loads models in the same
+    process for ~0.8 s and stalled batches past 300 ms: 2 s keeps every request of a swap answered."""
+
+    @classmethod
+    def from_env(cls) -> Deployment:
+        d = cls()
+        return cls(_env_int("CHURNKIT_WORKERS", d.workers), _env_int("CHURNKIT_THREADS", d.threads),
+                   _env_int("CHURNKIT_BATCH_LATENCY_MS", d.batch_latency_ms))
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """One consistent set of models and snapshot; replaced whole, never changed in place."""
+
+    scorer: Scorer
+    tracking_uri: str | None
+    snapshot: pd.DataFrame | None
+    snapshot_path: Path | None
+    loaded_at: str
+    connection: Any
+    """DuckDB over the workspace, opened once per load for /explain (not thread-safe: the
+    holder's engine lock serialises its use)."""
+
+    @property
+    def versions(self) -> dict[str, int]:
+        return {role: int(v["version"]) for role, v in self.scorer.versions.items()}
+
+    @property
+    def problems(self) -> dict[str, str]:
+        return {role: str(v["problem"]) for role, v in self.scorer.versions.items()}
+
+    @property
+    def snapshot_as_of(self) -> str | None:
+        return scores_as_of(self.snapshot_path) if self.snapshot_path else None
+
+    def key(self) -> tuple:
+        return (tuple(sorted(self.versions.items())), str(self.snapshot_path))
+
+
+def read_snapshot(path: Path | None) -> pd.DataFrame | None:
+    if path is None:
+        return None
+    df = pd.read_parquet(path)
+    df["user_id"] = df["user_id"].astype(str)
+    return df.set_index("user_id", drop=False)
+
+
+class Holder:
+    """The current :class:`Loaded` (or the load error) and how to replace it."""
+
+    def __init__(self, settings: ServiceSettings):
+        self.settings = settings
+        self.workspace = Workspace(settings.workspace)
+        self.state: Loaded | None = None
+        self.error: str | None = None
+        self.reloads = 0
+        self.started = time.monotonic()
+        self.engine_lock = threading.Lock()  # DuckDB connections are not shared across threads
+        self._lock = threading.Lock()
+        self._features: frozenset[str] | None = None
+
+    @property
+    def feature_names(self) -> frozenset[str] | None:
+        """The features the loaded models need (None until loaded): what a feature row must hold."""
+        return self._features
+
+    def load(self) -> Loaded:
+        project = self.settings.project()
+        snapshot_path = self.workspace.latest_scores()
+        scorer = load_scorer(project, stored_segmenter(snapshot_path))
+        uri = tracking.current_uri()
+        return Loaded(
+            scorer=scorer,
+            tracking_uri=tracking.redact(uri) if uri else None,
+            snapshot=read_snapshot(snapshot_path),
+            snapshot_path=snapshot_path,
+            loaded_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            connection=project.connect(),
+        )
+
+    def changed(self) -> bool:
+        """Whether a champion alias or the latest snapshot moved since the last load."""
+        state = self.state
+        if state is None:
+            return True
+        return (
+            champion_versions(self.settings.project(), state.problems) != state.versions
+            or self.workspace.latest_scores() != state.snapshot_path
+        )
+
+    def reload(self, only_if_changed: bool = False) -> bool:
+        """Load a new state beside the current one and swap it in; False if nothing changed."""
+        with self._lock:
+            if only_if_changed and not self.changed():
+                return False
+            try:
+                new = self.load()
+            except Exception as err:  # reported on /info and /readyz; the old state is kept
+                self.error = f"{type(err).__name__}: {(str(err).splitlines() or [''])[0]}"
+                log.error("churnkit service: load failed: %s", self.error)
+                if self.state is None:
+                    return False
+                raise
+            old = self.state
+            changed = old is None or old.key() != new.key()
+            self._features = frozenset(new.scorer.feature_names)
+            self.state = new  # the swap: one reference assignment
+            self.error = None
+            self.reloads += 1
+            log.info("churnkit service: loaded models %s, snapshot %s", new.versions, new.snapshot_path)
+            return changed
+
+    def watch(self) -> None:
+        """Background: first load, then poll the champion aliases if asked to."""
+        self.reload()
+        period = self.settings.reload_seconds
+        while period > 0:
+            time.sleep(period)
+            try:
+                self.reload(only_if_changed=True)
+            except Exception:  # keep serving the old models
+                log.exception("churnkit service: periodic reload failed")
+
+
+def current_holder() -> Holder | None:
+    """This process's holder: the running service instance's, None before it exists."""
+    try:
+        service = bentoml.get_current_service()
+    except BentoMLException:
+        return None
+    return getattr(service, "holder", None)
