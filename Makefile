@@ -25,14 +25,18 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/churnkit demo
 
+# the architecture's contracts (pyproject [tool.importlinter]) run before the tests, so CI enforces them
 test: $(TEST_STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 test-fast: $(TEST_STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_simulate.py

@@ -27,16 +27,15 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from churnkit.config import IngestSettings, ProblemConfig
-from churnkit.dataset import build_training_set
-from churnkit.evaluate import classifier_metrics, compare_table, ltv_metrics
+from churnkit.config import IngestSettings, ProblemConfig, load_source
+from churnkit.datasets.build import build_training_set
 from churnkit.events.ingest import ingest
-from churnkit.events.sources import resolve_source
+from churnkit.io.warehouse import duckdb_connection, workspace_events
+from churnkit.io.workspace import Workspace
+from churnkit.metrics import classifier_metrics, compare_table, ltv_metrics
 from churnkit.models.baselines import BGNBDBaseline, LastPeriodRevenue, RecencyRFMBaseline
 from churnkit.models.classifier import PropensityClassifier
 from churnkit.models.ltv import LTVModel
-from churnkit.warehouse import duckdb_connection, workspace_events
-from churnkit.workspace import Workspace
 
 TEST = dt.date(1997, 10, 1)
 HOLDOUT_DAYS = 273
@@ -56,13 +55,13 @@ def main() -> None:
     cdnow = ROOT.parent / "shared" / "data" / "cdnow" / "CDNOW_master.txt"
     with tempfile.TemporaryDirectory() as tmp:
         ws = Workspace(Path(tmp))
-        ingest([cdnow], resolve_source("cdnow_master"), ws, as_of=None, settings=IngestSettings())
+        ingest([cdnow], load_source("cdnow_master"), ws, as_of=None, settings=IngestSettings())
         events = workspace_events(duckdb_connection(), ws)
         sets = {}
         for kind in ("purchase", "revenue"):
             train, man = build_training_set(events, None, problem(f"cd_{kind}", kind, TRAIN_H, TRAIN_CUTOFFS))
             test, _ = build_training_set(events, None, problem(f"cd_{kind}_test", kind, HOLDOUT_DAYS, [TEST]))
-            sets[kind] = (train, test, [f["name"] for f in man["features"]])
+            sets[kind] = (train, test, man.feature_names)
     t0 = time.perf_counter()
     train, test, names = sets["purchase"]
     last = train.cutoff.max()

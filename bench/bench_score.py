@@ -14,7 +14,7 @@ risk) and, for comparison, in the top 10% by churn probability alone. Random: 10
 1M users fit the box: ~22.5M events for 1M users over 35 days), ingest them, then score the
 whole base at the data end with the champions of ``--models`` (trained on the small
 workspace: scoring applies models to new data, it does not train them). Timed:
-features (one ``features_as_of`` pass) + three models + reason codes for the churn
+features (one ``Scorer.features`` pass) + three models + reason codes for the churn
 population, as ``Scorer.score_as_of`` does it; then, in the same process, bare LightGBM
 ``Booster.predict`` of the three boosters on the same feature matrix (the floor).
 
@@ -24,7 +24,6 @@ population, as ``Scorer.score_as_of`` does it; then, in the same process, bare L
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import resource
@@ -33,9 +32,30 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out" / "score"
 sys.path.insert(0, str(HERE.parent / "src"))
+
+from churnkit.config import (
+    ChurnkitConfig,
+    IngestSettings,
+    ScoringSettings,
+    SimulateSettings,
+    load_source,
+)
+from churnkit.contracts import as_of_cutoff
+from churnkit.datasets.span import data_span
+from churnkit.events.ingest import ingest
+from churnkit.flows.project import Project
+from churnkit.flows.score import load_scorer
+from churnkit.flows.simulate import write_simulation
+from churnkit.io.warehouse import duckdb_connection, workspace_events, workspace_users
+from churnkit.io.workspace import Workspace
+from churnkit.scoring.lists import risk_list
+from churnkit.simulate import simulate
 
 
 def peak_rss_mib() -> float:
@@ -43,26 +63,17 @@ def peak_rss_mib() -> float:
 
 
 def tables(ws):
-    from churnkit.warehouse import duckdb_connection, workspace_events, workspace_users
-
     con = duckdb_connection("8GB")
     return workspace_events(con, ws), workspace_users(con, ws)
 
 
 def capture(models_ws: Path) -> dict:
-    import numpy as np
-    import pandas as pd
-
-    from churnkit.lists import risk_list
-    from churnkit.scoring import Scorer
-    from churnkit.workspace import Workspace
-
     ws = Workspace(models_ws)
-    truth = pd.read_parquet(ws.simulation_dir / "truth.parquet")
+    truth = pd.read_parquet(ws.truth_path)
     t7 = truth[truth.horizon_days == 7]
     cut = pd.Timestamp(t7["cutoff"].max())
     as_of = cut.date()
-    scorer = Scorer.load(ws)
+    scorer = load_scorer(Project.at(ws))
     events, users = tables(ws)
     scores = scorer.score_as_of(events, users, as_of)
     pop = scores[scores.churn_in_population.astype(bool)].copy()
@@ -92,43 +103,29 @@ def capture(models_ws: Path) -> dict:
 
 
 def prepare(users: int, days: int) -> Path:
-    from churnkit.config import IngestSettings
-    from churnkit.events.ingest import ingest
-    from churnkit.events.sources import resolve_source
-    from churnkit.simulate import SimulationParams, simulate, write_simulation
-    from churnkit.workspace import Workspace
-
     root = OUT / f"u{users}_d{days}"
     ws = Workspace(root)
     if (root / "ready").exists():
         return root
-    params = SimulationParams(users=users, days=days, seed=5, horizons=[7], cutoff_step_days=days, observable=False)
+    params = SimulateSettings(users=users, days=days, seed=5, horizons=[7], cutoff_step_days=days, observable=False)
     t = time.perf_counter()
     write_simulation(simulate(params), ws.simulation_dir)
-    as_of = dt.datetime.combine(params.end, dt.time(), dt.UTC)
-    summary = ingest([ws.simulation_dir], resolve_source("simulator"), ws, as_of=as_of,
+    summary = ingest([ws.simulation_dir], load_source("simulator"), ws, as_of=as_of_cutoff(params.end),
                      settings=IngestSettings(duckdb_memory_limit="4GB"))
     (root / "ready").write_text(json.dumps({"events": summary["accepted"], "seconds": time.perf_counter() - t}))
     return root
 
 
 def scale(models_ws: Path, data: Path, threads: int | None) -> dict:
-    import numpy as np
-
-    from churnkit.config import ScoringSettings
-    from churnkit.scoring import Scorer, data_span
-    from churnkit.workspace import Workspace
-
-    scorer = Scorer.load(Workspace(models_ws), settings=ScoringSettings(threads=threads))
+    project = Project.at(models_ws, ChurnkitConfig(scoring=ScoringSettings(threads=threads)))
+    scorer = load_scorer(project)
     events, users = tables(Workspace(data))
-    end = data_span(events)[1]
+    end = data_span(events).end
     t0 = time.perf_counter()
-    frames = scorer.features_as_of(events, users, end)
+    frames = scorer.features(events, users, end)
     t1 = time.perf_counter()
-    if scorer.segmenter is None:
-        from churnkit.scoring import _fit_segmenter, _user_ids, segment_frame
-
-        scorer.segmenter = _fit_segmenter(segment_frame(frames, _user_ids(frames)), scorer.settings)
+    if scorer.segmenter is None:  # as score_as_of does: RFM cut points from this batch's buyers
+        scorer.fit_segmenter(frames)
     scores = scorer.score_features(frames, as_of=end)
     t2 = time.perf_counter()
     X = frames["churn"][scorer.models["churn"].features].to_numpy("float64")

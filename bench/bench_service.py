@@ -6,7 +6,8 @@ Starts ``churnkit serve`` (cold start = process start to ``/readyz`` 200), then 
 scenario runs N client threads, each with one keep-alive ``http.client`` connection, for
 ``--duration`` seconds: single-row ``/score_features`` at concurrency 1 and 32, 1000-row
 batches at 1 and 4. In-process throughput is the service's own scoring call
-(:func:`churnkit.service_engine.score_features`) on the same rows, measured in this run.
+(:meth:`churnkit.scoring.scorer.Scorer.predict`, what ``/score_features`` runs) on the same
+rows, measured in this run.
 Without a scored workspace one is built (simulate, ingest, train x3, promote, score).
 """
 
@@ -30,44 +31,44 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from churnkit.config import SimulateSettings
+from churnkit.contracts import as_of_cutoff
+from churnkit.flows.ingest import ingest
+from churnkit.flows.project import Project
+from churnkit.flows.promote import promote_problem
+from churnkit.flows.score import score
+from churnkit.flows.simulate import write_simulation
+from churnkit.flows.train import train
+from churnkit.io.warehouse import workspace_events, workspace_users
+from churnkit.io.workspace import Workspace
+from churnkit.scoring.scorer import Scorer
+from churnkit.service.state import Holder, ServiceSettings
+from churnkit.simulate import simulate
+from churnkit.training.fit import TrainOptions
+
 HERE = Path(__file__).resolve().parent
 SCENARIOS = [("single row", 1, 1), ("single row", 1, 32), ("1000-row batch", 1000, 1), ("1000-row batch", 1000, 4)]
 
 
 def build_workspace(root: Path) -> None:
-    from churnkit.config import IngestSettings
-    from churnkit.events.ingest import ingest
-    from churnkit.events.sources import resolve_source
-    from churnkit.scoring import run_scoring
-    from churnkit.simulate import SimulationParams, simulate, write_simulation
-    from churnkit.train import TrainOptions, promote_problem, run_training
-    from churnkit.workspace import Workspace
-
-    ws = Workspace(root)
-    params = SimulationParams(users=2000, days=140, seed=5, horizons=[7, 28], cutoff_step_days=7)
-    write_simulation(simulate(params), ws.simulation_dir)
-    end = dt.datetime.combine(params.end, dt.time(), dt.UTC)
-    ingest([ws.simulation_dir], resolve_source("simulator"), ws, as_of=end, settings=IngestSettings())
+    project = Project.at(root)
+    params = SimulateSettings(users=2000, days=140, seed=5, horizons=[7, 28], cutoff_step_days=7)
+    write_simulation(simulate(params), project.workspace.simulation_dir)
+    ingest(project, [project.workspace.simulation_dir], "simulator", as_of=as_of_cutoff(params.end))
     for problem in ("churn_ga4", "purchase_ga4", "revenue_ga4"):
-        run_training(ws, problem, TrainOptions(trials=1, seed=3, bgnbd=False))
-        promote_problem(ws, problem)
-    run_scoring(ws, params.end)
+        train(project, problem, TrainOptions(trials=1, seed=3, bgnbd=False))
+        promote_problem(project, problem)
+    score(project, params.end)
 
 
-def feature_frame(root: Path) -> tuple[pd.DataFrame, Any]:
+def feature_frame(root: Path) -> tuple[pd.DataFrame, Scorer]:
     """Feature rows at the snapshot date through the batch path, and the service's scorer."""
-    from churnkit import service_engine
-    from churnkit.service import ServiceSettings, latest_snapshot
-    from churnkit.warehouse import duckdb_connection, workspace_events, workspace_users
-    from churnkit.workspace import Workspace
-
-    settings = ServiceSettings(workspace=root.resolve())
-    snapshot = latest_snapshot(root)
-    scorer = service_engine.load_scorer(settings, snapshot)
-    as_of = dt.date.fromisoformat(snapshot.stem.removeprefix("scores_"))
-    con = duckdb_connection()
+    state = Holder(ServiceSettings(workspace=root.resolve())).load()
+    scorer = state.scorer
+    as_of = dt.date.fromisoformat(state.snapshot_as_of)
+    con = state.connection
     ws = Workspace(root)
-    frames = scorer.scorer.features_as_of(workspace_events(con, ws), workspace_users(con, ws), as_of)
+    frames = scorer.features(workspace_events(con, ws), workspace_users(con, ws), as_of)
     return frames["churn"], scorer
 
 
@@ -78,15 +79,13 @@ def bodies(features: pd.DataFrame, names: list[str], rows: int) -> bytes:
     return json.dumps({"rows": out}).encode()
 
 
-def in_process(scorer: Any, features: pd.DataFrame, names: list[str], rows: int, seconds: float) -> dict[str, float]:
-    from churnkit import service_engine
-
+def in_process(scorer: Scorer, features: pd.DataFrame, names: list[str], rows: int, seconds: float) -> dict[str, float]:
     X = features.sample(n=rows, replace=len(features) < rows, random_state=rows)[names].reset_index(drop=True)
     times = []
     t_end = time.perf_counter() + seconds
     while time.perf_counter() < t_end:
         t0 = time.perf_counter()
-        service_engine.score_features(scorer, X)
+        scorer.predict(X)
         times.append(time.perf_counter() - t0)
     t = np.array(times)
     return {"p50_ms": float(np.median(t) * 1e3), "rows_per_s": float(rows * len(t) / t.sum())}
@@ -176,13 +175,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=HERE / "out" / "bench_service.json")
     args = ap.parse_args()
     root = args.workspace
-    if not list((root / "scores").glob("scores_*.parquet")):
+    if Workspace(root).latest_scores() is None:
         print(f"building a scored workspace in {root} ...", flush=True)
         build_workspace(root)
     features, scorer = feature_frame(root)
-    from churnkit.service_engine import feature_names
-
-    names = feature_names(scorer)
+    names = scorer.feature_names
     port = free_port()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     proc, cold = start_server(root, port, args.out.with_suffix(".log"))

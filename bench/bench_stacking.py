@@ -13,22 +13,25 @@ import sys
 import time
 from pathlib import Path
 
-from churnkit.dataset import load_problem
-from churnkit.train import HEADLINE, TrainOptions, fit_and_evaluate, load_truth, training_set
-from churnkit.workspace import Workspace
+from churnkit.config import load_problem
+from churnkit.flows.build import training_set
+from churnkit.flows.project import Project
+from churnkit.flows.train import load_truth
+from churnkit.training.fit import TrainOptions, fit_and_evaluate
+from churnkit.training.promotion import HEADLINE
 
 
 def main() -> None:
     if len(sys.argv) < 3:
         sys.exit(__doc__.split("\n\n")[1])
-    ws = Workspace(Path(sys.argv[1]))
-    truth = load_truth(ws.simulation_dir)
+    project = Project.at(Path(sys.argv[1]))
+    truth = load_truth(project)
     options = TrainOptions(trials=3, seed=42, bgnbd=False, stack_bgnbd=True)
     for name in sys.argv[2:]:
         t0 = time.perf_counter()
         problem = load_problem(name)
-        df, manifest, _, _ = training_set(ws, problem)
-        r = fit_and_evaluate(df, manifest, problem, options, truth=truth)
+        data = training_set(project, problem)
+        r = fit_and_evaluate(data.frame, data.manifest, problem, options, truth=truth)
         metrics = [HEADLINE[problem.kind][0]] + (["pr_auc"] if problem.kind != "revenue" else [])
         for metric in metrics:
             row = "  ".join(f"{k} {v[metric]:.4f}" for k, v in r.metrics.items())

@@ -27,7 +27,7 @@ def cdnow_dir() -> Path:
 def spark_backend():
     """One local Spark session (through Ibis) for the whole test run: starting one costs ~5 s."""
     pytest.importorskip("pyspark", reason="the spark extra is not installed (pip install '.[spark]')")
-    from churnkit.warehouse import spark_connection
+    from churnkit.io.warehouse import spark_connection
 
     con = spark_connection("local[2]", {"spark.sql.shuffle.partitions": "4"})
     con._session.sparkContext.setLogLevel("ERROR")

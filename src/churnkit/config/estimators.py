@@ -104,7 +104,10 @@ class LTVSettings(StrictModel):
 
 
 def _checked_params(settings: M, origin: str) -> M:
-    canonical_params(getattr(settings, "params", None), f"{origin}.params")
+    try:
+        canonical_params(getattr(settings, "params", None), f"{origin}.params")
+    except ChurnkitError as err:
+        raise ConfigError(str(err)) from None
     return settings
 
 

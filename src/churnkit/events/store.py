@@ -36,8 +36,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from churnkit.contracts import EVENT_ARROW_SCHEMA
-from churnkit.contracts import EVENT_COLUMNS
+from churnkit.contracts import EVENT_ARROW_SCHEMA, EVENT_COLUMNS
 from churnkit.events.schema import QUARANTINE_SCHEMA
 from churnkit.io.workspace import Workspace
 

@@ -19,8 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from churnkit.config import FieldSpec, UsersTableSource
-from churnkit.contracts import UTC_US
-from churnkit.contracts import users_arrow_schema
+from churnkit.contracts import UTC_US, users_arrow_schema
 from churnkit.errors import ConfigError
 from churnkit.events.files import InputFile
 from churnkit.events.mapping import field_values, text_field

@@ -164,6 +164,16 @@ def generic(r: ReasonRows, i: int, lead: str) -> str:
     return f"{desc}: {shown}{word}" + r.typical(lead, lambda m: fmt_value(m, unit, lead), "typical")
 
 
+def known(wording: Callable[[ReasonRows, int, str], str]) -> Callable[[ReasonRows, int, str], str]:
+    """A wording for a count that is never missing in a feature frame (zero-filled): given
+    rows without a value, it says there is no data instead of inventing a number."""
+
+    def guarded(r: ReasonRows, i: int, lead: str) -> str:
+        return generic(r, i, lead) if math.isnan(r.v(i, lead)) else wording(r, i, lead)
+
+    return guarded
+
+
 def simple(text: Callable[[float], str], median: Callable[[float], str], missing: str | None = None):
     """A one-feature wording: ``text(value)`` plus the population median, or ``missing``."""
 

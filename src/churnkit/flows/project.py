@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import ibis.expr.types as ir
 
-from churnkit.config import ChurnkitConfig
+from churnkit.config import ChurnkitConfig, load_churnkit_config
 from churnkit.io import tracking
 from churnkit.io.warehouse import duckdb_connection, workspace_events, workspace_users
 from churnkit.io.workspace import Workspace
@@ -19,14 +19,16 @@ class Project:
     """The workspace, the project config, and an MLflow URI that overrides the config's."""
 
     workspace: Workspace
-    config: ChurnkitConfig = ChurnkitConfig()
+    config: ChurnkitConfig = field(default_factory=ChurnkitConfig)
     tracking_uri: str | None = None
 
     @classmethod
     def at(cls, root: Path | str | Workspace, config: ChurnkitConfig | None = None,
            tracking_uri: str | None = None) -> Project:
+        """A project on ``root`` with ``config``, else the project config the CLI would read
+        (``configs/churnkit.yaml`` in the working directory, or the embedded defaults)."""
         ws = root if isinstance(root, Workspace) else Workspace(Path(root))
-        return cls(ws, config or ChurnkitConfig(), tracking_uri)
+        return cls(ws, config or load_churnkit_config(None), tracking_uri)
 
     def with_tracking(self, uri: str | None) -> Project:
         """The same project with ``--tracking-uri`` (None keeps the current choice)."""

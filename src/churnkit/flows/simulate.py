@@ -9,6 +9,7 @@ import pyarrow.parquet as pq
 
 from churnkit.config import SimulateSettings
 from churnkit.io.artifacts import publish, to_json
+from churnkit.io.workspace import simulation_files
 from churnkit.simulate import TABLES, SimulationResult, simulate
 
 Progress = Callable[[float, float | None, str | None], None]
@@ -18,7 +19,7 @@ def write_simulation(result: SimulationResult, out_dir: Path, progress: Progress
     """Every table as ``out_dir/<name>.parquet`` plus ``simulation.json``, moved into place
     together; returns their paths (``meta`` for the JSON)."""
     out_dir = Path(out_dir)
-    targets = {name: out_dir / f"{name}.parquet" for name in TABLES} | {"meta": out_dir / "simulation.json"}
+    targets = simulation_files(out_dir, TABLES)
     with publish(targets, out_dir) as tmp:
         for i, name in enumerate(TABLES):
             pq.write_table(result.table(name), tmp[name], compression="zstd")

@@ -79,11 +79,12 @@ def trial_logger() -> Callable[..., None]:
 
 
 def train(
-    project: Project, problem_name: str, options: TrainOptions = TrainOptions(),
+    project: Project, problem_name: str, options: TrainOptions | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> TrainOutcome:
     """Build or reuse the training set, tune and fit, log it all and register a challenger."""
     say = progress or (lambda _msg: None)
+    options = options or TrainOptions()
     problem = load_problem(problem_name)
     uri = project.open_tracking()
     say("training set")

@@ -55,7 +55,7 @@ class Workspace:
     @property
     def truth_path(self) -> Path:
         """The simulator's truth, when the workspace holds a simulation."""
-        return self.simulation_dir / "truth.parquet"
+        return simulation_files(self.simulation_dir, ["truth"])["truth"]
 
     # -- datasets -----------------------------------------------------------------
 
@@ -93,6 +93,12 @@ class Workspace:
     def mlflow_db(self) -> Path:
         """The embedded tracking store; its artefacts live in ``mlartifacts`` beside it."""
         return self.root / "mlflow.db"
+
+
+def simulation_files(folder: Path, tables: list[str] | tuple[str, ...]) -> dict[str, Path]:
+    """Where a simulation written to ``folder`` keeps each table (``<name>.parquet``) and its
+    parameters and counts (``meta``: ``simulation.json``)."""
+    return {name: Path(folder) / f"{name}.parquet" for name in tables} | {"meta": Path(folder) / "simulation.json"}
 
 
 def manifest_path(dataset: Path) -> Path:

@@ -26,8 +26,8 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from churnkit.errors import ChurnkitError
 from churnkit.config import canonical_params
+from churnkit.errors import ChurnkitError
 from churnkit.metrics import normalized_gini, rmse
 from churnkit.models.checks import check_features
 from churnkit.models.lgbm import lgbm_params, sklearn_params

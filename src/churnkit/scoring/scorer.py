@@ -284,11 +284,16 @@ class Scorer:
         say("features")
         frames = self.features(events, users, as_of)
         if self.segmenter is None:
-            seg = segment_frame(frames, _user_ids(frames))
-            if seg is not None:
-                self.segmenter = _fit_segmenter(seg, self.settings)
+            self.fit_segmenter(frames)
         say("scores and reasons")
         return self.score_features(frames, as_of=as_of)
+
+    def fit_segmenter(self, frames: Mapping[str, pd.DataFrame]) -> RFMSegmenter | None:
+        """RFM cut points from the buyers in these feature rows, kept for later calls (none
+        when the rows cannot be segmented or nobody has bought yet)."""
+        seg = segment_frame(frames, _user_ids(frames))
+        self.segmenter = _fit_segmenter(seg, self.settings) if seg is not None else None
+        return self.segmenter
 
     def score_events(self, events: Any, users: Any, as_of: dt.date) -> pd.DataFrame:
         """Single users from their events (Ibis tables, e.g. memtables of a request), through

@@ -39,6 +39,12 @@ def _env_int(name: str, default: int) -> int:
         return default
 
 
+def _from_env(cls: type, variables: dict[str, str]) -> Any:
+    """``cls`` with each field from its environment variable (a whole number), else its default."""
+    default = cls()
+    return cls(**{name: _env_int(var, getattr(default, name)) for name, var in variables.items()})
+
+
 @dataclass(frozen=True)
 class Limits:
     """Request size limits; beyond them a request is a 400 (413 for the body) naming the field."""
@@ -52,9 +58,8 @@ class Limits:
 
     @classmethod
     def from_env(cls) -> Limits:
-        d = cls()
-        return cls(_env_int("CHURNKIT_MAX_ROWS", d.max_rows), _env_int("CHURNKIT_MAX_EVENTS", d.max_events),
-                   _env_int("CHURNKIT_MAX_BODY_BYTES", d.max_body_bytes))
+        return _from_env(cls, {"max_rows": "CHURNKIT_MAX_ROWS", "max_events": "CHURNKIT_MAX_EVENTS",
+                               "max_body_bytes": "CHURNKIT_MAX_BODY_BYTES"})
 
 
 @dataclass(frozen=True)
@@ -100,9 +105,8 @@ class Deployment:
 
     @classmethod
     def from_env(cls) -> Deployment:
-        d = cls()
-        return cls(_env_int("CHURNKIT_WORKERS", d.workers), _env_int("CHURNKIT_THREADS", d.threads),
-                   _env_int("CHURNKIT_BATCH_LATENCY_MS", d.batch_latency_ms))
+        return _from_env(cls, {"workers": "CHURNKIT_WORKERS", "threads": "CHURNKIT_THREADS",
+                               "batch_latency_ms": "CHURNKIT_BATCH_LATENCY_MS"})
 
 
 @dataclass(frozen=True)

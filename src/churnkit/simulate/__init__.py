@@ -18,13 +18,11 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from churnkit import __version__
 from churnkit.config import SimulateSettings

@@ -144,12 +144,13 @@ def fit_and_evaluate(
     df: pd.DataFrame,
     manifest: Manifest,
     problem: ProblemConfig,
-    options: TrainOptions = TrainOptions(),
+    options: TrainOptions | None = None,
     *,
     truth: pd.DataFrame | None = None,
     on_trial: Callable[..., None] | None = None,
 ) -> TrainResult:
     """Tune on the backtest folds, refit on the final training cutoffs, score the test."""
+    options = options or TrainOptions()
     names = manifest.feature_names
     specs = [f.model_dump() for f in manifest.features]
     plan = plan_backtest(dataset_cutoffs(df), problem.horizon_days, n_folds=options.n_folds, n_test=options.n_test)

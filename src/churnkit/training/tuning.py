@@ -18,7 +18,7 @@ import socket
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import optuna
@@ -29,7 +29,6 @@ from churnkit.config import PrunerSettings, SearchParam, TuningSettings
 from churnkit.contracts import KEYS, LABEL
 from churnkit.datasets.folds import BacktestPlan, rows
 from churnkit.errors import ChurnkitError
-
 
 # --------------------------------------------------------------------------- scoring
 

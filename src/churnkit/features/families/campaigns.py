@@ -8,7 +8,7 @@ from churnkit.contracts import EVENT_NOUNS
 from churnkit.features.context import Context, days_between, zero_if_null
 from churnkit.features.families.windows import event_fact
 from churnkit.features.spec import Family, FamilyOptions, FeatureSpec, Wording
-from churnkit.features.wording import ReasonRows, num, plural
+from churnkit.features.wording import ReasonRows, known, num, plural
 
 F = "campaigns"
 
@@ -18,7 +18,7 @@ def _campaign_pushes(when: str) -> Wording:
         c = num(r.v(i, lead))
         return f"{c} campaign {plural(c, 'messages')} {when}" + r.typical(lead, num)
 
-    return wording
+    return known(wording)
 
 
 def _coupons_so_far(r: ReasonRows, i: int, lead: str) -> str:
@@ -40,7 +40,7 @@ def family(options: FamilyOptions) -> Family:
                      fact="campaign_pushes", wording=_campaign_pushes("so far")),
          lambda t: zero_if_null(t.sum_n_campaign_push_all)),
         (FeatureSpec("coupon_redeems_total", "coupon redemptions, all history", "redemptions", F,
-                     fact=event_fact("coupon_redeem"), wording=_coupons_so_far),
+                     fact=event_fact("coupon_redeem"), wording=known(_coupons_so_far)),
          lambda t: zero_if_null(t.sum_n_coupon_redeem_all)),
         (FeatureSpec("days_since_last_campaign", "days since the last campaign message", "days", F),
          lambda t: days_between(t.cutoff, t.max_last_campaign_ts_all)),

@@ -65,8 +65,11 @@ def purchase_recency(r: ReasonRows, i: int, lead: str) -> str:
 
 
 def _first_seen(r: ReasonRows, i: int, lead: str) -> str:
-    what = "first active" if lead == DAYS_SINCE_FIRST_ACTIVITY.name else "first seen"
-    return f"{what} {days(r.v(i, lead))} ago" + r.typical(lead, whole)
+    active = lead == DAYS_SINCE_FIRST_ACTIVITY.name
+    d = r.v(i, lead)
+    if math.isnan(d):
+        return "no activity yet" if active else "no events yet"
+    return f"{'first active' if active else 'first seen'} {days(d)} ago" + r.typical(lead, whole)
 
 
 def _purchases(r: ReasonRows, i: int, lead: str) -> str:

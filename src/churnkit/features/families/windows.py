@@ -15,7 +15,7 @@ from churnkit.features.families.rfm import (
     silence,
 )
 from churnkit.features.spec import Family, FamilyOptions, FeatureSpec, Wording
-from churnkit.features.wording import ReasonRows, money, num, plural, whole
+from churnkit.features.wording import ReasonRows, known, money, num, plural, whole
 
 F = "windows"
 WINDOWS = (7, 30, 90)
@@ -65,7 +65,7 @@ def event_counts(event: str, window: int) -> Wording:
     def wording(r: ReasonRows, i: int, lead: str) -> str:
         return _count_text(r, i, event, lead, window)
 
-    return wording
+    return known(wording)
 
 
 def push_open_counts(window: int | None) -> Wording:
@@ -85,7 +85,7 @@ def push_open_counts(window: int | None) -> Wording:
             return f"{c} {plural(c, 'push opens')} in the 60 days before the last 30" + r.typical(lead, num)
         return _count_text(r, i, "push_open", lead, window)
 
-    return wording
+    return known(wording)
 
 
 def _activity(window: int, days_count: bool) -> Wording:
@@ -98,7 +98,7 @@ def _activity(window: int, days_count: bool) -> Wording:
         c = num(n)
         return f"{c} {plural(c, 'actions')} in the last {window} days" + r.typical(lead, num)
 
-    return wording
+    return known(wording)
 
 
 def _spend(window: int) -> Wording:
@@ -108,7 +108,7 @@ def _spend(window: int) -> Wording:
             return purchase_recency(r, i, lead)
         return f"spent {money(n)} in the last {window} days" + r.typical(lead, money)
 
-    return wording
+    return known(wording)
 
 
 # --------------------------------------------------------------------------- features

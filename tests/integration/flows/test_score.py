@@ -1,0 +1,227 @@
+"""Scoring end to end on a small simulated workspace with real champions in a real MLflow store.
+
+Batch scores must equal the in-memory single-user path (one feature function), lists come
+out ranked with reasons, and each failure is one line that says what to do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from churnkit.cli import app
+from churnkit.config import ChurnkitConfig, ScoringSettings
+from churnkit.datasets.manifest import FeatureEntry
+from churnkit.datasets.span import data_span
+from churnkit.errors import ChurnkitError
+from churnkit.flows.project import Project
+from churnkit.flows.score import load_scorer
+from churnkit.io import tracking
+from churnkit.io.warehouse import (
+    duckdb_connection,
+    events_memtable,
+    users_memtable,
+    workspace_events,
+    workspace_users,
+)
+from churnkit.io.workspace import Workspace
+from churnkit.scoring.lists import risk_list
+from churnkit.scoring.scorer import RoleModel, Scorer, check_role_model
+from churnkit.service.state import Holder, ServiceSettings
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def workspace(trained_workspace) -> Workspace:
+    return trained_workspace.ws
+
+
+@pytest.fixture(scope="module")
+def tables(workspace):
+    con = duckdb_connection()
+    return workspace_events(con, workspace), workspace_users(con, workspace)
+
+
+@pytest.fixture(scope="module")
+def scorer(workspace) -> Scorer:
+    return load_scorer(Project.at(workspace))
+
+
+@pytest.fixture(scope="module")
+def batch(scorer, tables):
+    events, users = tables
+    end = data_span(events).end
+    return end, scorer.score_as_of(events, users, end)
+
+
+def test_scorer_pins_the_champions(scorer):
+    assert scorer.versions == {
+        "churn": {"problem": "churn_ga4", "version": 1},
+        "purchase": {"problem": "purchase_ga4", "version": 1},
+        "ltv": {"problem": "revenue_ga4", "version": 1},
+    }
+    assert len(scorer.groups) == 1  # the GA4 problems share one feature definition: one pass
+
+
+def test_batch_scores_cover_everyone_with_history_and_flag_populations(batch, workspace):
+    end, df = batch
+    expected = [
+        "user_id", "as_of", "churn_probability", "purchase_probability", "predicted_ltv", "ltv_low", "ltv_high",
+        "value_at_risk", "rfm_tier", "lifecycle_stage", "reason_1", "reason_2", "reason_3",
+        "churn_model_version", "purchase_model_version", "ltv_model_version",
+    ]
+    assert set(expected) <= set(df.columns)
+    assert df["user_id"].is_unique and (df["as_of"] == end).all()
+    np.testing.assert_allclose(df["value_at_risk"], df["churn_probability"] * df["predicted_ltv"])
+    assert (df["ltv_low"] <= df["ltv_high"]).all()
+    assert {"churned", "silent", "active"} <= set(df["lifecycle_stage"])
+    # the churn population (7-day look-back) is inside the 28-day one
+    assert (df["churn_in_population"] <= df["purchase_in_population"]).all()
+    assert 0 < df["churn_in_population"].sum() < df["purchase_in_population"].sum() < len(df)
+    assert (df.loc[df.lifecycle_stage == "churned", "churn_in_population"] == False).all()
+    # reasons only where the churn model applies (default scope)
+    outside = df[~df["churn_in_population"]]
+    assert (outside["reason_1"] == "").all()
+    assert (df.loc[df["churn_in_population"], "reason_1"] != "").mean() > 0.9
+
+
+def test_single_user_in_memory_equals_batch(scorer, batch, workspace):
+    end, df = batch
+    events = pd.read_parquet(workspace.simulation_dir / "events.parquet")
+    users = pd.read_parquet(workspace.users_path)
+    picks = [df[df.churn_in_population].user_id.iloc[0], df[df.lifecycle_stage == "silent"].user_id.iloc[0],
+             df[df.lifecycle_stage == "churned"].user_id.iloc[0]]
+    for uid in picks:
+        one = scorer.score_events(events_memtable(events[events.user_id == uid]),
+                                  users_memtable(users[users.user_id == uid]), end)
+        row = df[df.user_id == uid].reset_index(drop=True)
+        pd.testing.assert_frame_equal(one, row, check_dtype=False, rtol=1e-12)
+
+
+def test_risk_list_sorted_with_reasons(batch):
+    _, df = batch
+    top = risk_list(df, top=50)
+    assert len(top) == 50 and top["value_at_risk"].is_monotonic_decreasing
+    assert (top["reason_1"] != "").all()
+    assert top["value_at_risk"].iloc[0] == df.loc[df.churn_in_population, "value_at_risk"].max()
+
+
+def test_explain_gives_reasons_both_ways(scorer, tables, batch):
+    events, users = tables
+    end, df = batch
+    frames = scorer.features(events, users, end)
+    uid = df[df.churn_in_population].user_id.iloc[0]
+    one = {r: f[f.user_id == uid] for r, f in frames.items()}
+    ex = scorer.explain(one, top=2)
+    assert set(ex["score"]) == {"churn", "purchase", "ltv"}
+    up = ex[ex.direction == "up"]
+    assert (up["contribution"] > 0).all() and (ex[ex.direction == "down"]["contribution"] < 0).all()
+
+
+def test_as_of_outside_the_data_is_a_clear_error(scorer, tables):
+    events, users = tables
+    span = data_span(events)
+    first, end = span.first, span.end
+    with pytest.raises(ChurnkitError, match=f"before the data: the first events are on {first}"):
+        scorer.score_as_of(events, users, first)
+    with pytest.raises(ChurnkitError, match=f"after the data end.*score at {end} at the latest"):
+        scorer.score_as_of(events, users, end + dt.timedelta(days=1))
+
+
+def test_manifest_and_model_disagreement_names_the_problem(scorer, tables):
+    events, users = tables
+    churn = scorer.models["churn"]
+    bad = churn.manifest.model_copy(update={"features": (*churn.manifest.features, FeatureEntry(name="bogus", unit="x"))})
+    with pytest.raises(ChurnkitError, match="churn model churnkit-churn_ga4 v1: the feature manifest and the model"):
+        check_role_model(RoleModel("churn", "churn_ga4", 1, churn.model, bad))
+    # a model that does not list its features: features_as_of finds the disagreement
+    loose = RoleModel("churn", "churn_ga4", 1, types.SimpleNamespace(), bad)
+    s = Scorer({**scorer.models, "churn": loose}, scorer.settings)
+    assert len(s.groups) == 2
+    with pytest.raises(ChurnkitError, match=r"churn model churnkit-churn_ga4: features differ from the manifest.*bogus"):
+        s.score_as_of(events, users, data_span(events).end)
+
+
+def test_wrong_kind_for_a_role_is_a_config_error(workspace):
+    with pytest.raises(ChurnkitError, match="predicts 'purchase', not 'churn'.*scoring.churn"):
+        load_scorer(Project.at(workspace, ChurnkitConfig(scoring=ScoringSettings(churn="purchase_ga4"))))
+
+
+def test_no_champion_says_run_promote(workspace, scorer):
+    tracking.open_store(workspace.root)
+    client = tracking.client()
+    client.delete_registered_model_alias("churnkit-purchase_ga4", "champion")
+    try:
+        with pytest.raises(ChurnkitError, match="no champion for purchase_ga4; run churnkit promote"):
+            load_scorer(Project.at(workspace))
+    finally:
+        client.set_registered_model_alias("churnkit-purchase_ga4", "champion", "1")
+
+
+def test_cli_score_and_lists(workspace, monkeypatch):
+    from openpyxl import load_workbook
+
+    w = ["--workspace", str(workspace.root)]
+    res = runner.invoke(app, [*w, "score"])
+    assert res.exit_code == 0, res.output
+    assert "scored" in res.output and "total value at risk" in res.output
+    scores_dir = workspace.root / "scores"
+    path = next(scores_dir.glob("scores_*.parquet"))
+    meta = json.loads(path.with_suffix(".json").read_text())
+    assert meta["versions"]["churn"] == {"problem": "churn_ga4", "version": 1}
+    assert len(meta["rfm"]["thresholds"]["recency"]) == 4
+    run = tracking.get_run(meta["mlflow_run_id"])
+    assert run.data.metrics["users"] == meta["summary"]["users"] == len(pd.read_parquet(path))
+    date = meta["as_of"]
+
+    res = runner.invoke(app, [*w, "risk-list", "--as-of", date, "--top", "25", "--format", "xlsx"])
+    assert res.exit_code == 0, res.output
+    assert "25 users" in res.output and "by stage" in res.output
+    ws = load_workbook(workspace.root / "lists" / f"risk_{date}.xlsx").active
+    assert ws.freeze_panes == "A2" and ws[1][0].font.bold and ws.max_row == 26
+
+    out = workspace.root / "recall.parquet"
+    res = runner.invoke(app, [*w, "recall-list", "--as-of", date, "--top", "10", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    rec = pd.read_parquet(out)
+    assert len(rec) == 10 and set(rec["lifecycle_stage"]) <= {"silent", "churned"}
+
+    monkeypatch.delenv("CHURNKIT_PSEUDONYM_KEY", raising=False)
+    res = runner.invoke(app, [*w, "risk-list", "--as-of", date, "--pseudonymise"])
+    assert res.exit_code == 1 and "CHURNKIT_PSEUDONYM_KEY" in res.output
+    monkeypatch.setenv("CHURNKIT_PSEUDONYM_KEY", "k1")
+    csv = workspace.root / "p.csv"
+    res = runner.invoke(app, [*w, "risk-list", "--as-of", date, "--top", "5", "--pseudonymise", "--out", str(csv)])
+    assert res.exit_code == 0, res.output
+    assert "user_id" not in pd.read_csv(csv).columns
+
+    res = runner.invoke(app, [*w, "risk-list", "--as-of", "2020-01-01"])
+    assert res.exit_code == 1 and "before the data" in res.output
+
+
+def test_service_loads_champions_from_its_tracking_uri(workspace, tmp_path):
+    """CHURNKIT_TRACKING_URI (ServiceSettings.tracking_uri) is where the service's models come
+    from: with the workspace store's purchase champion gone, only a copy made before can
+    serve all three roles."""
+    import shutil
+
+    copy = tmp_path / "elsewhere.db"
+    shutil.copyfile(workspace.root / "mlflow.db", copy)
+    client = tracking.open_store(workspace.root)
+    client.delete_registered_model_alias("churnkit-purchase_ga4", "champion")
+    try:
+        with pytest.raises(ChurnkitError, match="no champion for purchase_ga4"):
+            Holder(ServiceSettings(workspace=workspace.root)).load()
+        loaded = Holder(ServiceSettings(workspace=workspace.root, tracking_uri=f"sqlite:///{copy}")).load()
+        assert loaded.scorer.versions["purchase"] == {"problem": "purchase_ga4", "version": 1}
+        assert loaded.tracking_uri.endswith("elsewhere.db")
+    finally:
+        client = tracking.open_store(workspace.root)
+        client.set_registered_model_alias("churnkit-purchase_ga4", "champion", "1")
