@@ -9,7 +9,8 @@ Modules, one job each:
 - ``validate``: a reason code for every rejected row;
 - ``users``: the users table (signup time, attributes);
 - ``store``: staging, the DuckDB dedup/sort/partition pass, reading events back;
-- ``ingest``: the orchestration behind ``churnkit ingest``; ``sources``: source configs.
+- ``ingest``: reading, validating and committing one ingest (``flows.ingest`` runs it);
+  source configs are loaded by ``churnkit.config``.
 
 Events land in ``workspace.events_dir`` as Parquet, hive-partitioned by UTC month
 (``events/month=YYYY-MM/part-0.parquet``) or one file (``partition_by: none``), rows sorted by

@@ -1,7 +1,7 @@
 """Optuna search over the backtest folds, for any estimator with ``fit(X, y, eval_set=)``.
 
 A trial samples parameters, fits one estimator per fold (training cutoffs -> validation
-cutoffs, see :mod:`churnkit.folds`) and is worth the mean fold score. After each fold the
+cutoffs, see :mod:`churnkit.datasets.folds`) and is worth the mean fold score. After each fold the
 running mean is reported, so a pruner can stop a trial that is already worse than most.
 The study is created before optimising (``load_if_exists``), so several processes can
 share one storage and a later call resumes it with more trials.
