@@ -13,8 +13,11 @@ from starlette.responses import JSONResponse
 
 from churnkit.service.state import ServiceSettings, current_holder
 
-OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics", "/docs.json", "/", "/docs"})
-"""Paths that need no token (probes and the OpenAPI schema) and answer before models load."""
+OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/docs.json", "/"})
+"""Paths that need no token and answer before models load: the probes, the OpenAPI schema and
+the UI page (with its static files, :data:`OPEN_PREFIXES`). Everything else, ``/metrics``
+included, needs the token when one is set."""
+OPEN_PREFIXES = ("/static_content/",)
 MODEL_PATHS = frozenset({"/score_features", "/score_users", "/score_events", "/explain"})
 
 
@@ -37,7 +40,7 @@ class Gate:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path = scope.get("path", "")
-        if path in OPEN_PATHS:
+        if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         if self.token is not None:
@@ -52,6 +55,11 @@ class Gate:
             return await error(413, f"body of {int(length)} bytes exceeds the limit of {self.max_body}")(
                 scope, receive, send
             )
+        if length is None:  # chunked: read it (up to the limit) before anything parses it
+            body = await _read_at_most(receive, self.max_body)
+            if body is None:
+                return await error(413, f"body exceeds the limit of {self.max_body} bytes")(scope, receive, send)
+            receive = _replay(body, receive)
         if path in MODEL_PATHS:
             holder = current_holder()
             if holder is None or holder.state is None:
@@ -61,20 +69,36 @@ class Gate:
         scope = dict(scope)
         scope["headers"] = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-type"]
         scope["headers"].append((b"content-type", b"application/json"))
-        return await self.app(scope, _limited(receive, self.max_body), send)
+        return await self.app(scope, receive, send)
 
 
-def _limited(receive: Any, limit: int) -> Any:
-    """A receive that stops a chunked body (no Content-Length) at the size limit."""
-    seen = 0
-
-    async def wrapped() -> dict:
-        nonlocal seen
+async def _read_at_most(receive: Any, limit: int) -> bytes | None:
+    """The whole body of a request without a length, or None once it passes ``limit``."""
+    parts, seen = [], 0
+    while True:
         message = await receive()
-        if message.get("type") == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise ValueError(f"body exceeds the limit of {limit} bytes")
-        return message
+        if message.get("type") != "http.request":
+            break
+        chunk = message.get("body", b"")
+        seen += len(chunk)
+        if seen > limit:
+            return None
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(parts)
 
-    return wrapped
+
+def _replay(body: bytes, receive: Any) -> Any:
+    """A receive that hands the app a body already read, then passes on what the client
+    sends next (its disconnect)."""
+    sent = False
+
+    async def replayed() -> dict:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed

@@ -22,7 +22,7 @@ import bentoml
 import pandas as pd
 from bentoml.exceptions import BentoMLException
 
-from churnkit.config import load_churnkit_config
+from churnkit.config import IngestSettings, load_churnkit_config
 from churnkit.flows.project import Project
 from churnkit.flows.score import champion_versions, load_scorer, stored_segmenter
 from churnkit.io import tracking
@@ -60,6 +60,17 @@ class Limits:
     def from_env(cls) -> Limits:
         return _from_env(cls, {"max_rows": "CHURNKIT_MAX_ROWS", "max_events": "CHURNKIT_MAX_EVENTS",
                                "max_body_bytes": "CHURNKIT_MAX_BODY_BYTES"})
+
+
+@dataclass(frozen=True)
+class EventRules:
+    """What a posted event must satisfy beyond its types: the ingest rules of the project."""
+
+    min_ts: dt.date = IngestSettings().min_ts
+
+    @property
+    def earliest(self) -> dt.datetime:
+        return dt.datetime.combine(self.min_ts, dt.time(), dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -152,6 +163,7 @@ class Holder:
     def __init__(self, settings: ServiceSettings):
         self.settings = settings
         self.workspace = Workspace(settings.workspace)
+        self.rules = EventRules(settings.project().config.ingest.min_ts)
         self.state: Loaded | None = None
         self.error: str | None = None
         self.reloads = 0

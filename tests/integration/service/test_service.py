@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -78,16 +79,22 @@ class Server:
         pytest.fail(f"server not answering {path} after {START_TIMEOUT_S} s:\n{self.log.read_text()[-3000:]}")
 
     def request(self, method: str, path: str, body: Any = None, headers: dict | None = None,
-                raw: bytes | None = None) -> tuple[int, Any]:
+                raw: bytes | None = None, chunks: list[bytes] | None = None) -> tuple[int, Any]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         try:
+            if chunks is not None:  # no Content-Length: Transfer-Encoding chunked
+                conn.request(method, path, iter(chunks), {"Content-Type": "application/json", **(headers or {})},
+                             encode_chunked=True)
+                resp = conn.getresponse()
+                text = resp.read()
+                return resp.status, json.loads(text) if text.strip() else None
             data = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
             conn.request(method, path, data, {"Content-Type": "application/json", **(headers or {})})
             resp = conn.getresponse()
             text = resp.read()
             try:
                 return resp.status, json.loads(text) if text.strip() else None
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, UnicodeDecodeError):
                 return resp.status, text.decode(errors="replace")
         finally:
             conn.close()
@@ -339,6 +346,70 @@ def test_bad_requests_elsewhere(server):
     assert server.get("/healthz")[0] == 200
 
 
+def test_events_without_users_or_attributes_are_missing_values_not_errors(server, scored):
+    snap = scored["snapshot"]
+    uid = snap[snap["churn_in_population"].fillna(False).astype(bool)].index[0]
+    ev = event_json(scored["events"][scored["events"].user_id == uid])
+    as_of = str(scored["as_of"])
+    full = user_json(scored["users"][scored["users"].user_id == uid])[0]
+    partial = {k: v for k, v in full.items() if k not in ("platform", "region")}
+    for label, users in (("absent", ...), ("null", None), ("empty", []), ("no attributes", [partial]),
+                         ("someone else", [{**full, "user_id": "other"}])):
+        body = {"as_of": as_of, "events": ev} | ({} if users is ... else {"users": users})
+        status, out = server.post("/score_events", body)
+        assert status == 200, (label, out)
+        [row] = out["results"]
+        assert row["user_id"] == uid and row["status"] == "ok" and 0 <= row["churn_probability"] <= 1, label
+    status, out = server.post("/score_events", {"as_of": as_of, "events": ev, "users": [full, full]})
+    assert status == 400 and "more than once" in out["error"] and "users" in _detail_text(out)
+
+
+def test_rules_for_posted_events_are_the_ingest_rules(server, scored):
+    uid = scored["snapshot"].index[0]
+    ev = event_json(scored["events"][scored["events"].user_id == uid].head(1))[0]
+    as_of = str(scored["as_of"])
+    for label, event in (("unix seconds", {**ev, "ts": 1714557600}), ("before min_ts", {**ev, "ts": "1989-12-31T00:00:00Z"})):
+        status, out = server.post("/score_events", {"as_of": as_of, "events": [event]})
+        assert status == 400 and "ts" in _detail_text(out), (label, out)
+
+
+def test_strict_bodies_everywhere(server, scored):
+    uid = scored["snapshot"].index[0]
+    row = _one_row(scored)
+    cases = [
+        ("/explain", {"user_id": uid, "top": "3"}, "top"),
+        ("/explain", {"user_id": uid, "top": True}, "top"),
+        ("/explain", {"user_id": "x" * 1_000_000}, "user_id"),
+        ("/explain", {"user_id": uid, "colour": "red"}, "colour"),
+        ("/score_users", {"user_ids": [uid], "extra": 1}, "extra"),
+        ("/score_features", {"rows": [row], "extra": 1}, "extra"),
+        ("/score_events", {"as_of": str(scored["as_of"]), "events": [], "extra": 1}, "extra"),
+        ("/info", {"extra": 1}, "extra"),
+    ]
+    for path, body, field in cases:
+        status, out = server.post(path, body)
+        assert status == 400, (path, field, str(out)[:200])
+        assert field in _detail_text(out)[:2000], (path, field)
+        assert len(json.dumps(out)) < 5000  # a long bad value is not echoed back
+
+
+def test_a_chunked_body_over_the_limit_is_413(server):
+    status, out = server.post("/score_users", chunks=[b'{"user_ids": ["' + b"a" * 1_000_000 for _ in range(4)])
+    assert status == 413 and "limit" in out["error"]
+    status, out = server.post("/score_users", chunks=[b'{"user_ids": ', b'["nobody"]}'])
+    assert status == 200 and out["results"][0]["status"] == "not_found"
+
+
+def test_rejected_requests_log_one_line_without_their_data(server):
+    secret = "SECRET-USER-4711"
+    assert server.post("/score_users", {"user_ids": [secret, 7]})[0] == 400
+    assert server.post("/explain", {"user_id": secret, "top": "x"})[0] == 400
+    time.sleep(0.5)
+    log = server.log.read_text()
+    assert secret not in log
+    assert "rejected POST /score_users" in log and "Traceback" not in log
+
+
 # --------------------------------------------------------------------------- reload
 
 
@@ -398,5 +469,11 @@ def test_not_ready_and_bearer_token(tmp_path):
         assert srv.post("/info", headers={"Authorization": "Bearer wrong"})[0] == 401
         assert srv.post("/score_users", {"user_ids": ["a"]})[0] == 401
         assert srv.get("/docs.json")[0] == 200
+        # public: the probes, the schema and the UI with its files; everything else needs the token
+        assert srv.get("/metrics")[0] == 401 and srv.get("/metrics", headers=auth)[0] == 200
+        status, page = srv.get("/")
+        assert status == 200
+        assets = re.findall(r'(?:src|href)="(\./)?(static_content/[^"]+)"', str(page))
+        assert assets and all(srv.get("/" + a[1])[0] == 200 for a in assets[:3]), assets
     finally:
         srv.stop()
