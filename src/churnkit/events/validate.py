@@ -4,7 +4,8 @@ Rules are checked in a fixed order and a row gets the first that fails (``malfor
 decided earlier, by the reader): ``missing_user_id``, ``bad_timestamp``,
 ``timestamp_out_of_range`` (before ``min_ts`` or at/after ``as_of``), ``missing_event``,
 ``unknown_event`` (only with a vocabulary), ``wrong_type``, ``non_finite_amount``,
-``negative_amount`` (only where the source allows none). A missing amount is allowed (null).
+``negative_amount`` (only where the source allows none), ``amount_out_of_range`` (beyond
+``contracts.AMOUNT_LIMIT`` either way). A missing amount is allowed (null).
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from churnkit.config import FieldSpec
-from churnkit.contracts import EVENT_ARROW_SCHEMA, OPTIONAL_STRING_FIELDS
+from churnkit.contracts import AMOUNT_LIMIT, EVENT_ARROW_SCHEMA, OPTIONAL_STRING_FIELDS
 from churnkit.events.mapping import MappedEvents
 from churnkit.events.schema import (
+    AMOUNT_OUT_OF_RANGE,
     BAD_TIMESTAMP,
     MISSING_EVENT,
     MISSING_USER_ID,
@@ -39,6 +41,7 @@ ROW_REASONS: tuple[str, ...] = (
     WRONG_TYPE,
     NON_FINITE_AMOUNT,
     NEGATIVE_AMOUNT,
+    AMOUNT_OUT_OF_RANGE,
 )
 """Reason for code ``k`` is ``ROW_REASONS[k - 1]``; code 0 means the row is accepted."""
 
@@ -86,6 +89,8 @@ def validate_events(m: MappedEvents, rules: Rules) -> np.ndarray:
         if not rules.allow_negative_amount
         else np.zeros(m.n, bool)
     )
+    with np.errstate(invalid="ignore"):
+        too_large = np.abs(amount.values) > AMOUNT_LIMIT  # NaN (missing) compares false
     conditions = [
         missing_user,
         bad_ts,
@@ -95,6 +100,7 @@ def validate_events(m: MappedEvents, rules: Rules) -> np.ndarray:
         amount.wrong,
         amount.non_finite,
         negative,
+        too_large,
     ]
     return np.select(conditions, list(range(1, len(conditions) + 1)), 0).astype(np.int8)
 
@@ -153,6 +159,8 @@ def _describe(reason: str, m: MappedEvents, rows: np.ndarray, rules: Rules) -> l
             f"amount {float(m.amount.values[i])!r} is negative and the source allows no negative amounts"
             for i in rows
         ]
+    if reason == AMOUNT_OUT_OF_RANGE:
+        return [f"amount {float(m.amount.values[i])!r} is beyond +-{AMOUNT_LIMIT:g}" for i in rows]
     raise AssertionError(reason)  # pragma: no cover
 
 

@@ -94,11 +94,7 @@ class ChurnService:
         snap = state.snapshot
         if snap is None or state.snapshot_path is None:
             return error(404, "no score snapshot in the workspace; run churnkit score --as-of DATE", ["user_ids"])
-        found = snap.reindex(user_ids)
-        rows = records(found.drop(columns=["user_id"]))
-        results = []
-        for uid, row, ok in zip(user_ids, rows, found.index.isin(snap.index)):
-            results.append({"user_id": uid, "status": "ok", **row} if ok else {"user_id": uid, "status": "not_found"})
+        results = engine.snapshot_rows(snap, user_ids)
         return UsersResponse(as_of=state.snapshot_as_of, snapshot=state.snapshot_path.name, results=results)
 
     @bentoml.api(route="/score_events", input_spec=EventsBody)

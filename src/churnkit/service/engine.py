@@ -22,6 +22,19 @@ from churnkit.service.schemas import records
 from churnkit.service.state import Loaded
 
 
+def snapshot_rows(snapshot: pd.DataFrame, user_ids: list[str]) -> list[dict[str, Any]]:
+    """The snapshot rows of ``user_ids`` in request order, ``status`` ok or not_found.
+
+    Hash lookups on the snapshot's unique index (built once, when the snapshot loads): the
+    work grows with the request, not with the snapshot.
+    """
+    pos = snapshot.index.get_indexer(user_ids)
+    found = pos >= 0
+    rows = iter(records(snapshot.iloc[pos[found]].drop(columns=["user_id"])))
+    return [{"user_id": uid, "status": "ok", **next(rows)} if ok else {"user_id": uid, "status": "not_found"}
+            for uid, ok in zip(user_ids, found.tolist())]
+
+
 def users_table(scorer: Scorer, user_ids: list[str], users: pd.DataFrame | None) -> pd.DataFrame:
     """A users table for the posted events, with every column the models read: a user or an
     attribute the request does not give is a missing value, as in a workspace's users table."""

@@ -24,7 +24,7 @@ from pydantic import (
     field_validator,
 )
 
-from churnkit.contracts import EVENT_FIELDS, EVENT_TYPES, SCORE_COLUMNS
+from churnkit.contracts import AMOUNT_LIMIT, EVENT_FIELDS, EVENT_TYPES, SCORE_COLUMNS
 from churnkit.service.state import EventRules, Limits, current_holder
 
 Finite = Annotated[float, Strict(), AllowInfNan(False)]
@@ -100,9 +100,11 @@ class _EventRules(BaseModel):
 
     @field_validator("amount", check_fields=False)
     @classmethod
-    def _non_negative(cls, v: float | None) -> float | None:
+    def _in_range(cls, v: float | None) -> float | None:
         if v is not None and v < 0:
             raise ValueError(f"amount {v} is negative")
+        if v is not None and v > AMOUNT_LIMIT:
+            raise ValueError(f"amount {v} is beyond {AMOUNT_LIMIT:g}, as ingest refuses")
         return v
 
     @field_validator("ts", mode="before", check_fields=False)

@@ -154,7 +154,9 @@ def read_snapshot(path: Path | None) -> pd.DataFrame | None:
         return None
     df = pd.read_parquet(path)
     df["user_id"] = df["user_id"].astype(str)
-    return df.set_index("user_id", drop=False)
+    df = df.set_index("user_id", drop=False)
+    df.index.get_indexer(df.index[:1])  # build the index's hash table now, not on a request
+    return df
 
 
 class Holder:

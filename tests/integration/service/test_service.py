@@ -308,6 +308,8 @@ def test_bad_events_are_400_naming_the_field(server, scored):
         ("future event", {"as_of": as_of, "events": future}, f"events[{len(ev)}].ts"),
         ("unknown event name", {"as_of": as_of, "events": [{**ev[0], "event": "teleport"}]}, "teleport"),
         ("negative amount", {"as_of": as_of, "events": [{**ev[0], "amount": -5}]}, "amount"),
+        ("amount past the limit", {"as_of": as_of, "events": [{**ev[0], "event": "purchase", "amount": 1e308}]},
+         "amount"),
         ("bad timestamp", {"as_of": as_of, "events": [{**ev[0], "ts": "yesterday"}]}, "ts"),
         ("missing user_id", {"as_of": as_of, "events": [{k: v for k, v in ev[0].items() if k != "user_id"}]},
          "user_id"),
