@@ -7,10 +7,12 @@ a client without the token learns nothing. Errors have BentoML's validation-erro
 from __future__ import annotations
 
 import hmac
+import json
 from typing import Any
 
 from starlette.responses import JSONResponse
 
+from churnkit.service.openapi import corrected
 from churnkit.service.state import ServiceSettings, current_holder
 
 OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/docs.json", "/"})
@@ -18,6 +20,7 @@ OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/docs.json", "/"})
 the UI page (with its static files, :data:`OPEN_PREFIXES`). Everything else, ``/metrics``
 included, needs the token when one is set."""
 OPEN_PREFIXES = ("/static_content/",)
+SPEC_PATH = "/docs.json"
 MODEL_PATHS = frozenset({"/score_features", "/score_users", "/score_events", "/explain"})
 
 
@@ -40,6 +43,8 @@ class Gate:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path = scope.get("path", "")
+        if path == SPEC_PATH:
+            return await self.app(scope, receive, _corrected_spec(send))
         if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
@@ -70,6 +75,30 @@ class Gate:
         scope["headers"] = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-type"]
         scope["headers"].append((b"content-type", b"application/json"))
         return await self.app(scope, receive, send)
+
+
+def _corrected_spec(send: Any) -> Any:
+    """A send that holds BentoML's spec back, corrects it (:mod:`openapi`) and sends that."""
+    start: dict = {}
+    parts: list[bytes] = []
+
+    async def sending(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            start.update(message)
+            return
+        if message["type"] != "http.response.body":
+            return await send(message)
+        parts.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        body = b"".join(parts)
+        if start.get("status") == 200:
+            body = json.dumps(corrected(json.loads(body))).encode()
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    return sending
 
 
 async def _read_at_most(receive: Any, limit: int) -> bytes | None:

@@ -124,6 +124,8 @@ class _EventRules(BaseModel):
         return v
 
 
+EventName = Annotated[str, Strict(), Field(json_schema_extra={"enum": list(EVENT_TYPES)})]
+"""An event type the features count (the spec lists them; the validator names a wrong one)."""
 _FIELD_TYPES: dict[tuple[str, bool], Any] = {
     ("string", True): Id,
     ("string", False): Text | None,
@@ -134,7 +136,8 @@ Event = create_model(
     "Event",
     __base__=_EventRules,
     __doc__="One raw event in the event contract. ``ts`` without an offset is read as UTC.",
-    **{f.name: (_FIELD_TYPES[f.kind, f.required], ... if f.required else None) for f in EVENT_FIELDS},
+    **{f.name: (EventName if f.name == "event" else _FIELD_TYPES[f.kind, f.required], ... if f.required else None)
+       for f in EVENT_FIELDS},
 )
 
 

@@ -412,6 +412,21 @@ def test_rejected_requests_log_one_line_without_their_data(server):
     assert "rejected POST /score_users" in log and "Traceback" not in log
 
 
+def test_schemathesis_finds_no_5xx_and_no_response_that_breaks_the_spec(server, tmp_path):
+    """Generated requests from the served spec (bounded, seeded): every answer is declared
+    in the spec, matches its schema and is never a server error."""
+    exe = Path(sys.executable).with_name("schemathesis")
+    checks = ("not_a_server_error,response_schema_conformance,status_code_conformance,"
+              "content_type_conformance,response_headers_conformance")
+    proc = subprocess.run(
+        [str(exe), "run", f"http://127.0.0.1:{server.port}/docs.json", "--max-examples", "25", "--seed", "7",
+         "--checks", checks, "--no-color"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "Traceback" not in server.log.read_text()
+
+
 # --------------------------------------------------------------------------- reload
 
 
