@@ -38,7 +38,7 @@ pytestmark = pytest.mark.slow
 
 PROBLEMS = ("churn_ga4", "purchase_ga4", "revenue_ga4")
 START_TIMEOUT_S = 90
-MAX_ROWS = 300
+MAX_ROWS = 1000
 MAX_BODY = 3_000_000
 SCORE_COLS = ["churn_probability", "purchase_probability", "predicted_ltv", "ltv_low", "ltv_high", "value_at_risk"]
 
@@ -425,6 +425,61 @@ def test_schemathesis_finds_no_5xx_and_no_response_that_breaks_the_spec(server, 
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert "Traceback" not in server.log.read_text()
+
+
+def _hammer(server: Server, body: dict, clients: int, seconds: float) -> list[tuple[int, Any, float]]:
+    """``clients`` threads posting ``body`` for ``seconds``: (status, response, latency) each."""
+    out: list[tuple[int, Any, float]] = []
+    deadline = time.perf_counter() + seconds
+
+    def client() -> None:
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            status, resp = server.post("/score_features", body)
+            out.append((status, resp, time.perf_counter() - t0))
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=180)
+    return out
+
+
+def test_32_clients_single_rows_and_1000_row_batches_get_no_5xx(server, scored):
+    ids = list(scored["snapshot"].index)
+    single = {"rows": feature_rows(scored["features"], ids[:1])}
+    batch = {"rows": feature_rows(scored["features"], (ids * (1000 // len(ids) + 1))[:1000])}
+    for label, body in (("single row", single), ("1000-row batch", batch)):
+        answers = _hammer(server, body, 32, 6.0)
+        statuses = sorted({s for s, _, _ in answers})
+        assert answers and statuses == [200], (label, statuses)
+
+
+def test_shed_load_is_a_503_that_says_so_with_retry_after(scored, tmp_path):
+    """With a latency budget no queue can meet, the service sheds: each shed request is told
+    why and when to come back, and the log has one line per request, no traceback."""
+    srv = Server(scored["ws"].root, tmp_path / "serve.log", CHURNKIT_BATCH_LATENCY_MS="1")
+    try:
+        srv.wait()
+        ids = list(scored["snapshot"].index)
+        body = {"rows": feature_rows(scored["features"], (ids * (1000 // len(ids) + 1))[:1000])}
+        shed = [r for s, r, _ in _hammer(srv, body, 16, 4.0) if s == 503]
+        assert shed, "nothing was shed"
+        assert all("shedding load" in r["error"] and "retry after" in r["error"] for r in shed)
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
+        retry = []
+        for _ in range(40):
+            conn.request("POST", "/score_features", json.dumps(body), {"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status == 503:
+                retry.append(resp.getheader("Retry-After"))
+        assert not retry or all(r and r.isdigit() for r in retry)
+        time.sleep(0.5)
+        assert "Traceback" not in srv.log.read_text()
+    finally:
+        srv.stop()
 
 
 # --------------------------------------------------------------------------- reload
