@@ -18,7 +18,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from churnkit.config import FieldSpec
-from churnkit.contracts import AMOUNT_LIMIT, EVENT_ARROW_SCHEMA, OPTIONAL_STRING_FIELDS
+from churnkit.contracts import (
+    AMOUNT_LIMIT,
+    EVENT_ARROW_SCHEMA,
+    MAX_TEXT_CHARS,
+    OPTIONAL_STRING_FIELDS,
+)
 from churnkit.events.mapping import MappedEvents
 from churnkit.events.schema import (
     AMOUNT_OUT_OF_RANGE,
@@ -27,6 +32,7 @@ from churnkit.events.schema import (
     MISSING_USER_ID,
     NEGATIVE_AMOUNT,
     NON_FINITE_AMOUNT,
+    TEXT_TOO_LONG,
     TIMESTAMP_OUT_OF_RANGE,
     UNKNOWN_EVENT,
     WRONG_TYPE,
@@ -42,6 +48,7 @@ ROW_REASONS: tuple[str, ...] = (
     NON_FINITE_AMOUNT,
     NEGATIVE_AMOUNT,
     AMOUNT_OUT_OF_RANGE,
+    TEXT_TOO_LONG,
 )
 """Reason for code ``k`` is ``ROW_REASONS[k - 1]``; code 0 means the row is accepted."""
 
@@ -56,8 +63,12 @@ def to_us(ts: dt.datetime) -> int:
 
 
 def iso_utc(us: int) -> str:
-    """ISO 8601 with a ``Z`` suffix, the form used in summaries and messages."""
-    text = (EPOCH + dt.timedelta(microseconds=int(us))).isoformat()
+    """ISO 8601 with a ``Z`` suffix, the form used in summaries and messages; a time outside
+    years 1-9999 (a corrupt integer timestamp) is said as its microseconds."""
+    try:
+        text = (EPOCH + dt.timedelta(microseconds=int(us))).isoformat()
+    except OverflowError:
+        return f"{int(us):,} microseconds from 1970 (outside the calendar)"
     return text.replace("+00:00", "Z")
 
 
@@ -91,6 +102,9 @@ def validate_events(m: MappedEvents, rules: Rules) -> np.ndarray:
     )
     with np.errstate(invalid="ignore"):
         too_large = np.abs(amount.values) > AMOUNT_LIMIT  # NaN (missing) compares false
+    too_long = np.zeros(m.n, dtype=bool)
+    for _name, arr in _texts_of(m):
+        too_long |= _np_bool(pc.fill_null(pc.greater(pc.utf8_length(arr), MAX_TEXT_CHARS), False))
     conditions = [
         missing_user,
         bad_ts,
@@ -101,6 +115,7 @@ def validate_events(m: MappedEvents, rules: Rules) -> np.ndarray:
         amount.non_finite,
         negative,
         too_large,
+        too_long,
     ]
     return np.select(conditions, list(range(1, len(conditions) + 1)), 0).astype(np.int8)
 
@@ -161,7 +176,21 @@ def _describe(reason: str, m: MappedEvents, rows: np.ndarray, rules: Rules) -> l
         ]
     if reason == AMOUNT_OUT_OF_RANGE:
         return [f"amount {float(m.amount.values[i])!r} is beyond +-{AMOUNT_LIMIT:g}" for i in rows]
+    if reason == TEXT_TOO_LONG:
+        out = []
+        for i in rows:
+            for name, arr in _texts_of(m):
+                value = arr[int(i)].as_py()
+                if value is not None and len(value) > MAX_TEXT_CHARS:
+                    out.append(f"{name} has {len(value):,} characters; the limit is {MAX_TEXT_CHARS}")
+                    break
+        return out
     raise AssertionError(reason)  # pragma: no cover
+
+
+def _texts_of(m: MappedEvents) -> list[tuple[str, pa.Array]]:
+    """The event's text fields, each under :data:`MAX_TEXT_CHARS`."""
+    return [("user_id", m.user_id), ("event", m.event), *m.optional.items()]
 
 
 def accepted_table(m: MappedEvents, ok: np.ndarray) -> pa.Table:

@@ -24,13 +24,19 @@ from pydantic import (
     field_validator,
 )
 
-from churnkit.contracts import AMOUNT_LIMIT, EVENT_FIELDS, EVENT_TYPES, SCORE_COLUMNS
+from churnkit.contracts import (
+    AMOUNT_LIMIT,
+    EVENT_FIELDS,
+    EVENT_TYPES,
+    MAX_TEXT_CHARS,
+    SCORE_COLUMNS,
+)
 from churnkit.service.state import EventRules, Limits, current_holder
 
 Finite = Annotated[float, Strict(), AllowInfNan(False)]
 """A JSON number: strings, booleans, NaN and Infinity are rejected (ints are fine)."""
-Id = Annotated[str, Strict(), Field(min_length=1, max_length=256)]
-Text = Annotated[str, Strict(), Field(max_length=256)]
+Id = Annotated[str, Strict(), Field(min_length=1, max_length=MAX_TEXT_CHARS)]
+Text = Annotated[str, Strict(), Field(max_length=MAX_TEXT_CHARS)]
 
 
 def _limits() -> Limits:

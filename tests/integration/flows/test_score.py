@@ -196,7 +196,11 @@ def test_cli_score_and_lists(workspace, monkeypatch):
     monkeypatch.delenv("CHURNKIT_PSEUDONYM_KEY", raising=False)
     res = runner.invoke(app, [*w, "risk-list", "--as-of", date, "--pseudonymise"])
     assert res.exit_code == 1 and "CHURNKIT_PSEUDONYM_KEY" in res.output
-    monkeypatch.setenv("CHURNKIT_PSEUDONYM_KEY", "k1")
+    monkeypatch.setenv("CHURNKIT_PSEUDONYM_KEY", "k" * 31)  # too short to be a secret
+    res = runner.invoke(app, [*w, "risk-list", "--as-of", date, "--pseudonymise"])
+    assert res.exit_code == 1 and "has 31 characters; a pseudonym key needs at least 32" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+    monkeypatch.setenv("CHURNKIT_PSEUDONYM_KEY", "0123456789abcdef" * 2)
     csv = workspace.root / "p.csv"
     res = runner.invoke(app, [*w, "risk-list", "--as-of", date, "--top", "5", "--pseudonymise", "--out", str(csv)])
     assert res.exit_code == 0, res.output
