@@ -33,6 +33,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from machine import cpu_model  # bench/machine.py (the script's own folder is on sys.path)
 
+from churnkit.io.workspace import Workspace
+
 HERE = Path(__file__).resolve().parent
 EVENTS = np.array(["session", "view", "add_to_cart", "purchase", "push_open"])
 EVENT_P = np.array([0.35, 0.4, 0.1, 0.1, 0.05])
@@ -257,7 +259,7 @@ def main() -> None:
         "--json",
     ]
     wall, peak, _text = timed(ingest_cmd, HERE.parent)
-    summary = json.loads((ws / "ingest" / "summary.json").read_text())
+    summary = json.loads(Workspace(ws).summary_path.read_text())
 
     base_dst = out / "baseline.parquet"
     base_tmp = out / "baseline_tmp"

@@ -47,7 +47,8 @@ from churnkit.simulate import simulate
 from churnkit.training.fit import TrainOptions
 
 HERE = Path(__file__).resolve().parent
-SCENARIOS = [("single row", 1, 1), ("single row", 1, 32), ("1000-row batch", 1000, 1), ("1000-row batch", 1000, 4)]
+SCENARIOS = [("single row", 1, 1), ("single row", 1, 32), ("1000-row batch", 1000, 1), ("1000-row batch", 1000, 4),
+             ("1000-row batch", 1000, 32)]
 
 
 def build_workspace(root: Path) -> None:
@@ -140,8 +141,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(root: Path, port: int, log: Path) -> tuple[subprocess.Popen, float]:
+def start_server(root: Path, port: int, log: Path, batch_latency_ms: int | None = None) -> tuple[subprocess.Popen, float]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURNKIT_", "MLFLOW_"))}
+    if batch_latency_ms is not None:
+        env["CHURNKIT_BATCH_LATENCY_MS"] = str(batch_latency_ms)
     cmd = [sys.executable, "-m", "churnkit.cli", "--workspace", str(root), "serve", "--port", str(port)]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -173,6 +176,8 @@ def main() -> None:
     ap.add_argument("--workspace", type=Path, default=HERE / "out" / "service_ws")
     ap.add_argument("--duration", type=float, default=20.0)
     ap.add_argument("--out", type=Path, default=HERE / "out" / "bench_service.json")
+    ap.add_argument("--batch-latency-ms", type=int, default=None,
+                    help="CHURNKIT_BATCH_LATENCY_MS for the server (default: the service's own)")
     args = ap.parse_args()
     root = args.workspace
     if Workspace(root).latest_scores() is None:
@@ -182,10 +187,11 @@ def main() -> None:
     names = scorer.feature_names
     port = free_port()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    proc, cold = start_server(root, port, args.out.with_suffix(".log"))
+    proc, cold = start_server(root, port, args.out.with_suffix(".log"), args.batch_latency_ms)
     results: dict[str, Any] = {
         "date": dt.date.today().isoformat(), "machine": f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}",
-        "cold_start_s": cold, "users_in_features": len(features), "scenarios": [],
+        "cold_start_s": cold, "users_in_features": len(features), "batch_latency_ms": args.batch_latency_ms,
+        "scenarios": [],
     }
     print(f"cold start to ready: {cold:.2f} s", flush=True)
     try:

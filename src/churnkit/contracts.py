@@ -41,6 +41,13 @@ EVENT_FIELDS: tuple[EventField, ...] = (
 )
 
 EVENT_COLUMNS: tuple[str, ...] = tuple(f.name for f in EVENT_FIELDS)
+AMOUNT_LIMIT = 1e12
+"""The largest amount one event may carry, either sign. Beyond it a value is a unit or parsing
+error, not revenue, and sums of accepted amounts can never overflow to infinity: ingest
+quarantines such rows (``amount_out_of_range``) and the service refuses them."""
+MAX_TEXT_CHARS = 256
+"""The longest user id, event name, category, channel, campaign id or variant ingest accepts
+and the service takes (longer is a corrupt field, not an identifier)."""
 OPTIONAL_STRING_FIELDS: tuple[str, ...] = tuple(
     f.name for f in EVENT_FIELDS if f.kind == "string" and not f.required
 )

@@ -9,6 +9,7 @@ midnight, UTC.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import functools
 import json
 import os
@@ -49,6 +50,11 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 show = Printer(out)
+
+
+class IngestMode(enum.StrEnum):
+    replace = "replace"
+    append = "append"
 
 
 class State:
@@ -226,12 +232,15 @@ def ingest(
         str | None, typer.Option("--as-of", help="Reject events at or after this date's midnight, UTC, or timestamp (default: now).")
     ] = None,
     users: Annotated[Path | None, typer.Option(help="Users table, overriding the source's.")] = None,
+    mode: Annotated[
+        IngestMode, typer.Option(help="replace: rebuild the events from these files; append: add them to the stored events.")
+    ] = IngestMode.replace,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Validate raw logs into workspace events, with a quarantine of rejected rows."""
-    with progress_bar("ingesting") as update:
+    with progress_bar(f"ingesting ({mode.value})") as update:
         summary = ingest_flow.ingest(state.project, paths, source, as_of=parse_as_of(as_of), users=users,
-                                     progress=update)
+                                     mode=mode.value, progress=update)
     if as_json:
         out.print_json(json.dumps(summary))
     else:

@@ -31,10 +31,17 @@ class Printer:
 
     def ingest(self, summary: dict[str, Any]) -> None:
         p = self.out.print
-        p(f"read {summary['read']:,} = accepted {summary['accepted']:,}"
-          f" + duplicates {summary['duplicates']:,} + rejected {summary['rejected']:,}")
+        stored = summary.get("duplicates_of_stored", 0)
+        p(f"{summary.get('mode', 'replace')}: read {summary['read']:,} = accepted {summary['accepted']:,}"
+          f" + duplicates {summary['duplicates']:,}" + (f" ({stored:,} already stored)" if stored else "")
+          + f" + rejected {summary['rejected']:,}")
         for reason, n in sorted(summary["rejected_by_reason"].items(), key=lambda kv: -kv[1]):
             p(f"  rejected {reason}: {n:,}")
+        total = summary.get("total")
+        if total and total["runs"] > 1:
+            p(f"stored: {total['events']:,} events from {total['runs']} ingests"
+              f" (read {total['read']:,} = accepted {total['accepted']:,} + duplicates {total['duplicates']:,}"
+              f" + rejected {total['rejected']:,})")
         p(f"users {summary['users']:,}; events from {summary['first_ts']} to {summary['last_ts']}")
         for label, key in (("events", "events_path"), ("quarantine", "quarantine_path"), ("summary", "summary_path")):
             if summary.get(key):

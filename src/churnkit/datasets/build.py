@@ -13,6 +13,7 @@ import datetime as dt
 from typing import Any
 
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
 
 from churnkit import __version__
@@ -63,8 +64,11 @@ def eligible_features(
 
 
 def _to_pandas(table: ir.Table, float_columns: list[str], order: list[str]) -> pd.DataFrame:
+    """The rows in pandas, floats as float64 with no infinity: a value that overflowed is
+    unknown (NaN), so one odd user never stops a model from scoring the others."""
     df = table.order_by(order).to_pandas()
-    df[float_columns] = df[float_columns].astype("float64")
+    values = df[float_columns].to_numpy("float64")
+    df[float_columns] = np.where(np.isinf(values), np.nan, values)
     df["cutoff"] = df["cutoff"].astype(CUTOFF_DTYPE)  # engines differ (DuckDB us, Spark ns)
     return df
 

@@ -12,10 +12,15 @@ inside the workspace, so a failure (or Ctrl-C) leaves the previous ingest untouc
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import hashlib
 import json
+import os
+import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +35,10 @@ from churnkit.events.schema import MALFORMED_ROW
 from churnkit.events.store import (
     QuarantineWriter,
     StagedEvents,
+    StoredEvents,
     connect,
     finalize_events,
+    link_or_copy,
     sequence,
 )
 from churnkit.events.users import UsersTable, check_users_spec, users_required_columns
@@ -44,8 +51,9 @@ from churnkit.events.validate import (
     to_us,
     validate_events,
 )
-from churnkit.io.artifacts import replace_path, staging_dir
-from churnkit.io.workspace import Workspace
+from churnkit.io.artifacts import staging_dir
+from churnkit.io.locks import exclusive
+from churnkit.io.workspace import STAGING_PREFIX, VERSION_PREFIX, Workspace, data_layout
 
 Progress = Callable[[float, "float | None", "str | None"], None]
 
@@ -58,9 +66,17 @@ def ingest(
     as_of: dt.datetime | None,
     settings: IngestSettings,
     users_path: Path | None = None,
+    mode: str = "replace",
     progress: Progress | None = None,
 ) -> dict:
-    """Ingest ``paths`` as ``source`` into ``workspace``; returns (and writes) the summary."""
+    """Ingest ``paths`` as ``source`` into ``workspace``; returns (and writes) the summary.
+
+    ``mode="replace"`` rebuilds the events from these files alone; ``"append"`` adds them to
+    the stored events (rows identical to stored ones are duplicates; a file already ingested
+    is refused), keeps the quarantine and, without a new users table, the stored one.
+    """
+    if mode not in MODES:
+        raise ConfigError(f"unknown ingest mode {mode!r}; use one of: {', '.join(MODES)}")
     started = time.monotonic()
     as_of = _utc(as_of) if as_of is not None else dt.datetime.now(dt.UTC)
     paths = [Path(p) for p in paths]
@@ -91,135 +107,270 @@ def ingest(
     )
     total_bytes = float(sum(sizes)) or 1.0
     report = progress or (lambda done, total, note: None)
+    report(0.0, total_bytes, "fingerprinting files")
+    prints = [fingerprint(f.path) for f in files]
     workspace.root.mkdir(parents=True, exist_ok=True)
-
-    with staging_dir(workspace.root) as stage:
-        con = connect(stage / "duckdb-tmp", settings.duckdb_memory_limit)
-        try:
-            quarantine = QuarantineWriter(stage / "quarantine.parquet")
-            staged = StagedEvents(stage / "staged-events", con)
-            counts = _Counts()
-            done_before = 0
-            for file, size in zip(files, sizes):
-                reader = _open_checked(file, source.csv, settings.chunk_rows, required)
-                per_file = {
-                    "path": file.name,
-                    "format": file.format,
-                    "read": 0,
-                    "rejected": 0,
-                    "blank_lines": 0,
-                }
-                for chunk in prefetch(reader.chunks()):
-                    _process_chunk(chunk, file, source, rules, staged, quarantine, counts, per_file)
-                    report(
-                        done_before + chunk.bytes_done,
-                        total_bytes,
-                        f"{file.path.name}: {per_file['read']:,} rows",
-                    )
-                if isinstance(reader, JsonlReader):
-                    reader.check_keys_seen(
-                        {
-                            c: f
-                            for c, f in required.items()
-                            if f in ("fields.user_id", "fields.ts", "fields.event")
-                        }
-                    )
-                _close(reader)
-                counts.files.append(per_file)
-                done_before += size
-
-            users_block = None
-            if users_file is not None and users_spec is not None:
-                report(done_before, total_bytes, f"users table {users_file.path.name}")
-                reader = _open_checked(
-                    users_file,
-                    users_spec.csv,
-                    settings.chunk_rows,
-                    users_required_columns(users_spec),
-                )
-                table = UsersTable(
-                    users_file,
-                    users_spec,
-                    reader,
-                    min_us=rules.min_us,
-                    as_of_us=rules.as_of_us,
-                    stage=stage,
-                    con=con,
-                    quarantine=quarantine,
-                )
-                table.load()
-                _close(reader)
-            read_done = time.monotonic()
-            report(total_bytes, total_bytes, "deduplicating, sorting and writing events")
-            stats = finalize_events(
-                con,
-                staged,
-                stage / "events",
-                drop_duplicates=source.duplicates == "drop",
-                partition_by=settings.partition_by,
-                row_group_rows=max(settings.chunk_rows, 100_000),
-            )
-            if users_file is not None and users_spec is not None:
-                users_block = table.finalize(
-                    stage / "users.parquet", staged.glob if staged.parts else None
-                )
-                users_block["users_path"] = str(workspace.users_path)
-            quarantine.close()
-        finally:
-            con.close()
-
-        accepted = stats.written
-        duplicates = stats.duplicates
-        assert stats.valid == counts.valid, (stats.valid, counts.valid)
-        assert counts.read == accepted + duplicates + counts.rejected, (
-            counts.read,
-            accepted,
-            duplicates,
-            counts.rejected,
-        )
-        summary: dict = {
-            "source": source.name,
-            "as_of": iso_utc(rules.as_of_us),
-            "read": counts.read,
-            "accepted": accepted,
-            "duplicates": duplicates,
-            "rejected": counts.rejected,
-            "rejected_by_reason": {r: n for r, n in sorted(counts.by_reason.items()) if n},
-            "blank_lines": counts.blank_lines,
-            "users": stats.users,
-            "first_ts": iso_utc(stats.first_us) if stats.first_us is not None else None,
-            "last_ts": iso_utc(stats.last_us) if stats.last_us is not None else None,
-            "duplicates_policy": source.duplicates,
-            "min_ts": settings.min_ts.isoformat(),
-            "partition_by": settings.partition_by,
-            "partitions": stats.partitions,
-            "files": counts.files,
-            "events_path": str(workspace.events_dir),
-            "quarantine_path": str(workspace.quarantine_path),
-            "summary_path": str(workspace.summary_path),
-            "users_path": str(workspace.users_path) if users_block is not None else None,
-            "elapsed_s": round(time.monotonic() - started, 3),
-            "timings_s": {
-                "read_validate": round(read_done - started, 3),
-                "dedup_sort_write": round(time.monotonic() - read_done, 3),
-            },
-        }
-        if source.duplicates == "keep":
-            summary["identical_rows_kept"] = stats.identical_rows
-        if users_block is not None:
-            summary["users_table"] = users_block
-        (stage / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-
-        # Commit: each move is atomic; the summary goes last and marks a complete ingest.
-        replace_path(stage / "events", workspace.events_dir)
-        workspace.ingest_dir.mkdir(parents=True, exist_ok=True)
-        replace_path(stage / "quarantine.parquet", workspace.quarantine_path)
-        if users_block is not None:
-            replace_path(stage / "users.parquet", workspace.users_path)
-        elif workspace.users_path.exists():
-            workspace.users_path.unlink()  # a users table from an earlier ingest would not match
-        replace_path(stage / "summary.json", workspace.summary_path)
+    with exclusive(workspace.lock_path, "ingest"):
+        remove_orphans(workspace)
+        previous = _appending_to(workspace, source, settings, rules, files, prints) if mode == "append" else None
+        with staging_dir(workspace.data_dir) as stage:
+            summary = _build(files, sizes, total_bytes, source, rules, required, settings, users_file, users_spec,
+                             workspace, stage, report, started, previous, prints, mode)
+        remove_orphans(workspace)
     return summary
+
+
+MODES = ("replace", "append")
+
+
+@dataclass(frozen=True)
+class _Previous:
+    """The committed version an append builds on."""
+
+    version: Path
+    summary: dict
+    stored: StoredEvents
+
+
+def fingerprint(path: Path) -> str:
+    """SHA-256 of a file's bytes: how an append recognises a file it has already stored."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _appending_to(workspace: Workspace, source: SourceConfig, settings: IngestSettings, rules: Rules,
+                  files: list[InputFile], prints: list[str]) -> _Previous | None:
+    """The current version to append to (None when there is none yet), after checking the
+    run can extend it: same duplicates policy and partitioning, as-of not earlier, no file
+    stored before."""
+    current = workspace.current_data()
+    if current is None and not workspace.events_dir.exists():
+        return None  # nothing stored yet: the first append starts the store
+    summary_path = data_layout(current)["summary"] if current is not None else None
+    summary = json.loads(summary_path.read_text()) if summary_path is not None and summary_path.exists() else {}
+    if "runs" not in summary:
+        raise ConfigError(
+            f"{workspace.root}: the stored events come from an older churnkit without the record "
+            "an append needs; run ingest --mode replace once, then append"
+        )
+    for key, now in (("duplicates_policy", source.duplicates), ("partition_by", settings.partition_by)):
+        if summary[key] != now:
+            raise ConfigError(
+                f"cannot append: the stored events were ingested with {key} {summary[key]!r}, this run has "
+                f"{now!r}; use the same setting, or --mode replace to rebuild"
+            )
+    stored_as_of = to_us(dt.datetime.fromisoformat(summary["as_of"]))
+    if rules.as_of_us < stored_as_of:
+        raise ConfigError(
+            f"cannot append with as-of {iso_utc(rules.as_of_us)}: the stored events were accepted up to "
+            f"{summary['as_of']}; give a later --as-of (default: now)"
+        )
+    seen = {f["sha256"]: run for run in summary["runs"] for f in run["files"]}
+    for file, sha in zip(files, prints, strict=True):
+        if sha in seen:
+            run = seen[sha]
+            raise InputFileError(
+                f"{file.path}: already ingested at {run['at']} (as {run_file(run, sha)}); "
+                "leave it out, or --mode replace to rebuild from all files"
+            )
+    out = data_layout(current)
+    keys = tuple(sorted(out["keys"].glob("*.parquet"))) if out["keys"].is_dir() else ()
+    return _Previous(current, summary, StoredEvents(out["events"], keys))
+
+
+def run_file(run: dict, sha: str) -> str:
+    return next(f["path"] for f in run["files"] if f["sha256"] == sha)
+
+
+def _build(files, sizes, total_bytes, source, rules, required, settings, users_file, users_spec,
+           workspace: Workspace, stage: Path, report: Progress, started: float,
+           previous: _Previous | None, prints: list[str], mode: str) -> dict:
+    """Read, validate and stage everything in ``stage``, then commit it as a new data version."""
+    version = workspace.new_data_version()
+    out = data_layout(stage / "version")
+    out["quarantine"].parent.mkdir(parents=True)
+    con = connect(stage / "duckdb-tmp", settings.duckdb_memory_limit)
+    carried = 0
+    try:
+        quarantine = QuarantineWriter(out["quarantine"])
+        if previous is not None:
+            carried = quarantine.carry(data_layout(previous.version)["quarantine"])
+            for f in previous.stored.key_files:
+                link_or_copy(f, out["keys"] / f.name)
+        staged = StagedEvents(stage / "staged-events", con)
+        counts = _Counts()
+        done_before = 0
+        for file, size in zip(files, sizes):
+            reader = _open_checked(file, source.csv, settings.chunk_rows, required)
+            per_file = {
+                "path": file.name,
+                "format": file.format,
+                "read": 0,
+                "rejected": 0,
+                "blank_lines": 0,
+            }
+            for chunk in prefetch(reader.chunks()):
+                _process_chunk(chunk, file, source, rules, staged, quarantine, counts, per_file)
+                report(
+                    done_before + chunk.bytes_done,
+                    total_bytes,
+                    f"{file.path.name}: {per_file['read']:,} rows",
+                )
+            if isinstance(reader, JsonlReader):
+                reader.check_keys_seen(
+                    {
+                        c: f
+                        for c, f in required.items()
+                        if f in ("fields.user_id", "fields.ts", "fields.event")
+                    }
+                )
+            _close(reader)
+            counts.files.append(per_file)
+            done_before += size
+
+        users_block = None
+        if users_file is not None and users_spec is not None:
+            report(done_before, total_bytes, f"users table {users_file.path.name}")
+            reader = _open_checked(
+                users_file,
+                users_spec.csv,
+                settings.chunk_rows,
+                users_required_columns(users_spec),
+            )
+            table = UsersTable(
+                users_file,
+                users_spec,
+                reader,
+                min_us=rules.min_us,
+                as_of_us=rules.as_of_us,
+                stage=stage,
+                con=con,
+                quarantine=quarantine,
+            )
+            table.load()
+            _close(reader)
+        read_done = time.monotonic()
+        report(total_bytes, total_bytes, "deduplicating, sorting and writing events")
+        stats = finalize_events(
+            con,
+            staged,
+            out["events"],
+            drop_duplicates=source.duplicates == "drop",
+            partition_by=settings.partition_by,
+            row_group_rows=max(settings.chunk_rows, 100_000),
+            keys_path=out["keys"] / f"{version.name}.parquet",
+            stored=previous.stored if previous is not None else None,
+        )
+        events_glob = str(out["events"] / "**" / "*.parquet") if stats.events else None
+        if users_file is not None and users_spec is not None:
+            users_block = table.finalize(out["users"], events_glob)
+            users_block["users_path"] = str(data_layout(version)["users"])
+        elif previous is not None and "users_table" in previous.summary:
+            link_or_copy(data_layout(previous.version)["users"], out["users"])  # a table is a snapshot: kept
+            users_block = {**previous.summary["users_table"], "users_path": str(data_layout(version)["users"]),
+                           "carried_from": previous.summary["runs"][-1]["at"]}
+        quarantine.close()
+    finally:
+        con.close()
+
+    accepted = stats.written
+    duplicates = stats.duplicates
+    assert stats.valid == counts.valid, (stats.valid, counts.valid)
+    assert counts.read == accepted + duplicates + counts.rejected, (
+        counts.read,
+        accepted,
+        duplicates,
+        counts.rejected,
+    )
+    at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    this_run = {
+        "at": at, "mode": mode, "source": source.name, "as_of": iso_utc(rules.as_of_us),
+        "read": counts.read, "accepted": accepted, "duplicates": duplicates, "rejected": counts.rejected,
+        "files": [{"path": str(f.path.resolve()), "bytes": size, "sha256": sha}
+                  for f, size, sha in zip(files, sizes, prints, strict=False)],
+    }
+    runs = [*(previous.summary["runs"] if previous is not None else []), this_run]
+    total = {k: sum(r[k] for r in runs) for k in ("read", "accepted", "duplicates", "rejected")}
+    total |= {"runs": len(runs), "events": stats.events, "users": stats.users}
+    assert total["accepted"] == stats.events, (total, stats.events)
+    total["quarantined"] = carried + quarantine.rows  # events' and users tables' rejections
+    summary: dict = {
+        "mode": mode,
+        "source": source.name,
+        "as_of": iso_utc(rules.as_of_us),
+        "read": counts.read,
+        "accepted": accepted,
+        "duplicates": duplicates,
+        "rejected": counts.rejected,
+        "rejected_by_reason": {r: n for r, n in sorted(counts.by_reason.items()) if n},
+        "blank_lines": counts.blank_lines,
+        "users": stats.users,
+        "first_ts": iso_utc(stats.first_us) if stats.first_us is not None else None,
+        "last_ts": iso_utc(stats.last_us) if stats.last_us is not None else None,
+        "duplicates_policy": source.duplicates,
+        "min_ts": settings.min_ts.isoformat(),
+        "partition_by": settings.partition_by,
+        "partitions": stats.partitions,
+        "files": counts.files,
+        "events_path": str(data_layout(version)["events"]),
+        "quarantine_path": str(data_layout(version)["quarantine"]),
+        "summary_path": str(data_layout(version)["summary"]),
+        "users_path": str(data_layout(version)["users"]) if users_block is not None else None,
+        "elapsed_s": round(time.monotonic() - started, 3),
+        "timings_s": {
+            "read_validate": round(read_done - started, 3),
+            "dedup_sort_write": round(time.monotonic() - read_done, 3),
+        },
+    }
+    if source.duplicates == "keep":
+        summary["identical_rows_kept"] = stats.identical_rows
+    else:
+        summary["duplicates_of_stored"] = stats.stored_duplicates
+    summary["total"] = total
+    summary["runs"] = runs
+    if users_block is not None:
+        summary["users_table"] = users_block
+    out["summary"].write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+
+    # Commit: the complete version gets its name, then one atomic replace of the pointer.
+    os.replace(stage / "version", version)
+    workspace.commit_data(version)
+    return summary
+
+
+def remove_orphans(workspace: Workspace) -> None:
+    """What killed or superseded ingests left (staging folders, pointer drafts, uncommitted
+    versions, versions before the previous one, a layout from before versions); called with
+    the lock held.
+
+    The previous version stays one more ingest, for a reader that opened it just before.
+    """
+    current = workspace.current_data()
+    data = workspace.data_dir
+    if data.is_dir():
+        versions = sorted(p.name for p in data.iterdir() if p.name.startswith(VERSION_PREFIX) and p.is_dir())
+        older = [v for v in versions if current is not None and v < current.name]
+        keep = {current.name, *older[-1:]} if current is not None else set()
+        for p in data.iterdir():
+            if p.name.startswith((STAGING_PREFIX, ".CURRENT-")) or (
+                p.name.startswith(VERSION_PREFIX) and p.name not in keep
+            ):
+                _remove(p)
+    if current is not None:  # the layout from before versions, now superseded
+        for legacy in data_layout(workspace.root).values():
+            _remove(legacy)
+        with contextlib.suppress(OSError):
+            (workspace.root / "ingest").rmdir()
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 class _Counts:

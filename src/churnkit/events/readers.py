@@ -12,6 +12,7 @@ batches of ``chunk_rows`` rows, so memory does not grow with the file. A chunk c
 
 from __future__ import annotations
 
+import csv
 import json
 import zlib
 from collections.abc import Callable, Iterator
@@ -157,7 +158,12 @@ class CsvReader(Reader):
             raise InputFileError(
                 f"{self.file.name}: header (line {line}) is unreadable: {problem}{hint}"
             )
-        names = parse_header_line(text, self.dialect)
+        try:
+            names = parse_header_line(text, self.dialect)
+        except csv.Error as err:  # e.g. a field over the csv module's limit (128 KiB)
+            raise InputFileError(
+                f"{self.file.name}: header (line {line}) is unreadable: {err}; is this the right file and delimiter?"
+            ) from None
         if opts.columns is not None:
             if len(opts.columns) != len(names):
                 raise InputFileError(
@@ -352,6 +358,19 @@ class ParquetReader(Reader):
             ) from None
         self.columns = list(self._pf.schema_arrow.names)
         self.size = file.path.stat().st_size
+
+    def check_columns(self, required: dict[str, str]) -> None:
+        """Also: a field's column holds one value per row (text, a number, a time), not a
+        struct, list or map, whose rows no mapping could read."""
+        super().check_columns(required)
+        schema = self._pf.schema_arrow
+        for column, needed_by in required.items():
+            kind = schema.field(column).type
+            if pa.types.is_nested(kind) or pa.types.is_dictionary(kind) and pa.types.is_nested(kind.value_type):
+                raise InputFileError(
+                    f"{self.file.name}: column '{column}' (needed by {needed_by}) has type {kind}; "
+                    "an event field needs text, a number or a timestamp per row"
+                )
 
     def chunks(self) -> Iterator[RawChunk]:
         total = max(self._pf.metadata.num_rows, 1)

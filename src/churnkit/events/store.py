@@ -25,6 +25,8 @@ a temp folder inside the staging folder.
 from __future__ import annotations
 
 import itertools
+import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
@@ -43,6 +46,8 @@ from churnkit.io.workspace import Workspace
 SEQ_FILE_SHIFT = 40
 """``_seq = file_index << 40 | line``: one sortable number for 'first by file order, then line'."""
 PART_NAME = "part-0.parquet"
+KEYS_SCHEMA = pa.schema([("_month", pa.int32()), ("h1", pa.uint64()), ("h2", pa.uint64())])
+"""Row keys of stored events: month (to read only the months a new run touches) and hash."""
 
 
 def sequence(file_index: int, line: np.ndarray) -> np.ndarray:
@@ -169,6 +174,15 @@ class QuarantineWriter:
             self._writer.write_table(pa.concat_tables(self._buffer))
             self._buffer, self._buffered = [], 0
 
+    def carry(self, path: Path) -> int:
+        """Copy an earlier quarantine's rows in first (an append keeps every rejection);
+        returns how many."""
+        n = 0
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=self.flush_rows):
+            self._writer.write_table(pa.Table.from_batches([batch]).cast(QUARANTINE_SCHEMA))
+            n += batch.num_rows
+        return n
+
     def close(self) -> None:
         self._flush()
         self._writer.close()
@@ -177,14 +191,35 @@ class QuarantineWriter:
 @dataclass
 class EventStats:
     valid: int
+    """Rows of this run that passed validation."""
     written: int
+    """Rows of this run added to the store."""
     duplicates: int
+    """Rows of this run not added: identical to an earlier row (``drop``)."""
     identical_rows: int
-    """Rows identical to an earlier one (dropped under ``drop``, kept under ``keep``)."""
+    """Rows identical to an earlier one of this run (dropped under ``drop``, kept under ``keep``)."""
     users: int
+    """Distinct users in the whole store after the run (as every stat below)."""
     first_us: int | None
     last_us: int | None
     partitions: int
+    events: int = 0
+    """Rows in the whole store after the run."""
+    stored_duplicates: int = 0
+    """Of ``duplicates``: rows identical to one an earlier ingest stored (append only)."""
+
+
+@dataclass(frozen=True)
+class StoredEvents:
+    """A committed version's events, appended to: its partitions and its row keys (the
+    hashes of the stored rows' source values, one Parquet file per ingest run)."""
+
+    events_dir: Path
+    key_files: tuple[Path, ...]
+
+
+MONTH_SQL = "CAST((year(ts) - 1970) * 12 + month(ts) - 1 AS INTEGER)"
+"""``month_index`` in DuckDB (sessions run in UTC, see :func:`connect`)."""
 
 
 def finalize_events(
@@ -195,83 +230,160 @@ def finalize_events(
     drop_duplicates: bool,
     partition_by: str,
     row_group_rows: int,
+    keys_path: Path | None = None,
+    stored: StoredEvents | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> EventStats:
-    """Deduplicate across all files, sort by (month, user, time) and write the partitioned dataset."""
+    """Deduplicate, sort by (month, user, time) and write the partitioned dataset.
+
+    Without ``stored`` the run's rows are the whole dataset. With it (append), rows identical
+    to a stored one (by their keys) are duplicates too, the months the new rows touch are
+    rewritten with the stored rows first, and the other months are linked unchanged. The
+    kept rows' keys go to ``keys_path`` when given (under ``drop``), for later appends.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    if staged.parts == 0:
-        if partition_by == "none":
-            pq.write_table(EVENT_ARROW_SCHEMA.empty_table(), out_dir / PART_NAME)
-        return EventStats(0, 0, 0, 0, 0, None, None, 0)
     src = f"read_parquet('{_sql_path(Path(staged.glob))}')"
-    if progress:
-        progress("counting users and duplicates")
-    valid, users, first_us, last_us = one(
-        con,
-        f"SELECT count(*), count(DISTINCT user_id), epoch_us(min(ts)), epoch_us(max(ts)) FROM {src}",
-    )
-    run(
-        con,
-        f"CREATE OR REPLACE TEMP TABLE _dups AS SELECT _h1, _h2, min(_seq) AS _keep, count(*) - 1 AS _extra"
-        f" FROM {src} GROUP BY _h1, _h2 HAVING count(*) > 1",
-    )
-    identical = int(one(con, "SELECT coalesce(sum(_extra), 0) FROM _dups")[0])
-    cols = ", ".join(f"s.{c}" for c in EVENT_COLUMNS)
-    order = (
-        "s._month, s.user_id, s.ts, s._seq"
-        if partition_by == "month"
-        else "s.user_id, s.ts, s._seq"
-    )
-    if drop_duplicates and identical:
-        query = (
-            f"SELECT {cols}, s._month FROM {src} s LEFT JOIN _dups d ON s._h1 = d._h1 AND s._h2 = d._h2"
-            f" WHERE d._keep IS NULL OR s._seq = d._keep ORDER BY {order}"
+    valid = identical = 0
+    if staged.parts:
+        valid = int(one(con, f"SELECT count(*) FROM {src}")[0])
+        run(
+            con,
+            f"CREATE OR REPLACE TEMP TABLE _dups AS SELECT _h1, _h2, min(_seq) AS _keep, count(*) - 1 AS _extra"
+            f" FROM {src} GROUP BY _h1, _h2 HAVING count(*) > 1",
         )
+        identical = int(one(con, "SELECT coalesce(sum(_extra), 0) FROM _dups")[0])
+    kept = f"SELECT s.* FROM {src} s"
+    if drop_duplicates and identical:
+        kept += " LEFT JOIN _dups d ON s._h1 = d._h1 AND s._h2 = d._h2 WHERE d._keep IS NULL OR s._seq = d._keep"
+    cols = ", ".join(EVENT_COLUMNS)
+    order = "_month, user_id, ts, _src, _seq" if partition_by == "month" else "user_id, ts, _src, _seq"
+    stored_dups = 0
+    if stored is None:
+        if not staged.parts:
+            if partition_by == "none":
+                pq.write_table(EVENT_ARROW_SCHEMA.empty_table(), out_dir / PART_NAME)
+            return EventStats(0, 0, 0, 0, 0, None, None, 0)
+        query = f"SELECT {cols}, _month, _h1, _h2, 1 AS _src, _seq FROM ({kept}) ORDER BY {order}"
+        linked = 0
     else:
-        query = f"SELECT {cols}, s._month FROM {src} s ORDER BY {order}"
+        new = "SELECT * FROM _new"
+        if staged.parts:
+            run(con, f"CREATE OR REPLACE TEMP TABLE _new AS {kept}")
+            if drop_duplicates and stored.key_files:
+                files = ", ".join(f"'{_sql_path(f)}'" for f in stored.key_files)
+                run(con, f"CREATE OR REPLACE TEMP TABLE _seen AS SELECT h1, h2 FROM read_parquet([{files}])"
+                    " WHERE _month IN (SELECT DISTINCT _month FROM _new)")
+                before = int(one(con, "SELECT count(*) FROM _new")[0])
+                run(con, "CREATE OR REPLACE TEMP TABLE _new AS SELECT n.* FROM _new n"
+                    " ANTI JOIN _seen k ON n._h1 = k.h1 AND n._h2 = k.h2")
+                stored_dups = before - int(one(con, "SELECT count(*) FROM _new")[0])
+            touched = {int(m) for (m,) in run(con, "SELECT DISTINCT _month FROM _new")}
+        else:
+            touched = set()
+        olds, linked = _split_stored(stored.events_dir, out_dir, touched, partition_by)
+        parts = [
+            f"SELECT {cols}, {MONTH_SQL} AS _month, NULL::UBIGINT AS _h1, NULL::UBIGINT AS _h2, 0 AS _src,"
+            f" file_row_number AS _seq FROM read_parquet('{_sql_path(f)}', file_row_number = true)"
+            for f in olds
+        ]
+        if touched:
+            parts.append(f"SELECT {cols}, _month, _h1, _h2, 1 AS _src, _seq FROM ({new})")
+        query = f"SELECT * FROM ({' UNION ALL '.join(parts)}) ORDER BY {order}" if parts else None
     if progress:
         progress("sorting and writing events")
-    writer = _PartitionedWriter(out_dir, partition_by, row_group_rows)
-    reader = con.sql(query).to_arrow_reader(batch_size=min(row_group_rows, 1_000_000))
-    for batch in reader:
-        writer.write(batch)
+    writer = _PartitionedWriter(out_dir, partition_by, row_group_rows, keys_path if drop_duplicates else None)
+    if query is not None:
+        for batch in con.sql(query).to_arrow_reader(batch_size=min(row_group_rows, 1_000_000)):
+            writer.write(batch)
     writer.close()
-    written = writer.rows
+    written = writer.new_rows
+    glob = f"read_parquet('{_sql_path(out_dir)}/**/*.parquet')"
+    events, users, first_us, last_us = one(
+        con, f"SELECT count(*), count(DISTINCT user_id), epoch_us(min(ts)), epoch_us(max(ts)) FROM {glob}"
+    )
     return EventStats(
-        valid=int(valid),
+        valid=valid,
         written=written,
-        duplicates=int(valid) - written,
+        duplicates=valid - written,
         identical_rows=identical,
         users=int(users),
         first_us=None if first_us is None else int(first_us),
         last_us=None if last_us is None else int(last_us),
-        partitions=writer.files,
+        partitions=writer.files + linked,
+        events=int(events),
+        stored_duplicates=stored_dups,
     )
 
 
-class _PartitionedWriter:
-    """Writes a (month, user, ts)-sorted stream as one file per month (or one file)."""
+def _split_stored(events_dir: Path, out_dir: Path, touched: set[int], partition_by: str) -> tuple[list[Path], int]:
+    """The stored files to rewrite (those of touched months; the single file when not
+    partitioned), after linking every other one into ``out_dir``; and how many were linked."""
+    files = sorted(p for p in events_dir.rglob("*.parquet") if p.is_file())
+    if partition_by != "month":
+        return (files if touched else []), _link_all(files, events_dir, out_dir) if not touched else 0
+    rewrite, keep = [], []
+    for f in files:
+        month = f.parent.name.removeprefix("month=")
+        (rewrite if month in {month_name(m) for m in touched} else keep).append(f)
+    return rewrite, _link_all(keep, events_dir, out_dir)
 
-    def __init__(self, out_dir: Path, partition_by: str, row_group_rows: int) -> None:
+
+def _link_all(files: list[Path], root: Path, out_dir: Path) -> int:
+    for f in files:
+        link_or_copy(f, out_dir / f.relative_to(root))
+    return len(files)
+
+
+def link_or_copy(src: Path, dst: Path) -> None:
+    """A hard link (versions share unchanged files at no cost), a copy across devices."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+class _PartitionedWriter:
+    """Writes a (month, user, ts)-sorted stream as one file per month (or one file), and the
+    keys of its rows that have one (this run's) to ``keys_path``."""
+
+    def __init__(self, out_dir: Path, partition_by: str, row_group_rows: int, keys_path: Path | None = None) -> None:
         self.out_dir, self.partition_by, self.row_group_rows = out_dir, partition_by, row_group_rows
+        self.keys_path = keys_path
+        self._keys: pq.ParquetWriter | None = None
         self._writer: pq.ParquetWriter | None = None
         self._month: int | None = None
         self._buffer: list[pa.Table] = []
         self._buffered = 0
         self.rows = 0
+        self.new_rows = 0
         self.files = 0
 
     def write(self, batch: pa.RecordBatch) -> None:
         if batch.num_rows == 0:
             return
         months = batch.column("_month").to_numpy()
-        table = pa.Table.from_batches([batch]).drop_columns(["_month"]).cast(EVENT_ARROW_SCHEMA)
+        new = pc.equal(batch.column("_src"), 1)
+        self.new_rows += pc.sum(new).as_py() or 0
+        if self.keys_path is not None:
+            self._write_keys(pa.table({"_month": batch.column("_month"), "h1": batch.column("_h1"),
+                                       "h2": batch.column("_h2")}).filter(new))
+        table = pa.Table.from_batches([batch]).select(list(EVENT_COLUMNS)).cast(EVENT_ARROW_SCHEMA)
         if self.partition_by != "month":
             self._append(table, None)
             return
         cuts = [0, *(np.flatnonzero(np.diff(months)) + 1).tolist(), len(months)]
         for a, b in itertools.pairwise(cuts):
             self._append(table.slice(a, b - a), int(months[a]))
+
+    def _write_keys(self, keys: pa.Table) -> None:
+        if keys.num_rows == 0:
+            return
+        keys = keys.cast(KEYS_SCHEMA)
+        if self._keys is None:
+            self.keys_path.parent.mkdir(parents=True, exist_ok=True)
+            self._keys = pq.ParquetWriter(self.keys_path, KEYS_SCHEMA, compression="zstd", use_dictionary=False)
+        self._keys.write_table(keys)
 
     def _append(self, table: pa.Table, month: int | None) -> None:
         if self._writer is None or month != self._month:
@@ -302,7 +414,9 @@ class _PartitionedWriter:
 
     def close(self) -> None:
         self._close_file()
-        if self.files == 0 and self.partition_by != "month":
+        if self._keys is not None:
+            self._keys.close()
+        if self.files == 0 and self.partition_by != "month" and not (self.out_dir / PART_NAME).exists():
             pq.write_table(EVENT_ARROW_SCHEMA.empty_table(), self.out_dir / PART_NAME)
 
 

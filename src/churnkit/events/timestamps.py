@@ -27,6 +27,8 @@ UNIX_FORMATS = {"unix_s": 1_000_000, "unix_ms": 1_000}
 ISO8601 = "iso8601"
 # A time part followed by an offset; a bare date's "-01" must not count as an offset.
 _OFFSET_RE = r"[T\s]\d{1,2}(:?\d{2})?(:?\d{2})?([.,]\d+)?\s*([Zz]|[+-]\d{2}(:?\d{2})?)$"
+_YEAR_RE = r"^[0-9]{4}"
+"""An ISO 8601 time starts with a four-digit year."""
 _NUMBER_RE = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
 _MIN_S, _MAX_S = -62_135_596_800, 253_402_300_799  # 0001-01-01 .. 9999-12-31T23:59:59 UTC
 UTC_NAMES = {"UTC", "Etc/UTC", "Etc/GMT", "GMT", "Z"}
@@ -80,9 +82,10 @@ def parse_format(text: pa.Array, fmt: str, timezone: str) -> tuple[np.ndarray, n
         return _parse_unix(text, UNIX_FORMATS[fmt])
     if fmt == ISO8601:
         aware = _np_bool(pc.match_substring_regex(text, _OFFSET_RE))
+        dated = _np_bool(pc.match_substring_regex(text, _YEAR_RE))  # pandas reads "-1" as year -1
         us = np.zeros(len(text), dtype=np.int64)
         ok = np.zeros(len(text), dtype=bool)
-        for mask, is_aware in ((aware, True), (~aware, False)):
+        for mask, is_aware in ((dated & aware, True), (dated & ~aware, False)):
             idx = np.flatnonzero(mask)
             if len(idx):
                 got_us, got_ok = _pandas_parse(
@@ -139,6 +142,8 @@ def _parse_unix(text: pa.Array, us_per_unit: int) -> tuple[np.ndarray, np.ndarra
 
 
 def _text(arr: pa.Array) -> pa.Array:
+    if pa.types.is_nested(arr.type):  # a JSON object or list where a time belongs: no format matches
+        return pa.nulls(len(arr), pa.string()).fill_null("<nested value>")
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         arr = arr.cast(pa.string())
     arr = pc.utf8_trim_whitespace(arr)

@@ -4,7 +4,8 @@ Rules are checked in a fixed order and a row gets the first that fails (``malfor
 decided earlier, by the reader): ``missing_user_id``, ``bad_timestamp``,
 ``timestamp_out_of_range`` (before ``min_ts`` or at/after ``as_of``), ``missing_event``,
 ``unknown_event`` (only with a vocabulary), ``wrong_type``, ``non_finite_amount``,
-``negative_amount`` (only where the source allows none). A missing amount is allowed (null).
+``negative_amount`` (only where the source allows none), ``amount_out_of_range`` (beyond
+``contracts.AMOUNT_LIMIT`` either way). A missing amount is allowed (null).
 """
 
 from __future__ import annotations
@@ -17,14 +18,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from churnkit.config import FieldSpec
-from churnkit.contracts import EVENT_ARROW_SCHEMA, OPTIONAL_STRING_FIELDS
+from churnkit.contracts import (
+    AMOUNT_LIMIT,
+    EVENT_ARROW_SCHEMA,
+    MAX_TEXT_CHARS,
+    OPTIONAL_STRING_FIELDS,
+)
 from churnkit.events.mapping import MappedEvents
 from churnkit.events.schema import (
+    AMOUNT_OUT_OF_RANGE,
     BAD_TIMESTAMP,
     MISSING_EVENT,
     MISSING_USER_ID,
     NEGATIVE_AMOUNT,
     NON_FINITE_AMOUNT,
+    TEXT_TOO_LONG,
     TIMESTAMP_OUT_OF_RANGE,
     UNKNOWN_EVENT,
     WRONG_TYPE,
@@ -39,6 +47,8 @@ ROW_REASONS: tuple[str, ...] = (
     WRONG_TYPE,
     NON_FINITE_AMOUNT,
     NEGATIVE_AMOUNT,
+    AMOUNT_OUT_OF_RANGE,
+    TEXT_TOO_LONG,
 )
 """Reason for code ``k`` is ``ROW_REASONS[k - 1]``; code 0 means the row is accepted."""
 
@@ -53,8 +63,12 @@ def to_us(ts: dt.datetime) -> int:
 
 
 def iso_utc(us: int) -> str:
-    """ISO 8601 with a ``Z`` suffix, the form used in summaries and messages."""
-    text = (EPOCH + dt.timedelta(microseconds=int(us))).isoformat()
+    """ISO 8601 with a ``Z`` suffix, the form used in summaries and messages; a time outside
+    years 1-9999 (a corrupt integer timestamp) is said as its microseconds."""
+    try:
+        text = (EPOCH + dt.timedelta(microseconds=int(us))).isoformat()
+    except OverflowError:
+        return f"{int(us):,} microseconds from 1970 (outside the calendar)"
     return text.replace("+00:00", "Z")
 
 
@@ -86,6 +100,11 @@ def validate_events(m: MappedEvents, rules: Rules) -> np.ndarray:
         if not rules.allow_negative_amount
         else np.zeros(m.n, bool)
     )
+    with np.errstate(invalid="ignore"):
+        too_large = np.abs(amount.values) > AMOUNT_LIMIT  # NaN (missing) compares false
+    too_long = np.zeros(m.n, dtype=bool)
+    for _name, arr in _texts_of(m):
+        too_long |= _np_bool(pc.fill_null(pc.greater(pc.utf8_length(arr), MAX_TEXT_CHARS), False))
     conditions = [
         missing_user,
         bad_ts,
@@ -95,6 +114,8 @@ def validate_events(m: MappedEvents, rules: Rules) -> np.ndarray:
         amount.wrong,
         amount.non_finite,
         negative,
+        too_large,
+        too_long,
     ]
     return np.select(conditions, list(range(1, len(conditions) + 1)), 0).astype(np.int8)
 
@@ -153,7 +174,23 @@ def _describe(reason: str, m: MappedEvents, rows: np.ndarray, rules: Rules) -> l
             f"amount {float(m.amount.values[i])!r} is negative and the source allows no negative amounts"
             for i in rows
         ]
+    if reason == AMOUNT_OUT_OF_RANGE:
+        return [f"amount {float(m.amount.values[i])!r} is beyond +-{AMOUNT_LIMIT:g}" for i in rows]
+    if reason == TEXT_TOO_LONG:
+        out = []
+        for i in rows:
+            for name, arr in _texts_of(m):
+                value = arr[int(i)].as_py()
+                if value is not None and len(value) > MAX_TEXT_CHARS:
+                    out.append(f"{name} has {len(value):,} characters; the limit is {MAX_TEXT_CHARS}")
+                    break
+        return out
     raise AssertionError(reason)  # pragma: no cover
+
+
+def _texts_of(m: MappedEvents) -> list[tuple[str, pa.Array]]:
+    """The event's text fields, each under :data:`MAX_TEXT_CHARS`."""
+    return [("user_id", m.user_id), ("event", m.event), *m.optional.items()]
 
 
 def accepted_table(m: MappedEvents, ok: np.ndarray) -> pa.Table:

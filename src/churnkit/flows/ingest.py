@@ -21,10 +21,13 @@ def ingest(
     *,
     as_of: dt.datetime | None = None,
     users: Path | None = None,
+    mode: str = "replace",
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Ingest ``paths`` mapped by ``source`` (a preset name, a YAML path or a config); events
-    at or after ``as_of`` (default: now) are rejected as from the future. Returns the summary."""
+    at or after ``as_of`` (default: now) are rejected as from the future; ``mode`` is
+    ``replace`` (rebuild from these files) or ``append`` (add them to the stored events).
+    Returns the summary."""
     src = source if isinstance(source, SourceConfig) else load_source(source)
     return ingest_files(paths, src, project.workspace, as_of=as_of, settings=project.config.ingest,
-                        users_path=users, progress=progress)
+                        users_path=users, mode=mode, progress=progress)

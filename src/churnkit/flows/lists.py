@@ -20,7 +20,7 @@ from churnkit.errors import ChurnkitError
 from churnkit.flows.project import Project
 from churnkit.flows.score import ScoringOutcome, data_end, score
 from churnkit.io.artifacts import list_format, write_list
-from churnkit.scoring.lists import list_summary, with_pseudonyms
+from churnkit.scoring.lists import MIN_KEY_CHARS, list_summary, with_pseudonyms
 
 
 @dataclass
@@ -37,8 +37,14 @@ class ListOutcome:
 def pseudonym_key(env_var: str) -> bytes:
     """The secret for pseudonyms, from the environment; a clear error when it is not set."""
     key = os.environ.get(env_var, "")
+    make = "make one with: python -c 'import secrets; print(secrets.token_hex(32))'"
     if not key.strip():
-        raise ChurnkitError(f"--pseudonymise needs a secret key in the environment variable {env_var}")
+        raise ChurnkitError(f"--pseudonymise needs a secret key in the environment variable {env_var}; {make}")
+    if len(key) < MIN_KEY_CHARS:
+        raise ChurnkitError(
+            f"the key in {env_var} has {len(key)} characters; a pseudonym key needs at least {MIN_KEY_CHARS}"
+            f" (a short key can be guessed, and every pseudonym with it); {make}"
+        )
     return key.encode("utf-8")
 
 

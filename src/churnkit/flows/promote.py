@@ -74,6 +74,8 @@ def promote_version(
         )
     challenger = tracking.resolve_version(problem, tracking.CHALLENGER, version)
     champion = current.get(tracking.CHAMPION)
+    if version is None:
+        _no_newer_orphan(problem, challenger, champion)
     if champion == challenger:
         decision = Decision(False, f"version {challenger} is already the champion", [])
         return PromotionResult(decision, challenger, champion, champion, None)
@@ -107,6 +109,22 @@ def promote_version(
     _, run_id = tracking.record_decision(problem, entry, decision.table, decision.as_text(), user)
     new_champion = challenger if decision.promote else champion
     return PromotionResult(decision, challenger, champion, new_champion, run_id)
+
+
+def _no_newer_orphan(problem: str, challenger: int, champion: int | None) -> None:
+    """Refuse to judge the ``challenger`` alias when a newer version has no alias at all.
+
+    ``train`` registers a version and moves ``challenger`` to it in two steps; a training
+    killed between them leaves the newest version unaliased, and judging the older
+    challenger instead would silently skip it.
+    """
+    newest = max(tracking.versions(problem), default=challenger)
+    if newest > challenger and newest != champion:
+        raise ChurnkitError(
+            f"version {newest} of {tracking.model_name(problem)} is newer than the challenger "
+            f"(v{challenger}) but has no alias: the training that registered it did not finish; "
+            f"give --version {newest} to judge it, or --version {challenger} for the challenger"
+        )
 
 
 def rollback(problem: str, version: int | None = None, *, user: str | None = None) -> int:
@@ -158,6 +176,7 @@ def promote_problem(
     its version tags and the workspace's training set), the headline metric decides."""
     problem = load_problem(problem_name)
     project.open_tracking()
+    tracking.mark_abandoned(problem.name)
     metric, _floor = HEADLINE[problem.kind]
     challenger = tracking.resolve_version(problem.name, tracking.CHALLENGER, version)
     cutoffs = tracking.version_tags(problem.name, challenger).get(TEST_CUTOFFS_TAG, "")

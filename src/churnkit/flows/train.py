@@ -87,6 +87,7 @@ def train(
     options = options or TrainOptions()
     problem = load_problem(problem_name)
     uri = project.open_tracking()
+    tracking.mark_abandoned(problem.name)  # what a killed earlier training left RUNNING
     say("training set")
     data = training_set(project, problem)
     truth = load_truth(project)

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from churnkit.errors import ChurnkitError
+from churnkit.io.workspace import STAGING_PREFIX
 
 LIST_FORMATS = ("csv", "xlsx", "parquet")
 
@@ -30,7 +31,7 @@ LIST_FORMATS = ("csv", "xlsx", "parquet")
 def staging_dir(parent: Path) -> Iterator[Path]:
     """A scratch folder beside the final outputs; removed on exit whatever happens."""
     parent.mkdir(parents=True, exist_ok=True)
-    path = parent / f".staging-{uuid.uuid4().hex[:12]}"
+    path = parent / f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
     path.mkdir()
     try:
         yield path

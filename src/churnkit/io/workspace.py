@@ -2,15 +2,25 @@
 
 Every command reads and writes through these names, so no step decides a path of its own
 (the Kedro catalogue idea): steps get data, the flows get paths from here.
+
+Ingested data (events, users table, quarantine, summary) lives in a version folder,
+``data/v-<time>-<id>/``, named by the one-line pointer ``data/CURRENT``. An ingest builds a
+new version beside the current one and commits by replacing the pointer, a single atomic
+rename: a reader sees the old data or the new, never a mix, whenever a writer is killed.
+A workspace from before versions (``events/`` at the root) is read as it is.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 LIST_KINDS = ("risk", "recall")
+STAGING_PREFIX = ".staging-"
+VERSION_PREFIX = "v-"
 
 
 @dataclass(frozen=True)
@@ -23,30 +33,61 @@ class Workspace:
         # notebooks pass a string; every path below is built with ``/``
         object.__setattr__(self, "root", Path(self.root))
 
-    # -- ingest ------------------------------------------------------------------
+    # -- ingested data (versioned) ---------------------------------------------------
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def current_pointer(self) -> Path:
+        return self.data_dir / "CURRENT"
+
+    @property
+    def lock_path(self) -> Path:
+        """Held by the one process writing the workspace's data (see ``io.locks``)."""
+        return self.root / ".churnkit.lock"
+
+    def current_data(self) -> Path | None:
+        """The committed version folder, or None before the first versioned ingest."""
+        try:
+            name = self.current_pointer.read_text().strip()
+        except FileNotFoundError:
+            return None
+        return self.data_dir / name if name else None
+
+    def new_data_version(self) -> Path:
+        """A fresh version folder name (not created), sorting after earlier ones."""
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+        return self.data_dir / f"{VERSION_PREFIX}{stamp}-{uuid.uuid4().hex[:6]}"
+
+    def commit_data(self, version: Path) -> None:
+        """Make ``version`` the current data: one atomic replace of the pointer."""
+        tmp = self.data_dir / f".CURRENT-{uuid.uuid4().hex[:8]}"
+        tmp.write_text(version.name + "\n")
+        os.replace(tmp, self.current_pointer)
+
+    def _data(self) -> Path:
+        return self.current_data() or self.root
 
     @property
     def events_dir(self) -> Path:
-        return self.root / "events"
+        return data_layout(self._data())["events"]
 
     def events_glob(self) -> str:
         return str(self.events_dir / "**" / "*.parquet")
 
     @property
     def users_path(self) -> Path:
-        return self.root / "users.parquet"
-
-    @property
-    def ingest_dir(self) -> Path:
-        return self.root / "ingest"
+        return data_layout(self._data())["users"]
 
     @property
     def quarantine_path(self) -> Path:
-        return self.ingest_dir / "quarantine.parquet"
+        return data_layout(self._data())["quarantine"]
 
     @property
     def summary_path(self) -> Path:
-        return self.ingest_dir / "summary.json"
+        return data_layout(self._data())["summary"]
 
     @property
     def simulation_dir(self) -> Path:
@@ -93,6 +134,14 @@ class Workspace:
     def mlflow_db(self) -> Path:
         """The embedded tracking store; its artefacts live in ``mlartifacts`` beside it."""
         return self.root / "mlflow.db"
+
+
+def data_layout(version: Path) -> dict[str, Path]:
+    """Where one data version keeps each of its parts (the same layout a workspace from
+    before versions had at its root)."""
+    return {"events": version / "events", "users": version / "users.parquet",
+            "quarantine": version / "ingest" / "quarantine.parquet", "summary": version / "ingest" / "summary.json",
+            "keys": version / "ingest" / "row_keys"}
 
 
 def simulation_files(folder: Path, tables: list[str] | tuple[str, ...]) -> dict[str, Path]:

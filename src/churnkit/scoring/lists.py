@@ -124,6 +124,10 @@ def list_summary(df: pd.DataFrame, value: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- pseudonyms
 
 
+MIN_KEY_CHARS = 32
+"""The shortest pseudonym key taken: 32 characters, e.g. 128 bits as hex."""
+
+
 def pseudonymise(ids: Iterable[Any], key: bytes) -> list[str]:
     """HMAC-SHA256 of each id under ``key`` (hex, first 32 characters): stable per key."""
     return [hmac.new(key, str(i).encode("utf-8"), hashlib.sha256).hexdigest()[:PSEUDONYM_HEX] for i in ids]

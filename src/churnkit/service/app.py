@@ -25,14 +25,20 @@ import pandas as pd
 from churnkit.contracts import SCORE_COLUMNS, as_of_cutoff
 from churnkit.service import engine
 from churnkit.service.gate import Gate, error
+from churnkit.service.logs import quiet_client_errors
 from churnkit.service.schemas import (
     Events,
+    EventsBody,
     EventsResponse,
+    ExplainBody,
     Explanation,
     FeatureRows,
+    FeatureRowsBody,
     Info,
+    NoBody,
     Scores,
     UserIds,
+    UserIdsBody,
     Users,
     UsersResponse,
     json_value,
@@ -54,6 +60,7 @@ class ChurnService:
     """Scores, explanations and health of churnkit's champion models over HTTP."""
 
     def __init__(self) -> None:
+        quiet_client_errors()
         self.settings = ServiceSettings.from_env()
         self.holder = Holder(self.settings)
         threading.Thread(target=self.holder.watch, name="churnkit-load", daemon=True).start()
@@ -63,8 +70,8 @@ class ChurnService:
 
     # ------------------------------------------------------------------ scoring
 
-    @bentoml.api(route="/score_features", batchable=True, max_batch_size=Limits().max_rows,
-                 max_latency_ms=DEPLOYMENT.batch_latency_ms)
+    @bentoml.api(route="/score_features", input_spec=FeatureRowsBody, batchable=True,
+                 max_batch_size=Limits().max_rows, max_latency_ms=DEPLOYMENT.batch_latency_ms)
     def score_features(self, rows: FeatureRows) -> list[Scores]:
         """Score feature rows as a training set holds them (one per user; null = missing).
 
@@ -80,21 +87,17 @@ class ChurnService:
             out.append(Scores(user_id=r.user_id, in_population=inside, model_versions=state.versions, **values))
         return out
 
-    @bentoml.api(route="/score_users")
+    @bentoml.api(route="/score_users", input_spec=UserIdsBody)
     def score_users(self, user_ids: UserIds) -> UsersResponse:
         """Scores of known users from the latest snapshot; unknown ids get ``status: not_found``."""
         state = self._state()
         snap = state.snapshot
         if snap is None or state.snapshot_path is None:
             return error(404, "no score snapshot in the workspace; run churnkit score --as-of DATE", ["user_ids"])
-        found = snap.reindex(user_ids)
-        rows = records(found.drop(columns=["user_id"]))
-        results = []
-        for uid, row, ok in zip(user_ids, rows, found.index.isin(snap.index)):
-            results.append({"user_id": uid, "status": "ok", **row} if ok else {"user_id": uid, "status": "not_found"})
+        results = engine.snapshot_rows(snap, user_ids)
         return UsersResponse(as_of=state.snapshot_as_of, snapshot=state.snapshot_path.name, results=results)
 
-    @bentoml.api(route="/score_events")
+    @bentoml.api(route="/score_events", input_spec=EventsBody)
     def score_events(self, as_of: dt.date, events: Events, users: Users | None = None) -> EventsResponse:
         """Features from raw recent events (the batch feature code) and their scores.
 
@@ -116,16 +119,17 @@ class ChurnService:
                 us = pd.DataFrame([{"user_id": u.user_id, "signup_ts": u.signup_ts, **u.attributes()} for u in users])
             except ValueError as err:
                 return error(400, f"users: {err}", ["users"])
+            repeated = us["user_id"][us["user_id"].duplicated()].tolist()
+            if repeated:
+                return error(400, f"users: user_id {repeated[0]!r} is given more than once", ["users"])
         with self.holder.engine_lock:
             scored = engine.score_events(state.scorer, ev, us, as_of)
         return EventsResponse(as_of=as_of.isoformat(), model_versions=state.versions, results=records(scored))
 
-    @bentoml.api(route="/explain")
+    @bentoml.api(route="/explain", input_spec=ExplainBody)
     def explain(self, user_id: str, top: int = 3) -> Explanation:
         """Reason codes for one user at the snapshot date: what pushes each score up."""
         state = self._state()
-        if not 1 <= top <= 10:
-            return error(400, "top: must be between 1 and 10", ["top"])
         if state.snapshot is None or state.snapshot_as_of is None:
             return error(404, "no score snapshot in the workspace; run churnkit score --as-of DATE", ["user_id"])
         if user_id not in state.snapshot.index:
@@ -136,7 +140,7 @@ class ChurnService:
 
     # ------------------------------------------------------------------ admin
 
-    @bentoml.api(route="/info")
+    @bentoml.api(route="/info", input_spec=NoBody)
     def info(self) -> Info:
         """Model versions, snapshot date and size, limits; works before the models load."""
         s = self.holder.state
@@ -158,7 +162,7 @@ class ChurnService:
                     "max_body_bytes": limits.max_body_bytes},
         )
 
-    @bentoml.api(route="/reload")
+    @bentoml.api(route="/reload", input_spec=NoBody)
     def reload(self) -> dict[str, Any]:
         """Load the current champions and latest snapshot, swap them in if anything changed."""
         try:

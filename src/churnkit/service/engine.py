@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from churnkit.contracts import ROLES
+from churnkit.features.families.attributes import TENURE_DAYS
 from churnkit.io.warehouse import events_memtable, users_memtable, workspace_events, workspace_users
 from churnkit.io.workspace import Workspace
 from churnkit.scoring.scorer import Scorer
@@ -21,9 +22,41 @@ from churnkit.service.schemas import records
 from churnkit.service.state import Loaded
 
 
+def snapshot_rows(snapshot: pd.DataFrame, user_ids: list[str]) -> list[dict[str, Any]]:
+    """The snapshot rows of ``user_ids`` in request order, ``status`` ok or not_found.
+
+    Hash lookups on the snapshot's unique index (built once, when the snapshot loads): the
+    work grows with the request, not with the snapshot.
+    """
+    pos = snapshot.index.get_indexer(user_ids)
+    found = pos >= 0
+    rows = iter(records(snapshot.iloc[pos[found]].drop(columns=["user_id"])))
+    return [{"user_id": uid, "status": "ok", **next(rows)} if ok else {"user_id": uid, "status": "not_found"}
+            for uid, ok in zip(user_ids, found.tolist())]
+
+
+def users_table(scorer: Scorer, user_ids: list[str], users: pd.DataFrame | None) -> pd.DataFrame:
+    """A users table for the posted events, with every column the models read: a user or an
+    attribute the request does not give is a missing value, as in a workspace's users table."""
+    models = scorer.models.values()
+    attributes = sorted({a for rm in models for a in rm.manifest.attribute_levels})
+    # a signup time adds tenure to a model that selects attributes: keep it where none lacks it
+    signup = not any("attributes" in rm.spec.features.families and TENURE_DAYS.name not in rm.features
+                     for rm in models)
+    columns = ["user_id", *(["signup_ts"] if signup else []), *attributes]
+    frame = pd.DataFrame({"user_id": sorted(set(user_ids))})
+    if users is not None and len(users):
+        frame = frame.merge(users, on="user_id", how="left")
+    for col in columns[1:]:
+        if col not in frame.columns:
+            frame[col] = pd.Series([None] * len(frame), dtype="string" if col != "signup_ts" else "object")
+    return frame[columns]
+
+
 def score_events(scorer: Scorer, events: pd.DataFrame, users: pd.DataFrame | None, as_of: dt.date) -> pd.DataFrame:
     """Per user of the events: the batch scorer's full row (scores, tier, stage, reasons)."""
-    scored = scorer.score_events(events_memtable(events), users_memtable(users), as_of)
+    table = users_table(scorer, events["user_id"].tolist(), users)
+    scored = scorer.score_events(events_memtable(events), users_memtable(table), as_of)
     missing = sorted(set(events["user_id"]) - set(scored["user_id"]))
     if missing:  # no activity or not signed up before as_of: nobody would score them in batch
         scored = pd.concat([scored, pd.DataFrame({"user_id": missing, "status": "not_scored"})], ignore_index=True)

@@ -7,14 +7,20 @@ a client without the token learns nothing. Errors have BentoML's validation-erro
 from __future__ import annotations
 
 import hmac
+import json
 from typing import Any
 
 from starlette.responses import JSONResponse
 
+from churnkit.service.openapi import corrected
 from churnkit.service.state import ServiceSettings, current_holder
 
-OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics", "/docs.json", "/", "/docs"})
-"""Paths that need no token (probes and the OpenAPI schema) and answer before models load."""
+OPEN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/docs.json", "/"})
+"""Paths that need no token and answer before models load: the probes, the OpenAPI schema and
+the UI page (with its static files, :data:`OPEN_PREFIXES`). Everything else, ``/metrics``
+included, needs the token when one is set."""
+OPEN_PREFIXES = ("/static_content/",)
+SPEC_PATH = "/docs.json"
 MODEL_PATHS = frozenset({"/score_features", "/score_users", "/score_events", "/explain"})
 
 
@@ -37,7 +43,9 @@ class Gate:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path = scope.get("path", "")
-        if path in OPEN_PATHS:
+        if path == SPEC_PATH:
+            return await self.app(scope, receive, _corrected_spec(send))
+        if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         if self.token is not None:
@@ -52,29 +60,102 @@ class Gate:
             return await error(413, f"body of {int(length)} bytes exceeds the limit of {self.max_body}")(
                 scope, receive, send
             )
+        if length is None:  # chunked: read it (up to the limit) before anything parses it
+            body = await _read_at_most(receive, self.max_body)
+            if body is None:
+                return await error(413, f"body exceeds the limit of {self.max_body} bytes")(scope, receive, send)
+            receive = _replay(body, receive)
         if path in MODEL_PATHS:
             holder = current_holder()
             if holder is None or holder.state is None:
                 reason = holder.error if holder is not None and holder.error else "models are still loading"
-                return await error(503, f"not ready: {reason}")(scope, receive, send)
+                resp = error(503, f"not ready: {reason}")
+                resp.headers["Retry-After"] = str(RETRY_AFTER_S)
+                return await resp(scope, receive, send)
         # JSON only: a body sent without a JSON content type (curl -d) is still read as JSON.
         scope = dict(scope)
         scope["headers"] = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-type"]
         scope["headers"].append((b"content-type", b"application/json"))
-        return await self.app(scope, _limited(receive, self.max_body), send)
+        return await self.app(scope, receive, _said_when_shedding(send))
 
 
-def _limited(receive: Any, limit: int) -> Any:
-    """A receive that stops a chunked body (no Content-Length) at the size limit."""
-    seen = 0
+RETRY_AFTER_S = 2
+SHEDDING = "overloaded: the service is shedding load; retry after {s} s"
 
-    async def wrapped() -> dict:
-        nonlocal seen
+
+def _said_when_shedding(send: Any) -> Any:
+    """A send that turns BentoML's bare 503 (its batching queue shed the request) into one that
+    says so, with ``Retry-After``; every other response passes unchanged."""
+    shedding = False
+
+    async def sending(message: dict) -> None:
+        nonlocal shedding
+        if message["type"] == "http.response.start" and message.get("status") == 503:
+            shedding = True
+            response = error(503, SHEDDING.format(s=RETRY_AFTER_S))
+            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"content-length"]
+            await send({**message, "headers": [*headers, (b"retry-after", str(RETRY_AFTER_S).encode()),
+                                               (b"content-length", str(len(response.body)).encode())]})
+            await send({"type": "http.response.body", "body": response.body, "more_body": False})
+            return
+        if shedding:  # the original body: already answered
+            return
+        await send(message)
+
+    return sending
+
+
+def _corrected_spec(send: Any) -> Any:
+    """A send that holds BentoML's spec back, corrects it (:mod:`openapi`) and sends that."""
+    start: dict = {}
+    parts: list[bytes] = []
+
+    async def sending(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            start.update(message)
+            return
+        if message["type"] != "http.response.body":
+            return await send(message)
+        parts.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        body = b"".join(parts)
+        if start.get("status") == 200:
+            body = json.dumps(corrected(json.loads(body))).encode()
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    return sending
+
+
+async def _read_at_most(receive: Any, limit: int) -> bytes | None:
+    """The whole body of a request without a length, or None once it passes ``limit``."""
+    parts, seen = [], 0
+    while True:
         message = await receive()
-        if message.get("type") == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise ValueError(f"body exceeds the limit of {limit} bytes")
-        return message
+        if message.get("type") != "http.request":
+            break
+        chunk = message.get("body", b"")
+        seen += len(chunk)
+        if seen > limit:
+            return None
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(parts)
 
-    return wrapped
+
+def _replay(body: bytes, receive: Any) -> Any:
+    """A receive that hands the app a body already read, then passes on what the client
+    sends next (its disconnect)."""
+    sent = False
+
+    async def replayed() -> dict:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed

@@ -24,18 +24,29 @@ from pydantic import (
     field_validator,
 )
 
-from churnkit.contracts import EVENT_FIELDS, EVENT_TYPES, SCORE_COLUMNS
-from churnkit.service.state import Limits, current_holder
+from churnkit.contracts import (
+    AMOUNT_LIMIT,
+    EVENT_FIELDS,
+    EVENT_TYPES,
+    MAX_TEXT_CHARS,
+    SCORE_COLUMNS,
+)
+from churnkit.service.state import EventRules, Limits, current_holder
 
 Finite = Annotated[float, Strict(), AllowInfNan(False)]
 """A JSON number: strings, booleans, NaN and Infinity are rejected (ints are fine)."""
-Id = Annotated[str, Strict(), Field(min_length=1, max_length=256)]
-Text = Annotated[str, Strict(), Field(max_length=256)]
+Id = Annotated[str, Strict(), Field(min_length=1, max_length=MAX_TEXT_CHARS)]
+Text = Annotated[str, Strict(), Field(max_length=MAX_TEXT_CHARS)]
 
 
 def _limits() -> Limits:
     holder = current_holder()
     return holder.settings.limits if holder is not None else Limits()
+
+
+def _rules() -> EventRules:
+    holder = current_holder()
+    return holder.rules if holder is not None else EventRules()
 
 
 def _at_most(limit: str):
@@ -95,17 +106,32 @@ class _EventRules(BaseModel):
 
     @field_validator("amount", check_fields=False)
     @classmethod
-    def _non_negative(cls, v: float | None) -> float | None:
+    def _in_range(cls, v: float | None) -> float | None:
         if v is not None and v < 0:
             raise ValueError(f"amount {v} is negative")
+        if v is not None and v > AMOUNT_LIMIT:
+            raise ValueError(f"amount {v} is beyond {AMOUNT_LIMIT:g}, as ingest refuses")
+        return v
+
+    @field_validator("ts", mode="before", check_fields=False)
+    @classmethod
+    def _iso_text(cls, v: Any) -> Any:
+        if not isinstance(v, str):
+            raise ValueError("expected an ISO 8601 date-time string, e.g. 2024-05-18T10:00:00Z")  # noqa: TRY004 - pydantic reports ValueError
         return v
 
     @field_validator("ts", check_fields=False)
     @classmethod
-    def _utc(cls, v: dt.datetime) -> dt.datetime:
-        return v.replace(tzinfo=dt.UTC) if v.tzinfo is None else v.astimezone(dt.UTC)
+    def _utc_in_range(cls, v: dt.datetime) -> dt.datetime:
+        v = v.replace(tzinfo=dt.UTC) if v.tzinfo is None else v.astimezone(dt.UTC)
+        earliest = _rules().earliest
+        if v < earliest:
+            raise ValueError(f"{v.isoformat()} is before {earliest.date()}, the earliest time ingest accepts")
+        return v
 
 
+EventName = Annotated[str, Strict(), Field(json_schema_extra={"enum": list(EVENT_TYPES)})]
+"""An event type the features count (the spec lists them; the validator names a wrong one)."""
 _FIELD_TYPES: dict[tuple[str, bool], Any] = {
     ("string", True): Id,
     ("string", False): Text | None,
@@ -116,7 +142,8 @@ Event = create_model(
     "Event",
     __base__=_EventRules,
     __doc__="One raw event in the event contract. ``ts`` without an offset is read as UTC.",
-    **{f.name: (_FIELD_TYPES[f.kind, f.required], ... if f.required else None) for f in EVENT_FIELDS},
+    **{f.name: (EventName if f.name == "event" else _FIELD_TYPES[f.kind, f.required], ... if f.required else None)
+       for f in EVENT_FIELDS},
 )
 
 
@@ -146,6 +173,38 @@ UserIds = Annotated[list[Id], Field(min_length=1), _at_most("max_rows")]
 FeatureRows = Annotated[list[FeatureRow], Field(min_length=1), _at_most("max_rows")]
 Events = Annotated[list[Event], Field(min_length=1), _at_most("max_events")]  # type: ignore[valid-type]
 Users = Annotated[list[User], _at_most("max_rows")]
+
+
+# --------------------------------------------------------------------------- request bodies
+
+
+class _Body(BaseModel):
+    """A request body: unknown top-level keys are errors, as in every nested model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class FeatureRowsBody(_Body):
+    rows: FeatureRows
+
+
+class UserIdsBody(_Body):
+    user_ids: UserIds
+
+
+class EventsBody(_Body):
+    as_of: dt.date
+    events: Events
+    users: Users | None = None
+
+
+class ExplainBody(_Body):
+    user_id: Id
+    top: Annotated[int, Strict(), Field(ge=1, le=10)] = 3
+
+
+class NoBody(_Body):
+    """``{}`` or no body at all."""
 
 
 # --------------------------------------------------------------------------- responses

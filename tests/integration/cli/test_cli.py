@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from churnkit import __version__
 from churnkit.cli import app
+from churnkit.io.workspace import Workspace
 
 runner = CliRunner()
 
@@ -75,7 +76,7 @@ def test_demo_runs_the_whole_flow(tmp_path):
     proc = churnkit("--workspace", str(tmp_path / "ws"), "demo", "--users", "400", "--days", "120",
                     "--trials", "1", "--top", "20", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    summary = json.loads((tmp_path / "ws" / "ingest" / "summary.json").read_text())
+    summary = json.loads(Workspace(tmp_path / "ws").summary_path.read_text())
     assert summary["read"] == summary["accepted"] + summary["duplicates"] + summary["rejected"]
     assert summary["rejected"] == 0 and summary["duplicates"] == 0
     meta = json.loads((tmp_path / "ws" / "simulation" / "simulation.json").read_text())

@@ -48,7 +48,7 @@ def test_master_via_cli(cdnow, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "read 69,659" in proc.stdout and "users 23,570" in proc.stdout
-    s = json.loads((tmp_path / "ingest" / "summary.json").read_text())
+    s = json.loads(Workspace(tmp_path).summary_path.read_text())
     assert (s["read"], s["users"]) == (69_659, 23_570)
     assert s["read"] == s["accepted"] + s["duplicates"] + s["rejected"]
     assert (s["accepted"], s["duplicates"], s["rejected"], s["blank_lines"]) == (69_659, 0, 0, 0)

@@ -51,7 +51,7 @@ def snapshot(root: Path) -> dict[str, tuple[int, int]]:
     return {
         str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
         for p in root.rglob("*")
-        if p.is_file()
+        if p.is_file() and p != Workspace(root).lock_path  # the lock notes who last held it
     }
 
 
@@ -66,7 +66,7 @@ def test_missing_column_via_cli_is_one_line_and_leaves_workspace_untouched(tmp_p
     )
     assert first.returncode == 0, first.stderr
     before = snapshot(ws)
-    summary_before = (ws / "ingest" / "summary.json").read_text()
+    summary_before = Workspace(ws).summary_path.read_text()
 
     bad = tmp_path / "bad.csv"
     bad.write_text("user_id,ts,event,price\nu1,2024-01-02,view,1\n")
@@ -79,8 +79,8 @@ def test_missing_column_via_cli_is_one_line_and_leaves_workspace_untouched(tmp_p
     )
     assert "Traceback" not in proc.stderr
     assert snapshot(ws) == before
-    assert (ws / "ingest" / "summary.json").read_text() == summary_before
-    assert not [p for p in ws.iterdir() if p.name.startswith(".staging")]
+    assert Workspace(ws).summary_path.read_text() == summary_before
+    assert not [p for p in Workspace(ws).data_dir.iterdir() if p.name.startswith(".")]
 
 
 @pytest.mark.parametrize(
@@ -107,7 +107,7 @@ def test_whole_file_errors(tmp_path, name, content, match):
     with pytest.raises(InputFileError, match=re.escape(match)) as err:
         run(tmp_path / "ws", [p])
     assert str(p) in str(err.value) and "\n" not in str(err.value)
-    assert not (tmp_path / "ws" / "events").exists()
+    assert Workspace(tmp_path / "ws").current_data() is None
 
 
 def test_missing_path_empty_folder_and_no_matching_files(tmp_path):
@@ -135,7 +135,7 @@ def test_later_file_problem_fails_before_anything_is_read(tmp_path):
         InputFileError, match="missing column 'amount' \\(needed by fields.amount\\)"
     ):
         run(tmp_path / "ws", [good, bad])
-    assert not (tmp_path / "ws" / "ingest").exists()
+    assert Workspace(tmp_path / "ws").current_data() is None
 
 
 def test_jsonl_key_missing_from_every_object(tmp_path):
@@ -169,5 +169,5 @@ def test_failure_mid_file_keeps_previous_ingest(tmp_path):
     with pytest.raises(InputFileError, match="broken.csv.gz"):
         run(ws, [good, broken])
     assert snapshot(ws) == before
-    assert json.loads((ws / "ingest" / "summary.json").read_text())["read"] == 1
-    assert not [p for p in ws.iterdir() if p.name.startswith(".")]
+    assert json.loads(Workspace(ws).summary_path.read_text())["read"] == 1
+    assert not [p for p in Workspace(ws).data_dir.iterdir() if p.name.startswith(".")]

@@ -102,7 +102,7 @@ def test_reingest_replaces_everything_and_summary_matches_file(tmp_path):
     s = run(ws, [log(tmp_path / "b.csv", [5])])
     assert sorted(p.name for p in ws.events_dir.iterdir()) == ["month=2024-05"]  # no stale months
     assert json.loads(ws.summary_path.read_text()) == s
-    assert not [p for p in ws.root.iterdir() if p.name.startswith(".")]
+    assert not [p for p in ws.data_dir.iterdir() if p.name.startswith(".")]
 
 
 def test_empty_quarantine_is_still_written_and_readable(tmp_path):

@@ -196,7 +196,11 @@ def test_cli_score_and_lists(workspace, monkeypatch):
     monkeypatch.delenv("CHURNKIT_PSEUDONYM_KEY", raising=False)
     res = runner.invoke(app, [*w, "risk-list", "--as-of", date, "--pseudonymise"])
     assert res.exit_code == 1 and "CHURNKIT_PSEUDONYM_KEY" in res.output
-    monkeypatch.setenv("CHURNKIT_PSEUDONYM_KEY", "k1")
+    monkeypatch.setenv("CHURNKIT_PSEUDONYM_KEY", "k" * 31)  # too short to be a secret
+    res = runner.invoke(app, [*w, "risk-list", "--as-of", date, "--pseudonymise"])
+    assert res.exit_code == 1 and "has 31 characters; a pseudonym key needs at least 32" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+    monkeypatch.setenv("CHURNKIT_PSEUDONYM_KEY", "0123456789abcdef" * 2)
     csv = workspace.root / "p.csv"
     res = runner.invoke(app, [*w, "risk-list", "--as-of", date, "--top", "5", "--pseudonymise", "--out", str(csv)])
     assert res.exit_code == 0, res.output
@@ -225,3 +229,21 @@ def test_service_loads_champions_from_its_tracking_uri(workspace, tmp_path):
     finally:
         client = tracking.open_store(workspace.root)
         client.set_registered_model_alias("churnkit-purchase_ga4", "champion", "1")
+
+
+def test_one_user_with_overflowing_amounts_never_blocks_the_batch(scorer, batch, workspace):
+    """Amounts that sum to infinity (possible from a table that bypassed ingest's limit) make
+    that user's revenue features unknown, not the whole batch fail."""
+    end, df = batch
+    events = pd.read_parquet(workspace.simulation_dir / "events.parquet")
+    users = pd.read_parquet(workspace.users_path)
+    picks = list(df[df.churn_in_population].user_id.iloc[:3])
+    mine = events[events.user_id.isin(picks)]
+    huge = mine[mine.user_id == picks[0]].head(2).assign(event="purchase", amount=1e308)
+    out = scorer.score_events(events_memtable(pd.concat([mine, huge])), users_memtable(users[users.user_id.isin(picks)]),
+                              end)
+    assert list(out.user_id) == sorted(picks)
+    assert out["churn_probability"].between(0, 1).all() and np.isfinite(out["predicted_ltv"]).all()
+    rest = out[out.user_id != picks[0]].reset_index(drop=True)
+    want = df[df.user_id.isin(picks[1:])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(rest, want, check_dtype=False, rtol=1e-12)

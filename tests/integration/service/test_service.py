@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -37,7 +38,7 @@ pytestmark = pytest.mark.slow
 
 PROBLEMS = ("churn_ga4", "purchase_ga4", "revenue_ga4")
 START_TIMEOUT_S = 90
-MAX_ROWS = 300
+MAX_ROWS = 1000
 MAX_BODY = 3_000_000
 SCORE_COLS = ["churn_probability", "purchase_probability", "predicted_ltv", "ltv_low", "ltv_high", "value_at_risk"]
 
@@ -78,16 +79,22 @@ class Server:
         pytest.fail(f"server not answering {path} after {START_TIMEOUT_S} s:\n{self.log.read_text()[-3000:]}")
 
     def request(self, method: str, path: str, body: Any = None, headers: dict | None = None,
-                raw: bytes | None = None) -> tuple[int, Any]:
+                raw: bytes | None = None, chunks: list[bytes] | None = None) -> tuple[int, Any]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         try:
+            if chunks is not None:  # no Content-Length: Transfer-Encoding chunked
+                conn.request(method, path, iter(chunks), {"Content-Type": "application/json", **(headers or {})},
+                             encode_chunked=True)
+                resp = conn.getresponse()
+                text = resp.read()
+                return resp.status, json.loads(text) if text.strip() else None
             data = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
             conn.request(method, path, data, {"Content-Type": "application/json", **(headers or {})})
             resp = conn.getresponse()
             text = resp.read()
             try:
                 return resp.status, json.loads(text) if text.strip() else None
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, UnicodeDecodeError):
                 return resp.status, text.decode(errors="replace")
         finally:
             conn.close()
@@ -301,6 +308,8 @@ def test_bad_events_are_400_naming_the_field(server, scored):
         ("future event", {"as_of": as_of, "events": future}, f"events[{len(ev)}].ts"),
         ("unknown event name", {"as_of": as_of, "events": [{**ev[0], "event": "teleport"}]}, "teleport"),
         ("negative amount", {"as_of": as_of, "events": [{**ev[0], "amount": -5}]}, "amount"),
+        ("amount past the limit", {"as_of": as_of, "events": [{**ev[0], "event": "purchase", "amount": 1e308}]},
+         "amount"),
         ("bad timestamp", {"as_of": as_of, "events": [{**ev[0], "ts": "yesterday"}]}, "ts"),
         ("missing user_id", {"as_of": as_of, "events": [{k: v for k, v in ev[0].items() if k != "user_id"}]},
          "user_id"),
@@ -337,6 +346,140 @@ def test_bad_requests_elsewhere(server):
     status, out = server.post("/score_features", raw=b" " * (MAX_BODY + 1))
     assert status == 413 and "limit" in out["error"]
     assert server.get("/healthz")[0] == 200
+
+
+def test_events_without_users_or_attributes_are_missing_values_not_errors(server, scored):
+    snap = scored["snapshot"]
+    uid = snap[snap["churn_in_population"].fillna(False).astype(bool)].index[0]
+    ev = event_json(scored["events"][scored["events"].user_id == uid])
+    as_of = str(scored["as_of"])
+    full = user_json(scored["users"][scored["users"].user_id == uid])[0]
+    partial = {k: v for k, v in full.items() if k not in ("platform", "region")}
+    for label, users in (("absent", ...), ("null", None), ("empty", []), ("no attributes", [partial]),
+                         ("someone else", [{**full, "user_id": "other"}])):
+        body = {"as_of": as_of, "events": ev} | ({} if users is ... else {"users": users})
+        status, out = server.post("/score_events", body)
+        assert status == 200, (label, out)
+        [row] = out["results"]
+        assert row["user_id"] == uid and row["status"] == "ok" and 0 <= row["churn_probability"] <= 1, label
+    status, out = server.post("/score_events", {"as_of": as_of, "events": ev, "users": [full, full]})
+    assert status == 400 and "more than once" in out["error"] and "users" in _detail_text(out)
+
+
+def test_rules_for_posted_events_are_the_ingest_rules(server, scored):
+    uid = scored["snapshot"].index[0]
+    ev = event_json(scored["events"][scored["events"].user_id == uid].head(1))[0]
+    as_of = str(scored["as_of"])
+    for label, event in (("unix seconds", {**ev, "ts": 1714557600}), ("before min_ts", {**ev, "ts": "1989-12-31T00:00:00Z"})):
+        status, out = server.post("/score_events", {"as_of": as_of, "events": [event]})
+        assert status == 400 and "ts" in _detail_text(out), (label, out)
+
+
+def test_strict_bodies_everywhere(server, scored):
+    uid = scored["snapshot"].index[0]
+    row = _one_row(scored)
+    cases = [
+        ("/explain", {"user_id": uid, "top": "3"}, "top"),
+        ("/explain", {"user_id": uid, "top": True}, "top"),
+        ("/explain", {"user_id": "x" * 1_000_000}, "user_id"),
+        ("/explain", {"user_id": uid, "colour": "red"}, "colour"),
+        ("/score_users", {"user_ids": [uid], "extra": 1}, "extra"),
+        ("/score_features", {"rows": [row], "extra": 1}, "extra"),
+        ("/score_events", {"as_of": str(scored["as_of"]), "events": [], "extra": 1}, "extra"),
+        ("/info", {"extra": 1}, "extra"),
+    ]
+    for path, body, field in cases:
+        status, out = server.post(path, body)
+        assert status == 400, (path, field, str(out)[:200])
+        assert field in _detail_text(out)[:2000], (path, field)
+        assert len(json.dumps(out)) < 5000  # a long bad value is not echoed back
+
+
+def test_a_chunked_body_over_the_limit_is_413(server):
+    status, out = server.post("/score_users", chunks=[b'{"user_ids": ["' + b"a" * 1_000_000 for _ in range(4)])
+    assert status == 413 and "limit" in out["error"]
+    status, out = server.post("/score_users", chunks=[b'{"user_ids": ', b'["nobody"]}'])
+    assert status == 200 and out["results"][0]["status"] == "not_found"
+
+
+def test_rejected_requests_log_one_line_without_their_data(server):
+    secret = "SECRET-USER-4711"
+    assert server.post("/score_users", {"user_ids": [secret, 7]})[0] == 400
+    assert server.post("/explain", {"user_id": secret, "top": "x"})[0] == 400
+    time.sleep(0.5)
+    log = server.log.read_text()
+    assert secret not in log
+    assert "rejected POST /score_users" in log and "Traceback" not in log
+
+
+def test_schemathesis_finds_no_5xx_and_no_response_that_breaks_the_spec(server, tmp_path):
+    """Generated requests from the served spec (bounded, seeded): every answer is declared
+    in the spec, matches its schema and is never a server error."""
+    exe = Path(sys.executable).with_name("schemathesis")
+    checks = ("not_a_server_error,response_schema_conformance,status_code_conformance,"
+              "content_type_conformance,response_headers_conformance")
+    proc = subprocess.run(
+        [str(exe), "run", f"http://127.0.0.1:{server.port}/docs.json", "--max-examples", "25", "--seed", "7",
+         "--checks", checks, "--no-color"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert "Traceback" not in server.log.read_text()
+
+
+def _hammer(server: Server, body: dict, clients: int, seconds: float) -> list[tuple[int, Any, float]]:
+    """``clients`` threads posting ``body`` for ``seconds``: (status, response, latency) each."""
+    out: list[tuple[int, Any, float]] = []
+    deadline = time.perf_counter() + seconds
+
+    def client() -> None:
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter()
+            status, resp = server.post("/score_features", body)
+            out.append((status, resp, time.perf_counter() - t0))
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=180)
+    return out
+
+
+def test_32_clients_single_rows_and_1000_row_batches_get_no_5xx(server, scored):
+    ids = list(scored["snapshot"].index)
+    single = {"rows": feature_rows(scored["features"], ids[:1])}
+    batch = {"rows": feature_rows(scored["features"], (ids * (1000 // len(ids) + 1))[:1000])}
+    for label, body in (("single row", single), ("1000-row batch", batch)):
+        answers = _hammer(server, body, 32, 6.0)
+        statuses = sorted({s for s, _, _ in answers})
+        assert answers and statuses == [200], (label, statuses)
+
+
+def test_shed_load_is_a_503_that_says_so_with_retry_after(scored, tmp_path):
+    """With a latency budget no queue can meet, the service sheds: each shed request is told
+    why and when to come back, and the log has one line per request, no traceback."""
+    srv = Server(scored["ws"].root, tmp_path / "serve.log", CHURNKIT_BATCH_LATENCY_MS="1")
+    try:
+        srv.wait()
+        ids = list(scored["snapshot"].index)
+        body = {"rows": feature_rows(scored["features"], (ids * (1000 // len(ids) + 1))[:1000])}
+        shed = [r for s, r, _ in _hammer(srv, body, 16, 4.0) if s == 503]
+        assert shed, "nothing was shed"
+        assert all("shedding load" in r["error"] and "retry after" in r["error"] for r in shed)
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
+        retry = []
+        for _ in range(40):
+            conn.request("POST", "/score_features", json.dumps(body), {"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status == 503:
+                retry.append(resp.getheader("Retry-After"))
+        assert not retry or all(r and r.isdigit() for r in retry)
+        time.sleep(0.5)
+        assert "Traceback" not in srv.log.read_text()
+    finally:
+        srv.stop()
 
 
 # --------------------------------------------------------------------------- reload
@@ -398,5 +541,11 @@ def test_not_ready_and_bearer_token(tmp_path):
         assert srv.post("/info", headers={"Authorization": "Bearer wrong"})[0] == 401
         assert srv.post("/score_users", {"user_ids": ["a"]})[0] == 401
         assert srv.get("/docs.json")[0] == 200
+        # public: the probes, the schema and the UI with its files; everything else needs the token
+        assert srv.get("/metrics")[0] == 401 and srv.get("/metrics", headers=auth)[0] == 200
+        status, page = srv.get("/")
+        assert status == 200
+        assets = re.findall(r'(?:src|href)="(\./)?(static_content/[^"]+)"', str(page))
+        assert assets and all(srv.get("/" + a[1])[0] == 200 for a in assets[:3]), assets
     finally:
         srv.stop()

@@ -179,3 +179,19 @@ def test_as_of_is_exclusive():
         "ok",
         "timestamp_out_of_range",
     ]
+
+
+def test_amounts_beyond_the_limit_are_quarantined_either_sign():
+    """Two purchases of 1e308 would sum to infinity in the features: such a value is an input
+    error, kept out with its own reason, while amounts up to the limit pass."""
+    c = cols(u=["u"] * 4, ts=["2024-01-01"] * 4, e=["purchase"] * 4, a=["1e308", "-1e13", "1e12", "-5"])
+    fields = EventFields(
+        user_id=FieldSpec(column="u"), ts={"column": "ts"}, event=FieldSpec(column="e"), amount=FieldSpec(column="a"),
+    )
+    m = map_events(c, fields, 4, False)
+    rules = make_rules(allow_negative_amount=True)
+    codes = validate_events(m, rules)
+    assert [ROW_REASONS[k - 1] if k else "ok" for k in codes] == [
+        "amount_out_of_range", "amount_out_of_range", "ok", "ok",
+    ]
+    assert explain(m, codes, np.flatnonzero(codes), rules)[0] == "amount 1e+308 is beyond +-1e+12"

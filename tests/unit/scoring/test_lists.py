@@ -107,7 +107,10 @@ def test_pseudonym_key_from_env(monkeypatch):
     with pytest.raises(ChurnkitError, match="CK_TEST_KEY"):
         pseudonym_key("CK_TEST_KEY")
     monkeypatch.setenv("CK_TEST_KEY", "s3cret")
-    assert pseudonym_key("CK_TEST_KEY") == b"s3cret"
+    with pytest.raises(ChurnkitError, match="has 6 characters; a pseudonym key needs at least 32"):
+        pseudonym_key("CK_TEST_KEY")
+    monkeypatch.setenv("CK_TEST_KEY", "s3cret" * 6)
+    assert pseudonym_key("CK_TEST_KEY") == b"s3cret" * 6
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx", "parquet"])

@@ -7,6 +7,7 @@ objects and gets plain objects back, so nothing depends on MLflow's API, which c
 between major versions. The promotion *policy* is pure and lives in ``training.promotion``.
 """
 
+from churnkit.io.tracking.abandoned import mark_abandoned
 from churnkit.io.tracking.registry import (
     CHALLENGER,
     CHAMPION,
@@ -21,6 +22,7 @@ from churnkit.io.tracking.registry import (
     set_champion,
     version_metrics,
     version_tags,
+    versions,
 )
 from churnkit.io.tracking.runs import (
     MAX_PARAM_VALUE,
@@ -71,6 +73,7 @@ __all__ = [
     "log_metrics",
     "log_model",
     "log_params",
+    "mark_abandoned",
     "model_name",
     "open_store",
     "promotion_history",
@@ -87,4 +90,5 @@ __all__ = [
     "use_store",
     "version_metrics",
     "version_tags",
+    "versions",
 ]

@@ -127,7 +127,7 @@ def resolve_version(problem: str, alias: str | None = CHAMPION, version: int | N
     """Alias or version number -> a version number that exists, with errors that say what to do."""
     rm = registered_model(problem)
     if version is not None:
-        known = _versions(problem)
+        known = versions(problem)
         if int(version) not in known:
             listed = ", ".join(str(v) for v in sorted(known)) or "none"
             raise ChurnkitError(
@@ -146,7 +146,8 @@ def resolve_version(problem: str, alias: str | None = CHAMPION, version: int | N
     return int(found)
 
 
-def _versions(problem: str) -> list[int]:
+def versions(problem: str) -> list[int]:
+    """Every version number of the problem's registered model."""
     client = store.client()
     found = client.search_model_versions(f"name = '{model_name(problem)}'")
     return [int(v.version) for v in found]

@@ -13,6 +13,8 @@ import datetime as dt
 import json
 import logging
 import math
+import os
+import socket
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -33,6 +35,12 @@ from churnkit.io.tracking.store import MAX_TAG_VALUE, experiment_name
 log = logging.getLogger(__name__)
 
 MANIFEST_FILE = "feature_manifest.json"
+OWNER_HOST, OWNER_PID = "churnkit.host", "churnkit.pid"
+
+
+def owner_tags() -> dict[str, str]:
+    """Which process a run belongs to, so a later one can tell a killed run from a live one."""
+    return {OWNER_HOST: socket.gethostname(), OWNER_PID: str(os.getpid())}
 
 # MLflow's own limits (mlflow.utils.validation); copied so a wrong value fails here, early.
 MAX_PARAM_VALUE = 6000
@@ -78,7 +86,7 @@ def training_run(
     problem: str, run_name: str | None = None, tags: Mapping[str, Any] | None = None
 ) -> Iterator[RunInfo]:
     """The parent run of one training: config, data, metrics, model all land here."""
-    all_tags = {"churnkit.problem": problem, "churnkit.kind": "training"}
+    all_tags = {"churnkit.problem": problem, "churnkit.kind": "training", **owner_tags()}
     all_tags.update({k: str(v) for k, v in (tags or {}).items()})
     exp_id = experiment_id(problem)
     with mlflow.start_run(experiment_id=exp_id, run_name=run_name, tags=all_tags) as run:
@@ -114,7 +122,7 @@ def child_run(name: str, tags: Mapping[str, Any] | None = None) -> Iterator[RunI
     if parent is None:
         raise ChurnkitError("child_run needs an enclosing training_run")
     exp_id = store.client().get_run(parent).info.experiment_id
-    str_tags = {k: str(v) for k, v in (tags or {}).items()}
+    str_tags = {**owner_tags(), **{k: str(v) for k, v in (tags or {}).items()}}
     with mlflow.start_run(
         experiment_id=exp_id, run_name=name, parent_run_id=parent, nested=True, tags=str_tags
     ) as run:

@@ -11,6 +11,7 @@ import contextlib
 import getpass
 import logging
 import os
+import sqlite3
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from mlflow import MlflowClient
 
 from churnkit.errors import ChurnkitError
 from churnkit.io.workspace import Workspace
+
+log = logging.getLogger(__name__)
 
 _PROBE_TIMEOUT_S = "5"
 _PROBE_RETRIES = "0"
@@ -175,11 +178,71 @@ def use_store(uri: str, artifact_root: Path | None = None) -> MlflowClient:
 def open_store(
     workspace: Path, configured: str | None = None, override: str | None = None
 ) -> MlflowClient:
-    """Resolve the URI for a workspace and :func:`use_store` it (artefacts kept local)."""
+    """Resolve the URI for a workspace and :func:`use_store` it (artefacts kept local).
+
+    The workspace's own store is relocated first if the workspace was copied or moved.
+    """
     uri = tracking_uri(workspace, configured, override)
     if uri == default_tracking_uri(workspace):
         Path(workspace).mkdir(parents=True, exist_ok=True)
+        relocate(Workspace(workspace).mlflow_db)
     return use_store(uri, artifact_root_for(uri, workspace))
+
+
+ARTIFACT_COLUMNS = (
+    ("experiments", "artifact_location"),
+    ("runs", "artifact_uri"),
+    ("logged_models", "artifact_location"),
+    ("model_versions", "storage_location"),
+    ("model_versions", "source"),
+)
+"""Where MLflow's SQL store records an absolute artefact location."""
+ARTIFACTS = "mlartifacts"
+
+
+def relocate(db: Path) -> int:
+    """Point the artefact locations a SQLite store recorded under another folder (the one it
+    was copied or moved from) at the artefacts beside it now; returns the rows changed.
+
+    MLflow stores absolute ``file://`` URIs, so a copied workspace would read, and train
+    into, the original's artefacts, and fail once the original is gone. Values that name the
+    old workspace in tags and parameters (a training set's path) follow too.
+    """
+    if not db.exists():
+        return 0
+    here = (db.parent.resolve() / ARTIFACTS).as_uri()
+    changed = 0
+    with contextlib.closing(sqlite3.connect(db, timeout=30)) as con:
+        try:
+            found = con.execute("SELECT artifact_location FROM experiments WHERE instr(artifact_location, ?) > 0",
+                                (f"/{ARTIFACTS}/",)).fetchall()
+        except sqlite3.OperationalError:  # not (yet) an MLflow store
+            return 0
+        found = [(loc,) for (loc,) in found if loc.startswith("file://")]
+        olds = {loc[: loc.index(f"/{ARTIFACTS}/") + len(ARTIFACTS) + 1] for (loc,) in found} - {here}
+        for old in olds:
+            for table, column in ARTIFACT_COLUMNS:
+                changed += _replace_prefix(con, table, column, old, here)
+            old_root = unquote(urlparse(old).path).removesuffix(f"/{ARTIFACTS}")
+            new_root = str(db.parent.resolve())
+            for table in ("tags", "params"):
+                changed += _replace_prefix(con, table, "value", old_root, new_root)
+        con.commit()
+    if changed:
+        log.info("MLflow store %s: %d artefact locations moved to %s", db, changed, here)
+    return changed
+
+
+def _replace_prefix(con: sqlite3.Connection, table: str, column: str, old: str, new: str) -> int:
+    """``old/...`` -> ``new/...`` in one column (an exact, case-sensitive prefix match)."""
+    try:
+        cur = con.execute(
+            f"UPDATE {table} SET {column} = ? || substr({column}, ?) WHERE substr({column}, 1, ?) = ?",
+            (new, len(old) + 1, len(old) + 1, old + "/"),
+        )
+    except sqlite3.OperationalError:  # a table or column this MLflow version does not have
+        return 0
+    return cur.rowcount
 
 
 @contextlib.contextmanager

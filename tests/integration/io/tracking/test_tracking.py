@@ -369,3 +369,75 @@ def test_silent_server_times_out_quickly() -> None:
 def test_password_is_not_shown() -> None:
     assert tracking.redact("postgresql://me:secret@db:5432/x") == "postgresql://me:***@db:5432/x"
     assert tracking.redact("http://h:5000") == "http://h:5000"
+
+
+KILLED_TRAINING = """
+import os, signal, sys
+import mlflow
+from churnkit.io import tracking
+from sklearn.linear_model import LogisticRegression
+import numpy as np, pandas as pd
+
+tracking.open_store(sys.argv[1])
+X = pd.DataFrame({"a": np.arange(60.0), "b": np.arange(60.0) % 7})
+model = LogisticRegression().fit(X, (X["a"] > 30).astype(int))
+with tracking.training_run(sys.argv[2]) as run:
+    ref = tracking.log_model(model, name="model", X_example=X)
+    # registered, but killed before the challenger alias moves to it
+    tracking.client().create_model_version(f"churnkit-{sys.argv[2]}", source=f"models:/{ref.model_id}",
+                                           run_id=run.run_id, model_id=ref.model_id)
+    mlflow.initialize_logged_model(name="half")  # a model whose upload never finished
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_killed_training_is_marked_and_promote_names_its_version(store, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    ws, client = store
+    _train_and_register(auc=0.7)
+    script = tmp_path / "killed.py"
+    script.write_text(KILLED_TRAINING)
+    proc = subprocess.run([sys.executable, str(script), str(ws), PROBLEM], check=False, capture_output=True, text=True)
+    assert proc.returncode == -9, proc.stderr
+    exp = client.get_experiment_by_name(f"churnkit-{PROBLEM}").experiment_id
+    assert len(client.search_runs([exp], "attributes.status = 'RUNNING'")) == 1
+
+    with tracking.training_run(PROBLEM, run_name="live"):  # a live run is never touched
+        assert tracking.mark_abandoned(PROBLEM) == {"runs": 1, "models": 1}
+        assert tracking.mark_abandoned(PROBLEM) == {"runs": 0, "models": 0}
+    statuses = sorted(r.info.status for r in client.search_runs([exp]))
+    assert statuses == ["FINISHED", "FINISHED", "KILLED"]
+    models = {m.name: str(m.status) for m in client.search_logged_models([exp])}
+    assert "FAILED" in models["half"] and "READY" in models["model"]
+
+    assert tracking.aliases(PROBLEM) == {"challenger": 1}
+    with pytest.raises(ChurnkitError) as err:  # not silently judging v1 instead
+        promote_version(PROBLEM)
+    assert "version 2" in str(err.value) and "--version 2" in str(err.value)
+    result = promote_version(PROBLEM, {2: {"roc_auc": 0.9}}, version=2)
+    assert result.decision.promote and tracking.aliases(PROBLEM)["champion"] == 2
+
+
+def test_a_copied_workspace_uses_its_own_models_once_the_original_is_gone(store, tmp_path: Path) -> None:
+    ws, client = store
+    version, model = _train_and_register(auc=0.7)
+    copy = tmp_path / "elsewhere" / "copy"
+    shutil.copytree(ws, copy)
+    hidden = ws.rename(tmp_path / "hidden")  # the original is gone (archived, deleted, moved)
+    before = sorted(str(p) for p in hidden.rglob("*"))
+
+    client = tracking.open_store(copy)
+    loaded = tracking.load_model(PROBLEM, alias="challenger")
+    X, _ = _data(0)
+    np.testing.assert_allclose(loaded.model.predict_proba(X.astype(float)), model.predict_proba(X.astype(float)))
+    assert loaded.manifest == MANIFEST
+    version2, _ = _train_and_register(C=0.5, auc=0.75)  # training in the copy writes into the copy
+    assert version2 == version + 1
+    here = copy.resolve().as_uri()
+    exp = client.get_experiment_by_name(f"churnkit-{PROBLEM}")
+    assert exp.artifact_location.startswith(here)
+    assert all(r.info.artifact_uri.startswith(here) for r in client.search_runs([exp.experiment_id]))
+    assert tracking.load_model(PROBLEM, version=2).version == 2
+    assert sorted(str(p) for p in hidden.rglob("*")) == before  # nothing written to the original
