@@ -12,15 +12,11 @@ inside the workspace, so a failure (or Ctrl-C) leaves the previous ingest untouc
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import hashlib
 import json
 import os
-import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,17 +24,17 @@ import numpy as np
 from churnkit.config import CsvOptions, IngestSettings, SourceConfig, UsersTableSource
 from churnkit.errors import ConfigError, InputFileError
 from churnkit.events.files import InputFile, base_folder, expand_inputs, infer_format
+from churnkit.events.history import MODES, Previous, appending_to, fingerprint, remove_orphans
 from churnkit.events.mapping import map_events, required_columns
+from churnkit.events.partitions import link_or_copy
 from churnkit.events.pipeline import prefetch
 from churnkit.events.readers import JsonlReader, ParquetReader, RawChunk, Reader, open_reader
 from churnkit.events.schema import MALFORMED_ROW
 from churnkit.events.store import (
     QuarantineWriter,
     StagedEvents,
-    StoredEvents,
     connect,
     finalize_events,
-    link_or_copy,
     sequence,
 )
 from churnkit.events.users import UsersTable, check_users_spec, users_required_columns
@@ -53,7 +49,7 @@ from churnkit.events.validate import (
 )
 from churnkit.io.artifacts import staging_dir
 from churnkit.io.locks import exclusive
-from churnkit.io.workspace import STAGING_PREFIX, VERSION_PREFIX, Workspace, data_layout
+from churnkit.io.workspace import Workspace, data_layout
 
 Progress = Callable[[float, "float | None", "str | None"], None]
 
@@ -112,7 +108,7 @@ def ingest(
     workspace.root.mkdir(parents=True, exist_ok=True)
     with exclusive(workspace.lock_path, "ingest"):
         remove_orphans(workspace)
-        previous = _appending_to(workspace, source, settings, rules, files, prints) if mode == "append" else None
+        previous = appending_to(workspace, source, settings, rules, files, prints) if mode == "append" else None
         with staging_dir(workspace.data_dir) as stage:
             summary = _build(files, sizes, total_bytes, source, rules, required, settings, users_file, users_spec,
                              workspace, stage, report, started, previous, prints, mode)
@@ -120,74 +116,9 @@ def ingest(
     return summary
 
 
-MODES = ("replace", "append")
-
-
-@dataclass(frozen=True)
-class _Previous:
-    """The committed version an append builds on."""
-
-    version: Path
-    summary: dict
-    stored: StoredEvents
-
-
-def fingerprint(path: Path) -> str:
-    """SHA-256 of a file's bytes: how an append recognises a file it has already stored."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _appending_to(workspace: Workspace, source: SourceConfig, settings: IngestSettings, rules: Rules,
-                  files: list[InputFile], prints: list[str]) -> _Previous | None:
-    """The current version to append to (None when there is none yet), after checking the
-    run can extend it: same duplicates policy and partitioning, as-of not earlier, no file
-    stored before."""
-    current = workspace.current_data()
-    if current is None and not workspace.events_dir.exists():
-        return None  # nothing stored yet: the first append starts the store
-    summary_path = data_layout(current)["summary"] if current is not None else None
-    summary = json.loads(summary_path.read_text()) if summary_path is not None and summary_path.exists() else {}
-    if "runs" not in summary:
-        raise ConfigError(
-            f"{workspace.root}: the stored events come from an older churnkit without the record "
-            "an append needs; run ingest --mode replace once, then append"
-        )
-    for key, now in (("duplicates_policy", source.duplicates), ("partition_by", settings.partition_by)):
-        if summary[key] != now:
-            raise ConfigError(
-                f"cannot append: the stored events were ingested with {key} {summary[key]!r}, this run has "
-                f"{now!r}; use the same setting, or --mode replace to rebuild"
-            )
-    stored_as_of = to_us(dt.datetime.fromisoformat(summary["as_of"]))
-    if rules.as_of_us < stored_as_of:
-        raise ConfigError(
-            f"cannot append with as-of {iso_utc(rules.as_of_us)}: the stored events were accepted up to "
-            f"{summary['as_of']}; give a later --as-of (default: now)"
-        )
-    seen = {f["sha256"]: run for run in summary["runs"] for f in run["files"]}
-    for file, sha in zip(files, prints, strict=True):
-        if sha in seen:
-            run = seen[sha]
-            raise InputFileError(
-                f"{file.path}: already ingested at {run['at']} (as {run_file(run, sha)}); "
-                "leave it out, or --mode replace to rebuild from all files"
-            )
-    out = data_layout(current)
-    keys = tuple(sorted(out["keys"].glob("*.parquet"))) if out["keys"].is_dir() else ()
-    return _Previous(current, summary, StoredEvents(out["events"], keys))
-
-
-def run_file(run: dict, sha: str) -> str:
-    return next(f["path"] for f in run["files"] if f["sha256"] == sha)
-
-
 def _build(files, sizes, total_bytes, source, rules, required, settings, users_file, users_spec,
            workspace: Workspace, stage: Path, report: Progress, started: float,
-           previous: _Previous | None, prints: list[str], mode: str) -> dict:
+           previous: Previous | None, prints: list[str], mode: str) -> dict:
     """Read, validate and stage everything in ``stage``, then commit it as a new data version."""
     version = workspace.new_data_version()
     out = data_layout(stage / "version")
@@ -339,38 +270,6 @@ def _build(files, sizes, total_bytes, source, rules, required, settings, users_f
     os.replace(stage / "version", version)
     workspace.commit_data(version)
     return summary
-
-
-def remove_orphans(workspace: Workspace) -> None:
-    """What killed or superseded ingests left (staging folders, pointer drafts, uncommitted
-    versions, versions before the previous one, a layout from before versions); called with
-    the lock held.
-
-    The previous version stays one more ingest, for a reader that opened it just before.
-    """
-    current = workspace.current_data()
-    data = workspace.data_dir
-    if data.is_dir():
-        versions = sorted(p.name for p in data.iterdir() if p.name.startswith(VERSION_PREFIX) and p.is_dir())
-        older = [v for v in versions if current is not None and v < current.name]
-        keep = {current.name, *older[-1:]} if current is not None else set()
-        for p in data.iterdir():
-            if p.name.startswith((STAGING_PREFIX, ".CURRENT-")) or (
-                p.name.startswith(VERSION_PREFIX) and p.name not in keep
-            ):
-                _remove(p)
-    if current is not None:  # the layout from before versions, now superseded
-        for legacy in data_layout(workspace.root).values():
-            _remove(legacy)
-        with contextlib.suppress(OSError):
-            (workspace.root / "ingest").rmdir()
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
 
 
 class _Counts:

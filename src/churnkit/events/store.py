@@ -12,7 +12,7 @@ Each file holds the event contract (``user_id``, ``ts`` timestamp[us, UTC], ``ev
 Read it with
 
 - pandas: :func:`read_events` (contract columns, sorted by user and time);
-- DuckDB: ``SELECT * FROM read_parquet('<workspace>/events/**/*.parquet', hive_partitioning=true)``
+- DuckDB: ``SELECT * FROM read_parquet('<events_dir>/**/*.parquet', hive_partitioning=true)``
   (:func:`events_sql` writes that expression; ``month`` comes back as a VARCHAR column);
 - Ibis: ``con.read_parquet(events_glob(ws), hive_partitioning=True)``.
 
@@ -24,9 +24,6 @@ a temp folder inside the staging folder.
 
 from __future__ import annotations
 
-import itertools
-import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,19 +32,21 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from churnkit.contracts import EVENT_ARROW_SCHEMA, EVENT_COLUMNS
+from churnkit.events.partitions import (
+    PART_NAME,
+    PartitionedWriter,
+    month_index,
+    split_stored,
+)
 from churnkit.events.schema import QUARANTINE_SCHEMA
 from churnkit.io.workspace import Workspace
 
 SEQ_FILE_SHIFT = 40
 """``_seq = file_index << 40 | line``: one sortable number for 'first by file order, then line'."""
-PART_NAME = "part-0.parquet"
-KEYS_SCHEMA = pa.schema([("_month", pa.int32()), ("h1", pa.uint64()), ("h2", pa.uint64())])
-"""Row keys of stored events: month (to read only the months a new run touches) and hash."""
 
 
 def sequence(file_index: int, line: np.ndarray) -> np.ndarray:
@@ -81,16 +80,6 @@ def hash128(con: duckdb.DuckDBPyConnection, keys: pa.Array) -> tuple[pa.Array, p
         " (md5_number(k) & 18446744073709551615::UHUGEINT)::UBIGINT AS h2 FROM keys_table"
     ).to_arrow_table()
     return out.column("h1").combine_chunks(), out.column("h2").combine_chunks()
-
-
-def month_index(us: np.ndarray) -> np.ndarray:
-    """Months since 1970-01 of UTC microsecond timestamps (the partition key)."""
-    return us.astype("datetime64[us]").astype("datetime64[M]").astype(np.int64).astype(np.int32)
-
-
-def month_name(index: int) -> str:
-    year, month0 = divmod(int(index), 12)
-    return f"{1970 + year:04d}-{month0 + 1:02d}"
 
 
 class StagedEvents:
@@ -280,7 +269,7 @@ def finalize_events(
             touched = {int(m) for (m,) in run(con, "SELECT DISTINCT _month FROM _new")}
         else:
             touched = set()
-        olds, linked = _split_stored(stored.events_dir, out_dir, touched, partition_by)
+        olds, linked = split_stored(stored.events_dir, out_dir, touched, partition_by)
         parts = [
             f"SELECT {cols}, {MONTH_SQL} AS _month, NULL::UBIGINT AS _h1, NULL::UBIGINT AS _h2, 0 AS _src,"
             f" file_row_number AS _seq FROM read_parquet('{_sql_path(f)}', file_row_number = true)"
@@ -291,7 +280,7 @@ def finalize_events(
         query = f"SELECT * FROM ({' UNION ALL '.join(parts)}) ORDER BY {order}" if parts else None
     if progress:
         progress("sorting and writing events")
-    writer = _PartitionedWriter(out_dir, partition_by, row_group_rows, keys_path if drop_duplicates else None)
+    writer = PartitionedWriter(out_dir, partition_by, row_group_rows, keys_path if drop_duplicates else None)
     if query is not None:
         for batch in con.sql(query).to_arrow_reader(batch_size=min(row_group_rows, 1_000_000)):
             writer.write(batch)
@@ -313,111 +302,6 @@ def finalize_events(
         events=int(events),
         stored_duplicates=stored_dups,
     )
-
-
-def _split_stored(events_dir: Path, out_dir: Path, touched: set[int], partition_by: str) -> tuple[list[Path], int]:
-    """The stored files to rewrite (those of touched months; the single file when not
-    partitioned), after linking every other one into ``out_dir``; and how many were linked."""
-    files = sorted(p for p in events_dir.rglob("*.parquet") if p.is_file())
-    if partition_by != "month":
-        return (files if touched else []), _link_all(files, events_dir, out_dir) if not touched else 0
-    rewrite, keep = [], []
-    for f in files:
-        month = f.parent.name.removeprefix("month=")
-        (rewrite if month in {month_name(m) for m in touched} else keep).append(f)
-    return rewrite, _link_all(keep, events_dir, out_dir)
-
-
-def _link_all(files: list[Path], root: Path, out_dir: Path) -> int:
-    for f in files:
-        link_or_copy(f, out_dir / f.relative_to(root))
-    return len(files)
-
-
-def link_or_copy(src: Path, dst: Path) -> None:
-    """A hard link (versions share unchanged files at no cost), a copy across devices."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-
-
-class _PartitionedWriter:
-    """Writes a (month, user, ts)-sorted stream as one file per month (or one file), and the
-    keys of its rows that have one (this run's) to ``keys_path``."""
-
-    def __init__(self, out_dir: Path, partition_by: str, row_group_rows: int, keys_path: Path | None = None) -> None:
-        self.out_dir, self.partition_by, self.row_group_rows = out_dir, partition_by, row_group_rows
-        self.keys_path = keys_path
-        self._keys: pq.ParquetWriter | None = None
-        self._writer: pq.ParquetWriter | None = None
-        self._month: int | None = None
-        self._buffer: list[pa.Table] = []
-        self._buffered = 0
-        self.rows = 0
-        self.new_rows = 0
-        self.files = 0
-
-    def write(self, batch: pa.RecordBatch) -> None:
-        if batch.num_rows == 0:
-            return
-        months = batch.column("_month").to_numpy()
-        new = pc.equal(batch.column("_src"), 1)
-        self.new_rows += pc.sum(new).as_py() or 0
-        if self.keys_path is not None:
-            self._write_keys(pa.table({"_month": batch.column("_month"), "h1": batch.column("_h1"),
-                                       "h2": batch.column("_h2")}).filter(new))
-        table = pa.Table.from_batches([batch]).select(list(EVENT_COLUMNS)).cast(EVENT_ARROW_SCHEMA)
-        if self.partition_by != "month":
-            self._append(table, None)
-            return
-        cuts = [0, *(np.flatnonzero(np.diff(months)) + 1).tolist(), len(months)]
-        for a, b in itertools.pairwise(cuts):
-            self._append(table.slice(a, b - a), int(months[a]))
-
-    def _write_keys(self, keys: pa.Table) -> None:
-        if keys.num_rows == 0:
-            return
-        keys = keys.cast(KEYS_SCHEMA)
-        if self._keys is None:
-            self.keys_path.parent.mkdir(parents=True, exist_ok=True)
-            self._keys = pq.ParquetWriter(self.keys_path, KEYS_SCHEMA, compression="zstd", use_dictionary=False)
-        self._keys.write_table(keys)
-
-    def _append(self, table: pa.Table, month: int | None) -> None:
-        if self._writer is None or month != self._month:
-            self._close_file()
-            folder = self.out_dir if month is None else self.out_dir / f"month={month_name(month)}"
-            folder.mkdir(parents=True, exist_ok=True)
-            self._writer = pq.ParquetWriter(folder / PART_NAME, EVENT_ARROW_SCHEMA, compression="snappy")
-            self._month = month
-            self.files += 1
-        self._buffer.append(table)
-        self._buffered += table.num_rows
-        self.rows += table.num_rows
-        if self._buffered >= self.row_group_rows:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self._buffer and self._writer is not None:
-            self._writer.write_table(
-                pa.concat_tables(self._buffer), row_group_size=max(self._buffered, 1)
-            )
-        self._buffer, self._buffered = [], 0
-
-    def _close_file(self) -> None:
-        self._flush()
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-
-    def close(self) -> None:
-        self._close_file()
-        if self._keys is not None:
-            self._keys.close()
-        if self.files == 0 and self.partition_by != "month" and not (self.out_dir / PART_NAME).exists():
-            pq.write_table(EVENT_ARROW_SCHEMA.empty_table(), self.out_dir / PART_NAME)
 
 
 # --------------------------------------------------------------------------- reading back
