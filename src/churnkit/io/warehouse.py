@@ -73,6 +73,8 @@ def workspace_events(con: Any, ws: Workspace) -> ir.Table:
         t = con.read_parquet(str(ws.events_dir))
     else:
         t = con.read_parquet(ws.events_glob(), hive_partitioning=True)
+    # events ingested before a field joined the contract (e.g. order_id) lack its column
+    t = t.mutate(**{c: ibis.null(EVENT_IBIS_SCHEMA[c]) for c in EVENT_COLUMNS if c not in t.columns})
     return t.select(*EVENT_COLUMNS).cast(EVENT_IBIS_SCHEMA)
 
 
