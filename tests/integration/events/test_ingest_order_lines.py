@@ -24,6 +24,7 @@ import pytest
 from churnkit.config import ActivityEvents, FeatureSelection
 from churnkit.contracts import LABEL
 from churnkit.datasets.labels import attach_labels
+from churnkit.errors import ChurnkitError
 from churnkit.events import read_events
 from churnkit.features.build import feature_frame
 from churnkit.features.context import cutoff_table, daily_table
@@ -173,3 +174,19 @@ def test_a_raw_log_without_a_source_is_a_one_line_error_saying_what_to_do(tmp_pa
     err = proc.stderr.strip()
     assert "\n" not in err and "Traceback" not in err
     assert "missing column 'user_id'" in err and "--source" in err and "docs/sources.md" in err
+
+
+def test_events_stored_before_order_id_are_read_and_an_append_says_to_replace(tmp_path):
+    (tmp_path / "a.csv").write_text("user_id,ts,event,amount\nu1,2024-01-02T10:00:00Z,purchase,5\n")
+    (tmp_path / "b.csv").write_text("user_id,ts,event,amount\nu1,2024-01-03T10:00:00Z,purchase,7\n")
+    ws = Workspace(tmp_path / "ws")
+    project = Project.at(ws)
+    as_of = dt.datetime(2024, 2, 1, tzinfo=dt.UTC)
+    ingest(project, [tmp_path / "a.csv"], "contract", as_of=as_of)
+    for f in ws.events_dir.rglob("*.parquet"):  # as an older churnkit wrote them
+        pq.write_table(pq.read_table(f).drop_columns(["order_id"]), f)
+    events = workspace_events(duckdb_connection(), ws).to_pandas()
+    assert events.order_id.isna().all() and events.amount.tolist() == [5.0]
+    with pytest.raises(ChurnkitError, match="predate the event field.* order_id.*--mode replace") as err:
+        ingest(project, [tmp_path / "b.csv"], "contract", as_of=as_of, mode="append")
+    assert "\n" not in str(err.value)
