@@ -24,7 +24,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from churnkit import __version__
 from churnkit.cli.output import Printer
-from churnkit.config import SimulateSettings, load_churnkit_config, presets
+from churnkit.config import DEFAULT_SOURCE, SimulateSettings, load_churnkit_config, presets
 from churnkit.contracts import VALUE_AT_RISK, as_of_cutoff
 from churnkit.errors import ChurnkitError
 from churnkit.flows import build as build_flow
@@ -227,7 +227,8 @@ def simulate(
 @handle_errors
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders of raw events.")],
-    source: Annotated[str, typer.Option(help="Source YAML path, or a built-in source name (see `churnkit sources`).")],
+    source: Annotated[str, typer.Option(help="Source YAML path, or a built-in source name (see `churnkit sources`); "
+                                            "default: files already in the event contract's columns.")] = DEFAULT_SOURCE,
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Reject events at or after this date's midnight, UTC, or timestamp (default: now).")
     ] = None,

@@ -41,6 +41,9 @@ from churnkit.config.project import (
     SimulateSettings,
 )
 from churnkit.config.sources import (
+    DEFAULT_SOURCE,
+    Case,
+    Condition,
     CsvOptions,
     EventFields,
     FieldSpec,
@@ -51,12 +54,15 @@ from churnkit.config.sources import (
 
 __all__ = [
     "DEFAULT_METRIC",
+    "DEFAULT_SOURCE",
     "DEFAULT_SPACE",
     "METRICS",
     "TIERS",
     "ActivityEvents",
+    "Case",
     "ChurnkitConfig",
     "ClassifierSettings",
+    "Condition",
     "CsvOptions",
     "CutoffGrid",
     "EventFields",

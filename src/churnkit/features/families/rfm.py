@@ -1,5 +1,9 @@
 """Recency, frequency and monetary value, with same-day purchases merged (as in CLV models).
 
+A purchase is an order (the lines of one ``order_id`` count once; see
+:mod:`churnkit.features.context`) and revenue is net of refunds, so ``avg_order_value`` is
+net revenue per order.
+
 ``clv_frequency``, ``clv_recency_days`` and ``clv_age_days`` are the x, t_x and T of the
 BG/NBD literature in days: repeat purchase days, first to last purchase day, first
 purchase day to the last observed day (the day before the cutoff).
@@ -118,10 +122,11 @@ ACTIVE_DAYS_TOTAL = FeatureSpec("active_days_total", "days with any activity, al
                                 wording=simple(lambda x: f"active on {counted(x, 'days')} so far", whole))
 PURCHASE_DAYS_TOTAL = FeatureSpec("purchase_days_total", "days with a purchase, all history", "days", F,
                                   fact="purchases", wording=_purchases)
-PURCHASES_TOTAL = FeatureSpec("purchases_total", "purchases, all history", "purchases", F,
+PURCHASES_TOTAL = FeatureSpec("purchases_total", "purchases (orders), all history", "purchases", F,
                               fact="purchases", wording=_purchases)
-REVENUE_TOTAL = FeatureSpec("revenue_total", "revenue, all history", "currency", F, wording=_revenue_total)
-AVG_ORDER_VALUE = FeatureSpec("avg_order_value", "mean purchase amount, all history", "currency", F,
+REVENUE_TOTAL = FeatureSpec("revenue_total", "revenue net of refunds, all history", "currency", F,
+                            wording=_revenue_total)
+AVG_ORDER_VALUE = FeatureSpec("avg_order_value", "net revenue per order, all history", "currency", F,
                               fact="order_value", wording=_order_value)
 CLV_FREQUENCY = FeatureSpec("clv_frequency", "repeat purchase days (x): purchase days after the first", "days", F,
                             fact="purchases", wording=_purchases)

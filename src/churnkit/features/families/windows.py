@@ -147,7 +147,7 @@ def family(options: FamilyOptions) -> Family:
                          fact="activity", wording=_activity(w, days_count=False)), _sum("n_activity", w)),
             (FeatureSpec(f"active_days_{w}d", f"active days in the last {w} days", "days", F,
                          fact="activity", wording=_activity(w, days_count=True)), _days("n_activity", w)),
-            (FeatureSpec(revenue_name(w), f"revenue in the last {w} days", "currency", F,
+            (FeatureSpec(revenue_name(w), f"revenue net of refunds in the last {w} days", "currency", F,
                          fact="spend", wording=_spend(w)), _sum("revenue", w)),
         ]
     return Family(F, features, _aggregates)
