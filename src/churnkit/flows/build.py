@@ -83,4 +83,4 @@ def _reusable(manifest: Manifest, problem: ProblemConfig, fp: dict[str, Any], ev
     same_data = manifest.data.fingerprint() == fp
     # the feature code may have changed since (an expression only: nothing runs)
     planned = eligible_features(events, users, problem, [dt.date.today()], manifest.attribute_levels).names
-    return same_problem and same_data and planned == manifest.feature_names
+    return same_problem and same_data and manifest.kept(planned) is not None
