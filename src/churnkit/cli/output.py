@@ -150,8 +150,10 @@ class Printer:
                                (f"test_observable_share_{metric}", "observable ceiling"))
             if key in shares
         )
+        c = r.comparison
+        versus = f"; vs {c['baseline']} {c['estimate']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}]" if c else ""
         self.out.print(f"{r.problem.name}: version {trained.version}, test {metric} {value:.3f}"
-                       f"{f' ({reached})' if reached else ''}; champion is version {promoted.champion}")
+                       f"{f' ({reached})' if reached else ''}{versus}; champion is version {promoted.champion}")
 
     def demo_done(self, project: Project) -> None:
         ws = project.workspace
