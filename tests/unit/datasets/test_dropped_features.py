@@ -10,7 +10,12 @@ import pandas as pd
 import pytest
 
 from churnkit.config import load_problem
-from churnkit.datasets.build import build_training_set, features_as_of, scoring_features, uninformative
+from churnkit.datasets.build import (
+    build_training_set,
+    features_as_of,
+    scoring_features,
+    uninformative,
+)
 from churnkit.datasets.manifest import Manifest
 from churnkit.errors import ChurnkitError
 from churnkit.features.build import ELIGIBILITY_COLUMNS

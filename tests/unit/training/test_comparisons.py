@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from churnkit.metrics import classifier_metrics, ltv_metrics
 from churnkit.training.comparisons import BASELINES, BaselineRows, baseline_scores
 
 RFM = ["days_since_last_activity", "days_since_last_purchase", "purchases_total", "revenue_total", "clv_frequency",
@@ -40,7 +41,7 @@ def rows(kind: str, drop: tuple[str, ...] = ()) -> tuple[BaselineRows, np.ndarra
     parts = [customers(n, s) for n, s in ((1500, 1), (600, 2), (800, 3))]
     ys = [p[pick] if kind != "purchase" else 1 - p[1] for p in parts]
     (fX, _, _), (cX, _, _), (tX, _, _) = parts
-    d = lambda X: X.drop(columns=list(drop))  # noqa: E731
+    d = lambda X: X.drop(columns=list(drop))
     return BaselineRows(d(fX), ys[0], d(cX), ys[1], d(tX), np.full(800, np.datetime64("2024-03-01"))), ys[2]
 
 
@@ -50,8 +51,6 @@ def test_classifier_baselines_on_the_same_rows(kind):
     out = baseline_scores(kind, 28, r, RFM, bgnbd=False, seed=1)
     assert list(out.scores) == ["recency", "rfm", "lgbm_rfm"] and out.notes == []
     assert set(out.scores) <= set(BASELINES)
-    from churnkit.metrics import classifier_metrics
-
     for name, s in out.scores.items():
         assert s.shape == (800,) and ((s >= 0) & (s <= 1)).all(), name
         assert classifier_metrics(y, s)["roc_auc"] > 0.6, name
@@ -70,6 +69,7 @@ def test_revenue_baselines_last_period_and_plain_tweedie():
     out = baseline_scores("revenue", 28, r, RFM, bgnbd=False, seed=1)
     assert list(out.scores) == ["last_period", "lgbm_rfm"]
     assert out.info["lgbm_rfm"]["objective"] == "tweedie" and (out.scores["lgbm_rfm"] > 0).all()
+    assert ltv_metrics(y, out.scores["lgbm_rfm"])["gini_norm"] > 0.2
     np.testing.assert_allclose(out.scores["last_period"], r.test_X.revenue_total / 4 * 28 / 30)
 
 
