@@ -58,7 +58,7 @@ class Printer:
         )
         if m.dropped_features:
             names = ", ".join(d.name for d in m.dropped_features)
-            self.out.print(f"dropped {len(m.dropped_features)} constant or all-null features: {names}")
+            self.out.print(f"dropped {len(m.dropped_features)} constant or all-null features from the model's: {names}")
         self.out.print(f"training set: {data.path}")
         self.out.print(f"manifest: {data.manifest_path}")
 

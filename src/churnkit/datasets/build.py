@@ -78,6 +78,9 @@ def build_training_set(
 ) -> tuple[pd.DataFrame, Manifest]:
     """The problem's training set over its cutoff grid, and its manifest.
 
+    Features constant or all-null over the rows (:func:`uninformative`) are not model
+    features: the manifest lists them under ``dropped_features`` with the reason.
+
     ``fp``: the events' :func:`fingerprint` when the caller already has it (a full scan).
     """
     fp = fp or fingerprint(events)
@@ -92,7 +95,8 @@ def build_training_set(
         raise ChurnkitError(
             f"{problem.name}: every feature is constant or null over the {len(df):,} training rows; nothing to learn from"
         )
-    df = df.drop(columns=list(dropped))
+    # the columns stay in the table (a model trained before they were dropped can still be
+    # rescored on the same rows); the manifest's features, the model's inputs, leave them out
     per_cutoff = df.groupby("cutoff")[LABEL].agg(["size", "mean"]).reset_index()
     manifest = Manifest(
         churnkit_version=__version__,
@@ -116,7 +120,7 @@ def build_training_set(
 
 def uninformative(df: pd.DataFrame, names: list[str]) -> dict[str, str]:
     """Features with one value on every row (``constant 0``) or no value at all (``all
-    null``): nothing a model can split on, so they are left out of the training set.
+    null``): nothing a model can split on, so they are left out of the model's features.
 
     A column holding one value and some nulls stays: missing-or-not is information.
     """

@@ -238,7 +238,7 @@ def fit_and_evaluate(
 
 
 def dropped_note(manifest: Manifest) -> list[str]:
-    """What the training set left out at build (constant or all-null features), as a note."""
+    """What the build left out of the model's features (constant or all-null), as a note."""
     dropped = manifest.dropped_features
     if not dropped:
         return []
