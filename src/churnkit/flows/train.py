@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime as dt
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from churnkit.config import load_problem
+from churnkit.datasets.build import scoring_features
 from churnkit.datasets.folds import rows
 from churnkit.datasets.manifest import Manifest
 from churnkit.flows.build import training_set
@@ -32,6 +34,17 @@ class TrainOutcome:
     tracking_uri: str
     predictions: Path | None = None
     """The test rows with the model's and every baseline's score (Parquet, in the workspace)."""
+
+
+def customer_base(project: Project, manifest: Manifest) -> Callable[[Sequence[dt.date]], pd.DataFrame]:
+    """Every customer's features at given cutoffs (everyone with activity before each, not
+    only the eligible): what the BG/NBD baseline is fitted on."""
+
+    def at(cutoffs: Sequence[dt.date]) -> pd.DataFrame:
+        events, users = project.tables(project.connect())
+        return pd.concat([scoring_features(events, users, manifest, c) for c in cutoffs], ignore_index=True)
+
+    return at
 
 
 def load_truth(project: Project) -> pd.DataFrame | None:
@@ -117,7 +130,8 @@ def train(
     with tracking.training_run(problem.name, run_name=f"train-{problem.name}",
                                tags={"churnkit.seed": options.seed}) as run:
         say("tuning")
-        result = fit_and_evaluate(data.frame, data.manifest, problem, options, truth=truth, on_trial=trial_logger())
+        result = fit_and_evaluate(data.frame, data.manifest, problem, options, truth=truth, on_trial=trial_logger(),
+                                  customers=customer_base(project, data.manifest))
         say("logging")
         version = log_training(result, data.manifest, data.frame, data.path)
         predictions = save_test_predictions(project, result, run.run_id)

@@ -186,6 +186,11 @@ def _clv() -> Any:
     return clv, Prior
 
 
+def require_clv() -> None:
+    """A one-line error saying how to install pymc-marketing when it is missing."""
+    _clv()
+
+
 def clv_summary(X: pd.DataFrame, unit_days: float = 7.0) -> pd.DataFrame:
     """pymc-marketing's summary frame (customer_id, frequency, recency, T, monetary_value)
     from the ``clv_*`` features, times in ``unit_days``; only users with a purchase."""

@@ -8,7 +8,7 @@ nothing of files or MLflow (``flows.train`` reads the data, logs and registers).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,8 +168,13 @@ def fit_and_evaluate(
     *,
     truth: pd.DataFrame | None = None,
     on_trial: Callable[..., None] | None = None,
+    customers: Callable[[Sequence[dt.date]], pd.DataFrame] | None = None,
 ) -> TrainResult:
-    """Tune on the backtest folds, refit on the final training cutoffs, score the test."""
+    """Tune on the backtest folds, refit on the final training cutoffs, score the test.
+
+    ``customers(cutoffs)``: every customer's features at those cutoffs (not only the
+    eligible rows), what the BG/NBD baseline is fitted on; without it, the test rows.
+    """
     options = options or TrainOptions()
     names = manifest.feature_names
     specs = [f.model_dump() for f in manifest.features]
@@ -194,7 +199,7 @@ def fit_and_evaluate(
     scores = named_outputs(model, X_test, problem.kind)
     rfm_names = [f.name for f in manifest.features if f.family == RFM_FAMILY]
     base_rows = BaselineRows(X_fit, y_fit, *(eval_set or (X_fit.iloc[:0], y_fit[:0])), X_test,
-                             test["cutoff"].to_numpy())
+                             test["cutoff"].to_numpy(), (lambda: customers(plan.test)) if customers else None)
     base = baseline_scores(problem.kind, problem.horizon_days, base_rows, rfm_names, options.bgnbd, options.seed)
     scores |= base.scores
     notes += base.notes

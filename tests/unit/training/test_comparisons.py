@@ -97,6 +97,13 @@ def test_bgnbd_scores_the_quantity_each_kind_asks_for_and_names_a_degenerate_fit
     # P(no purchase in H) = 1 - P(alive and buys in H), never 1 - P(alive)
     np.testing.assert_allclose(churn.scores["bgnbd"], 1.0 - buy.scores["bgnbd"])
     assert ((buy.scores["bgnbd"] > 0) & (buy.scores["bgnbd"] < 1)).all()
+    # fitted on the customer base at the cutoff, scored on the (fewer) test rows
+    day = r.test_cutoff[0]
+    few = BaselineRows(r.fit_X, r.fit_y, r.calib_X, r.calib_y, cdnow.iloc[:200], r.test_cutoff[:200],
+                       customers=lambda: cdnow.assign(cutoff=day))
+    sub = baseline_scores("churn", 91, few, RFM, bgnbd=True)
+    np.testing.assert_allclose(sub.scores["bgnbd"], churn.scores["bgnbd"][:200])
+    assert sub.info["bgnbd"]["2024-03-01"]["fitted_on"] == "customer base, 800 users"
     # everyone keeps buying at a steady rate: no dropout to identify
     rng = np.random.default_rng(0)
     age = rng.uniform(100, 300, 800)
@@ -106,4 +113,5 @@ def test_bgnbd_scores_the_quantity_each_kind_asks_for_and_names_a_degenerate_fit
     out = baseline_scores("churn", 91, BaselineRows(r.fit_X, r.fit_y, r.calib_X, r.calib_y, steady, r.test_cutoff),
                           RFM, bgnbd=None)
     assert "bgnbd" not in out.scores and "rfm" in out.scores
-    assert any("bgnbd baseline left out at 2024-03-01: degenerate fit" in n and "no dropout" in n for n in out.notes)
+    assert any("bgnbd baseline left out at 2024-03-01: degenerate fit on the test rows (800 users)" in n
+               and "no dropout" in n for n in out.notes)
