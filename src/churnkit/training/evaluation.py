@@ -144,7 +144,7 @@ def calibration_report(
     if season["outside"]:
         notes.append(
             f"the test cutoff {', '.join(season['test'])} lies {season['days']} days of the calendar year from the "
-            f"nearest training cutoff ({season['train_from']}..{season['train_to']}): its season was never learnt; "
+            f"nearest training cutoff ({season['train_from']}..{season['train_to']}): that part of the year was never learnt; "
             f"{level}"
         )
     return report, notes
