@@ -147,10 +147,22 @@ def test_revenue_model_beats_last_period_revenue(workspace):
 
 @pytest.mark.slow
 def test_train_against_a_real_mlflow_server(workspace, mlflow_server):
-    out = train(workspace.with_tracking(mlflow_server), "purchase_ga4", TrainOptions(trials=1, seed=3, bgnbd=False))
+    out = train(workspace.with_tracking(mlflow_server), "purchase_ga4", TrainOptions(trials=1, seed=3))
     assert out.tracking_uri == mlflow_server
     loaded = tracking.load_model("purchase_ga4", alias="challenger")
     assert loaded.version == out.version and loaded.manifest["label"]["kind"] == "purchase"
+    logged = {f.path for f in tracking.client().list_artifacts(out.run_id, "evaluation")}
+    assert "evaluation/test_predictions.parquet" in logged  # uploaded to the server's artefact store
+    try:  # BG/NBD by default when the clv extra is installed: fitted on the whole customer base
+        import pymc_marketing  # noqa: F401
+    except ImportError:
+        return
+    r = out.result
+    day = str(r.plan.test[0])
+    assert r.baselines["bgnbd"][day]["fitted_on"].startswith("customer base")
+    n_base = int(r.baselines["bgnbd"][day]["fitted_on"].split(", ")[1].split()[0].replace(",", ""))
+    assert n_base > r.metrics["model"]["n"]  # everyone with activity, not only the eligible rows
+    assert "bgnbd" in r.metrics or any("bgnbd baseline left out" in n for n in r.notes)
 
 
 def test_training_set_is_rebuilt_when_the_problem_changes(workspace):
