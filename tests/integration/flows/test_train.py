@@ -16,7 +16,7 @@ from rich.console import Console
 
 from churnkit.cli.output import Printer
 from churnkit.config import SimulateSettings, load_problem
-from churnkit.flows.build import training_set
+from churnkit.flows.build import training_set, write_dataset
 from churnkit.flows.project import Project
 from churnkit.flows.promote import promote_problem, rollback
 from churnkit.flows.train import train
@@ -174,6 +174,17 @@ def test_training_set_is_rebuilt_when_the_problem_changes(workspace):
     assert data.rebuilt and data.manifest.problem.min_history_days == changed.min_history_days
     assert len(data.frame) < len(before)  # users with a shorter history left the population
     assert training_set(workspace, problem).rebuilt  # and back, for whatever runs next
+
+
+def test_a_training_set_built_before_features_were_dropped_is_rebuilt(workspace):
+    problem = load_problem("churn_ga4")
+    data = training_set(workspace, problem)
+    name = data.manifest.feature_names[-1]
+    # as an older build left it: a constant column listed among the model's features
+    write_dataset(data.frame.assign(**{name: 0.0}), data.manifest, data.path)
+    again = training_set(workspace, problem)
+    assert again.rebuilt and again.frame[name].nunique() > 1
+    assert not training_set(workspace, problem).rebuilt
 
 
 @pytest.mark.slow
