@@ -17,6 +17,7 @@ from churnkit.flows.score import ScoringOutcome
 from churnkit.flows.train import TrainOutcome
 from churnkit.io import tracking
 from churnkit.metrics import compare_table
+from churnkit.training.evaluation import comparison_text
 from churnkit.training.promotion import HEADLINE
 
 
@@ -55,6 +56,9 @@ class Printer:
             f"{m.problem.name}: {m.rows:,} rows x {len(m.features)} features over {len(m.cutoffs)} cutoffs"
             f" ({m.cutoffs[0]} .. {m.cutoffs[-1]}); {label} {rate:.3f}"
         )
+        if m.dropped_features:
+            names = ", ".join(d.name for d in m.dropped_features)
+            self.out.print(f"dropped {len(m.dropped_features)} constant or all-null features from the model's: {names}")
         self.out.print(f"training set: {data.path}")
         self.out.print(f"manifest: {data.manifest_path}")
 
@@ -67,8 +71,15 @@ class Printer:
         for key, value in r.summary_metrics().items():
             if "_share_" in key:
                 p(f"{key}: {value:.3f}")
+        p(comparison_text(r.comparison))
+        if r.calibration:
+            c, t = r.calibration["choice"], r.calibration["test"]
+            p(f"calibration: {c['chosen']} (chosen on {', '.join(c['fitted_on']) or 'a holdout'}, {c['rows']:,} rows);"
+              f" mean predicted {t['mean_pred']:.3f} vs realised {t['base_rate']:.3f} at the test cutoff, ECE {t['ece']:.3f}")
         for note in r.notes:
             p(f"note: {note}")
+        if outcome.predictions:
+            p(f"test predictions: {outcome.predictions}")
         p(f"MLflow run {outcome.run_id} at {outcome.tracking_uri}")
         p(f"registered churnkit-{r.problem.name} version {outcome.version} (alias challenger)")
 
@@ -139,8 +150,10 @@ class Printer:
                                (f"test_observable_share_{metric}", "observable ceiling"))
             if key in shares
         )
+        c = r.comparison
+        versus = f"; vs {c['baseline']} {c['estimate']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}]" if c else ""
         self.out.print(f"{r.problem.name}: version {trained.version}, test {metric} {value:.3f}"
-                       f"{f' ({reached})' if reached else ''}; champion is version {promoted.champion}")
+                       f"{f' ({reached})' if reached else ''}{versus}; champion is version {promoted.champion}")
 
     def demo_done(self, project: Project) -> None:
         ws = project.workspace
