@@ -28,7 +28,8 @@ def test_rows_in_request_order_with_unknown_ids(tmp_path):
 
 
 def test_lookup_work_does_not_grow_with_the_snapshot(tmp_path):
-    """An isin over the snapshot costs ~100x more at 1M rows than at 10k; hash lookups the same."""
+    """An isin over the snapshot costs ~100x more at 1M rows than at 10k; hash lookups stay within
+    cache effects (a few x on a busy 2-core runner), so the bound sits well between the two."""
     ids = [f"u{i:07d}" for i in (5, 50, 500, 5_000)] + ["nobody"]
 
     def per_request(snap) -> float:
@@ -37,8 +38,8 @@ def test_lookup_work_does_not_grow_with_the_snapshot(tmp_path):
             t = time.perf_counter()
             snapshot_rows(snap, ids)
             times.append(time.perf_counter() - t)
-        return float(np.median(times))
+        return float(np.min(times))
 
     small, large = snapshot(tmp_path, 10_000), snapshot(tmp_path, 1_000_000)
     ratio = per_request(large) / per_request(small)
-    assert ratio < 5, f"a request on a 1M-row snapshot costs {ratio:.1f}x one on 10k rows"
+    assert ratio < 20, f"a request on a 1M-row snapshot costs {ratio:.1f}x one on 10k rows"
