@@ -15,7 +15,6 @@ from typing import Any
 
 import pandas as pd
 
-from churnkit.contracts import ROLES
 from churnkit.datasets.manifest import Manifest
 from churnkit.datasets.span import data_span
 from churnkit.errors import ChurnkitError
@@ -42,15 +41,27 @@ def load_scorer(project: Project, segmenter: RFMSegmenter | None = None) -> Scor
     settings = project.config.scoring
     project.open_tracking()
     models = {}
-    for role in ROLES:
-        problem = settings.problem_of(role)
-        loaded = tracking.load_model(problem, alias=tracking.CHAMPION)
-        name = f"{role} model churnkit-{problem} v{loaded.version}"
+    for role, problem in configured_problems(project).items():
+        try:
+            loaded = tracking.load_model(problem, alias=tracking.CHAMPION)
+        except ChurnkitError as err:
+            raise ChurnkitError(
+                f"{settings.setting(role)}: {err}; or set scoring.{role} in the project config to a problem with a"
+                f" champion, or to null to score without {role}"
+            ) from None
+        name = f"{role} model {tracking.model_name(problem)} v{loaded.version}"
         if not loaded.manifest:
             raise ChurnkitError(f"{name} has no feature manifest; retrain it with churnkit train --problem {problem}")
         manifest = Manifest.from_dict(loaded.manifest, name)
         models[role] = RoleModel(role, problem, loaded.version, loaded.model, manifest)
     return Scorer(models, settings, segmenter)
+
+
+def configured_problems(project: Project) -> dict[str, str]:
+    """Role -> registered problem name for each role under ``scoring:`` (a YAML path there
+    is read for its ``name``)."""
+    settings = project.config.scoring
+    return {role: project.problem_name(str(settings.problem_of(role))) for role in settings.roles}
 
 
 def champion_versions(project: Project, problems: dict[str, str]) -> dict[str, int]:

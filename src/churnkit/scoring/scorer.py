@@ -147,7 +147,10 @@ def role_outputs(rm: RoleModel, X: pd.DataFrame, chunk_rows: int) -> dict[str, n
 
 
 class Scorer:
-    """The three models, pinned to versions; scores batches, single users and feature rows.
+    """The configured models (any of churn, purchase, LTV), pinned to versions; scores
+    batches, single users and feature rows. A role without a model has no columns: no
+    ``churn_probability`` without churn, no ``value_at_risk`` without churn and LTV, no
+    reasons without churn (they are churn drivers).
 
     ``segmenter`` holds the RFM cut points. Without one the first batch fits them on the
     buyers it scores and keeps them, so later calls (single users included) use the same
@@ -160,10 +163,10 @@ class Scorer:
         settings: ScoringSettings | None = None,
         segmenter: RFMSegmenter | None = None,
     ):
-        missing = [r for r in ROLES if r not in models]
-        if missing:
-            raise ChurnkitError(f"Scorer needs models for {list(ROLES)}; missing {missing}")
-        self.models = {r: models[r] for r in ROLES}
+        unknown = sorted(set(models) - set(ROLES))
+        if unknown or not models:
+            raise ChurnkitError(f"Scorer needs a model for one or more of {list(ROLES)}; got {sorted(models)}")
+        self.models = {r: models[r] for r in ROLES if r in models}
         for rm in self.models.values():
             check_role_model(rm)
         self.settings = settings or ScoringSettings()
@@ -176,6 +179,11 @@ class Scorer:
         for role, rm in self.models.items():
             groups.setdefault(feature_key(rm.manifest), []).append(role)
         self.groups = [(self.models[roles[0]].manifest, roles) for roles in groups.values()]
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """The roles this scorer has a model for, in the contract's order."""
+        return tuple(self.models)
 
     @property
     def versions(self) -> dict[str, dict[str, Any]]:
@@ -205,6 +213,15 @@ class Scorer:
                 frames[role] = frame
         return frames
 
+    def _frames_by_role(self, frames: Mapping[str, pd.DataFrame] | pd.DataFrame) -> dict[str, pd.DataFrame]:
+        """One feature frame for every model, or one per role this scorer has."""
+        if isinstance(frames, pd.DataFrame):
+            return {r: frames for r in self.roles}
+        missing = [r for r in self.roles if r not in frames]
+        if missing:
+            raise ChurnkitError(f"feature rows missing for {missing}; give one frame or one per {list(self.roles)}")
+        return {r: frames[r] for r in self.roles}
+
     # -- scores ----------------------------------------------------------------
 
     def predict(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -214,7 +231,7 @@ class Scorer:
         for role, rm in self.models.items():
             out |= role_outputs(rm, X, self.settings.chunk_rows)
             out[in_population_column(role)] = in_population(X, rm.spec).to_numpy()
-        out[VALUE_AT_RISK] = _value_at_risk(out)
+        _add_value_at_risk(out)
         return pd.DataFrame(out, index=X.index)
 
     def score_features(
@@ -229,7 +246,7 @@ class Scorer:
         frame for all three models or one per role): scores, tier, stage, reasons, versions.
         One row per user, sorted by ``user_id``. ``reasons`` overrides the number of reason
         codes (0: none)."""
-        frames = _frames_by_role(frames)
+        frames = self._frames_by_role(frames)
         s = self.settings
         ids = _user_ids(frames)
         out = pd.DataFrame({"user_id": ids.to_numpy()})
@@ -247,7 +264,7 @@ class Scorer:
                 values[present] = v
                 out[col] = values
             inside[role] = in_population(aligned, rm.spec).reset_index(drop=True)
-        out[VALUE_AT_RISK] = _value_at_risk(out)
+        _add_value_at_risk(out)
 
         seg = segment_frame(frames, ids)
         if seg is not None:
@@ -259,7 +276,7 @@ class Scorer:
             out["rfm_tier"], out["lifecycle_stage"] = None, None
 
         top = s.reasons if reasons is None else reasons
-        if top:
+        if top and "churn" in self.models:
             churn = self.models["churn"]
             cf = frames["churn"].set_index("user_id").reindex(ids)
             scope = reasons_for or s.reasons_for
@@ -268,10 +285,10 @@ class Scorer:
             texts = churn_reasons(churn, cf.loc[pick, churn.features].reset_index(drop=True), top, s.chunk_rows)
             for j in range(top):
                 col = reason_column(j + 1)
-                values = np.full(len(ids), "", dtype=object)
+                values = np.full(len(ids), None, dtype=object)
                 values[pick] = texts[col].to_numpy(dtype=object)
                 out[col] = values
-        for role in ROLES:
+        for role in self.roles:
             out[in_population_column(role)] = inside[role].to_numpy()
         for role, rm in self.models.items():
             out[model_version_column(role)] = rm.version
@@ -291,6 +308,7 @@ class Scorer:
     def fit_segmenter(self, frames: Mapping[str, pd.DataFrame]) -> RFMSegmenter | None:
         """RFM cut points from the buyers in these feature rows, kept for later calls (none
         when the rows cannot be segmented or nobody has bought yet)."""
+        frames = self._frames_by_role(frames)
         seg = segment_frame(frames, _user_ids(frames))
         self.segmenter = _fit_segmenter(seg, self.settings) if seg is not None else None
         return self.segmenter
@@ -304,11 +322,13 @@ class Scorer:
         self,
         frames: Mapping[str, pd.DataFrame] | pd.DataFrame,
         top: int = 5,
-        roles: Iterable[str] = ROLES,
+        roles: Iterable[str] | None = None,
     ) -> pd.DataFrame:
-        """Reasons both ways for each model, long format: ``user_id, score, direction, rank,
-        feature, value, contribution, text`` (contributions in the model's raw space)."""
-        frames = _frames_by_role(frames)
+        """Reasons both ways for each model (default: every model the scorer has), long
+        format: ``user_id, score, direction, rank, feature, value, contribution, text``
+        (contributions in the model's raw space)."""
+        frames = self._frames_by_role(frames)
+        roles = self.roles if roles is None else tuple(roles)
         rows: list[dict[str, Any]] = []
         for role in roles:
             rm = self.models[role]
@@ -347,16 +367,17 @@ def churn_reasons(rm: RoleModel, X: pd.DataFrame, top: int, chunk_rows: int) -> 
 
 def segment_frame(frames: Mapping[str, pd.DataFrame], ids: pd.Index) -> pd.DataFrame | None:
     """The feature rows tiers and stages read: the first frame that has their columns."""
-    for role in ROLES:
-        f = frames[role]
+    for f in frames.values():
         if not segment_columns_missing(f.columns):
             return f.set_index("user_id").reindex(ids)
     return None
 
 
-def _value_at_risk(out: Mapping[str, Any]) -> np.ndarray:
+def _add_value_at_risk(out: dict[str, Any] | pd.DataFrame) -> None:
+    """``value_at_risk`` when both its factors are scored; absent otherwise."""
     churn, ltv = ROLE_OUTPUTS["churn"]["score"], ROLE_OUTPUTS["ltv"]["score"]
-    return value_at_risk(np.asarray(out[churn]), np.asarray(out[ltv]))
+    if churn in out and ltv in out:
+        out[VALUE_AT_RISK] = value_at_risk(np.asarray(out[churn]), np.asarray(out[ltv]))
 
 
 def _user_ids(frames: Mapping[str, pd.DataFrame]) -> pd.Index:
@@ -379,15 +400,6 @@ def _as_of_of(frames: Mapping[str, pd.DataFrame], ids: pd.Index, as_of: dt.date 
             cut = f.drop_duplicates("user_id").set_index("user_id")["cutoff"].reindex(ids)
             return pd.to_datetime(cut, utc=True).dt.date.to_numpy()
     return None
-
-
-def _frames_by_role(frames: Mapping[str, pd.DataFrame] | pd.DataFrame) -> dict[str, pd.DataFrame]:
-    if isinstance(frames, pd.DataFrame):
-        return {r: frames for r in ROLES}
-    missing = [r for r in ROLES if r not in frames]
-    if missing:
-        raise ChurnkitError(f"feature rows missing for {missing}; give one frame or one per {list(ROLES)}")
-    return {r: frames[r] for r in ROLES}
 
 
 def _check_columns(rm: RoleModel, f: pd.DataFrame) -> None:

@@ -126,6 +126,7 @@ def _leads(facts: list[Fact], col: dict[str, int], x: np.ndarray, c: np.ndarray,
 
 
 def reasons_frame(reasons: list[list[Reason]], top: int = 3) -> pd.DataFrame:
-    """Texts as columns ``reason_1..top`` (empty string where a row has fewer), for lists."""
-    cols = {reason_column(j + 1): [r[j].text if j < len(r) else "" for r in reasons] for j in range(top)}
+    """Texts as columns ``reason_1..top`` (null where a row has fewer), for lists."""
+    cols = {reason_column(j + 1): pd.Series([r[j].text if j < len(r) else None for r in reasons], dtype="object")
+            for j in range(top)}
     return pd.DataFrame(cols)
