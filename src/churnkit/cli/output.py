@@ -17,6 +17,7 @@ from churnkit.flows.score import ScoringOutcome
 from churnkit.flows.train import TrainOutcome
 from churnkit.io import tracking
 from churnkit.metrics import compare_table
+from churnkit.scoring.stages import StageCuts
 from churnkit.training.promotion import HEADLINE
 
 
@@ -91,6 +92,13 @@ class Printer:
             p(f"  total value at risk {s[f'{VALUE_AT_RISK}_total']:,.2f}")
         if "by_lifecycle_stage" in s:
             p("  stages: " + ", ".join(f"{k} {v:,}" for k, v in s["by_lifecycle_stage"].items()))
+        if "stage_cuts" in s:
+            p(f"  stage cuts: {StageCuts.from_dict(s['stage_cuts']).describe()}")
+        if "realised_churn" in s:
+            r = s["realised_churn"]
+            shown = ", ".join(f"{k} {v['rate']:.0%} of {v['users']:,}" for k, v in r["by_stage"].items())
+            p(f"  realised churn in the {r['horizon_days']} days after {meta['as_of']}: {r['rate']:.0%}"
+              f" of {r['users']:,}; by stage: {shown}")
         p(f"scores: {outcome.path}")
         p(f"versions and RFM thresholds: {outcome.meta_path}")
         if outcome.run_id:

@@ -88,7 +88,8 @@ TIERS = (
 
 
 class SegmentSettings(StrictModel):
-    """How tiers and stages are cut. Defaults suit daily-use apps and shops alike.
+    """How tiers and stages are cut. The silent and churned cuts follow the data's rhythm
+    unless set, so one default suits daily apps and shops whose customers buy twice a year.
 
     Lifecycle, checked in this order: churned, new, recalled, silent, else active.
     """
@@ -101,10 +102,13 @@ class SegmentSettings(StrictModel):
     """New: first active day at most this many days before the as-of date."""
     silent_factor: float = Field(3.0, gt=0)
     """Silent: days since last activity > this times the user's typical gap ..."""
-    silent_min_days: float = Field(7, ge=0)
-    """... and > this many days (so a daily user is not silent after one quiet day)."""
-    churned_days: float = Field(30, gt=0)
-    """Churned: no activity for at least this many days."""
+    silent_min_days: float | None = Field(None, ge=0)
+    """... and > this many days (so a daily user is not silent after one quiet day). None:
+    from the data's rhythm, the 75th percentile of the gaps between active days."""
+    churned_days: float | None = Field(None, gt=0)
+    """Churned: no activity for at least this many days. None: from the data's rhythm, the
+    90th percentile of the gaps after which users came back (longer silences are rare
+    among users who return), at least a week."""
     recalled_days: float = Field(14, ge=0)
     """Recalled: latest active day ended a gap of >= churned_days, at most this many days ago."""
 
@@ -118,7 +122,7 @@ class SegmentSettings(StrictModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> SegmentSettings:
-        if self.silent_min_days >= self.churned_days:
+        if None not in (self.silent_min_days, self.churned_days) and self.silent_min_days >= self.churned_days:
             raise ValueError(
                 f"silent_min_days ({self.silent_min_days:g}) must be below churned_days ({self.churned_days:g})"
             )

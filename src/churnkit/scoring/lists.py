@@ -41,7 +41,7 @@ from churnkit.contracts import (
 )
 from churnkit.errors import ChurnkitError
 from churnkit.scoring.scorer import CONTEXT_COLUMNS
-from churnkit.scoring.segments import STAGES
+from churnkit.scoring.stages import STAGES
 
 RECALL_STAGES = ("silent", "churned")
 PSEUDONYM_HEX = 32

@@ -30,3 +30,15 @@ def score_summary(scores: pd.DataFrame) -> dict[str, Any]:
         if col in scores and scores[col].notna().any():
             out[f"by_{col}"] = {str(k): int(v) for k, v in scores[col].value_counts().items()}
     return out
+
+
+def summary_metrics(summary: dict[str, Any]) -> dict[str, Any]:
+    """The summary's numbers for MLflow: counts by stage and tier and text values left out."""
+
+    def numeric(v: Any) -> Any:
+        if isinstance(v, dict):
+            kept = {k: numeric(x) for k, x in v.items()}
+            return {k: x for k, x in kept.items() if x is not None and x != {}}
+        return v if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+    return numeric({k: v for k, v in summary.items() if not k.startswith("by_")})

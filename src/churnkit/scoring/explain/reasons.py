@@ -14,6 +14,7 @@ is built only for the facts shown.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -45,11 +46,14 @@ def reason_codes(
     explainer: Explainer,
     top: int = 3,
     direction: Literal["up", "down"] = "up",
+    medians: Mapping[str, float | None] | None = None,
 ) -> list[list[Reason]]:
     """Top reasons per row: facts whose contributions push the score up (risks) or down.
 
     Only facts with a contribution of the asked sign are shown, so a row can have fewer
     than ``top`` reasons. Rows of ``X`` and ``contributions`` correspond by position.
+    ``medians`` is what "most users" have (the population being scored); the explainer's
+    own (the training population's) fill what it lacks.
     """
     if direction not in ("up", "down"):
         raise ChurnkitError(f"direction must be 'up' or 'down', got {direction!r}")
@@ -81,7 +85,8 @@ def reason_codes(
     cand, score = np.take_along_axis(cand, rank, axis=1), np.take_along_axis(score, rank, axis=1)
     lead = _leads(facts, col, x, c, cand, score > 0)
 
-    rows = ReasonRows(x, names, explainer.medians, explainer.entries, explainer.activity)
+    typical = explainer.medians | {k: v for k, v in (medians or {}).items() if k in explainer.entries}
+    rows = ReasonRows(x, names, typical, explainer.entries, explainer.activity)
     out: list[list[Reason]] = []
     # Python lists: scalar access is several times cheaper than on numpy arrays.
     for i, (scores, facts_i, leads_i) in enumerate(zip(score.tolist(), cand.tolist(), lead.tolist())):
