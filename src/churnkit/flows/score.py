@@ -22,6 +22,7 @@ from churnkit.flows.project import Project
 from churnkit.io import tracking
 from churnkit.io.artifacts import read_json, write_table_with_meta
 from churnkit.io.workspace import scores_meta_path
+from churnkit.scoring.explain import ReasonBasis
 from churnkit.scoring.outcomes import churn_by_stage, outcome_window_complete, realised_churn
 from churnkit.scoring.scorer import RoleModel, Scorer
 from churnkit.scoring.segments import RFMSegmenter
@@ -39,7 +40,7 @@ class ScoringOutcome:
 
 
 def load_scorer(project: Project, segmenter: RFMSegmenter | None = None, stages: StageCuts | None = None,
-                reason_medians: dict[str, float | None] | None = None) -> Scorer:
+                reason_basis: ReasonBasis | None = None) -> Scorer:
     """Open the MLflow store and load each configured problem's champion, pinned (with what a
     scoring run fitted, see :func:`stored_fit`, when given)."""
     settings = project.config.scoring
@@ -58,7 +59,7 @@ def load_scorer(project: Project, segmenter: RFMSegmenter | None = None, stages:
             raise ChurnkitError(f"{name} has no feature manifest; retrain it with churnkit train --problem {problem}")
         manifest = Manifest.from_dict(loaded.manifest, name)
         models[role] = RoleModel(role, problem, loaded.version, loaded.model, manifest)
-    return Scorer(models, settings, segmenter, stages, reason_medians)
+    return Scorer(models, settings, segmenter, stages, reason_basis)
 
 
 def configured_problems(project: Project) -> dict[str, str]:
@@ -86,7 +87,7 @@ def stored_fit(scores: Path | None) -> dict[str, Any]:
     return {
         "segmenter": RFMSegmenter.from_dict(meta["rfm"]) if meta.get("rfm") else None,
         "stages": StageCuts.from_dict(meta["stages"]) if meta.get("stages") else None,
-        "reason_medians": meta.get("reason_medians") or None,
+        "reason_basis": ReasonBasis.from_dict(meta["reasons"]) if meta.get("reasons") else None,
     }
 
 
@@ -140,7 +141,7 @@ def score(
         "versions": scorer.versions,
         "rfm": scorer.segmenter.to_dict() if scorer.segmenter else None,
         "stages": scorer.stages.to_dict() if scorer.stages else None,
-        "reason_medians": scorer.reason_medians,
+        "reasons": scorer.reason_basis.to_dict() if scorer.reason_basis else None,
         "settings": settings.model_dump(mode="json"),
         "summary": summary,
         "seconds": round(seconds, 3),

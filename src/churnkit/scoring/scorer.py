@@ -40,11 +40,16 @@ from churnkit.contracts import (
     reason_column,
 )
 from churnkit.datasets.build import scoring_features
-from churnkit.datasets.profile import population_profile
 from churnkit.datasets.span import data_span
 from churnkit.errors import ChurnkitError
 from churnkit.features.families import rfm
-from churnkit.scoring.explain import reason_codes, reasons_frame
+from churnkit.scoring.explain import (
+    Explainer,
+    ReasonBasis,
+    reason_basis,
+    reason_codes,
+    reasons_frame,
+)
 from churnkit.scoring.roles import (
     RoleModel,
     add_value_at_risk,
@@ -78,8 +83,9 @@ class Scorer:
     users included) and stored beside the scores, so the service tiers, stages and explains
     a user exactly as that run did: ``segmenter`` (RFM cut points, from the buyers),
     ``stages`` (the silent and churned cuts, from the data's rhythm unless configured) and
-    ``reason_medians`` (the churn features' medians over the users given reasons, which the
-    reasons quote as "most users"; the training population's until a batch is scored).
+    ``reason_basis`` (over the users given reasons: the medians reasons quote as "most
+    users" and the features that state one fact on this data; the training population's
+    medians until a batch is scored).
     """
 
     def __init__(
@@ -88,7 +94,7 @@ class Scorer:
         settings: ScoringSettings | None = None,
         segmenter: RFMSegmenter | None = None,
         stages: StageCuts | None = None,
-        reason_medians: Mapping[str, float | None] | None = None,
+        reason_basis: ReasonBasis | None = None,
     ):
         unknown = sorted(set(models) - set(ROLES))
         if unknown or not models:
@@ -99,7 +105,7 @@ class Scorer:
         self.settings = settings or ScoringSettings()
         self.segmenter = segmenter
         self.stages = stages
-        self.reason_medians = None if reason_medians is None else dict(reason_medians)
+        self.reason_basis = reason_basis
         if self.settings.threads is not None:
             for rm in self.models.values():
                 if hasattr(rm.model, "booster_") and hasattr(rm.model, "n_jobs"):
@@ -209,8 +215,8 @@ class Scorer:
             churn = self.models["churn"]
             cf = frames["churn"].set_index("user_id").reindex(ids)
             pick = self._explained(inside["churn"], reasons_for) & out[ROLE_OUTPUTS["churn"]["score"]].notna().to_numpy()
-            texts = churn_reasons(churn, cf.loc[pick, churn.features].reset_index(drop=True), top, s.chunk_rows,
-                                  self.reason_medians)
+            texts = churn_reasons(churn, self.explainer("churn"), cf.loc[pick, churn.features].reset_index(drop=True),
+                                  top, s.chunk_rows)
             for j in range(top):
                 col = reason_column(j + 1)
                 values = np.full(len(ids), None, dtype=object)
@@ -232,8 +238,8 @@ class Scorer:
             self.fit_segmenter(frames)
         if self.stages is None:
             self.fit_stages(events, as_of)
-        if self.reason_medians is None:
-            self.fit_reason_medians(frames)
+        if self.reason_basis is None:
+            self.fit_reason_basis(frames)
         say("scores and reasons")
         return self.score_features(frames, as_of=as_of)
 
@@ -254,21 +260,23 @@ class Scorer:
         self.stages = stage_cuts(settings, None if configured else gap_counts(events, activity, as_of))
         return self.stages
 
-    def fit_reason_medians(self, frames: Mapping[str, pd.DataFrame]) -> dict[str, float | None] | None:
-        """Medians of every model feature over the users these rows give reasons to (inside
-        the churn population unless ``reasons_for: all``): what "most users" means in a
-        reason. None when no row is explained."""
+    def fit_reason_basis(self, frames: Mapping[str, pd.DataFrame]) -> ReasonBasis | None:
+        """What reasons compare with, from the users these rows give reasons to (inside the
+        churn population unless ``reasons_for: all``): every model feature's median and the
+        features that state one fact on this data. None when no row is explained."""
         frames = self._frames_by_role(frames)
-        medians: dict[str, float | None] = {}
-        for manifest, roles in self.groups:
-            f = frames[roles[0]]
-            rows = np.ones(len(f), bool)
-            if "churn" in self.models:
-                rows = self._explained(in_population(f, self.models["churn"].spec).reset_index(drop=True))
-            if rows.any():
-                medians |= population_profile(f.loc[rows], manifest.feature_names).medians()
-        self.reason_medians = medians or None
-        return self.reason_medians
+        f = frames["churn"] if "churn" in self.models else frames[self.roles[0]]
+        rows = np.ones(len(f), bool)
+        if "churn" in self.models:
+            rows = self._explained(in_population(f, self.models["churn"].spec).reset_index(drop=True))
+        units = {e.name: e.unit for rm in self.models.values() for e in rm.manifest.features}
+        names = [n for n in self.feature_names if n in f.columns]
+        self.reason_basis = reason_basis(f.loc[rows], names, units) if rows.any() else None
+        return self.reason_basis
+
+    def explainer(self, role: str) -> Explainer:
+        """The role model's explainer, compared with the scored population once one is known."""
+        return self.models[role].explainer.with_basis(self.reason_basis)
 
     def _explained(self, inside: pd.Series, reasons_for: str | None = None) -> np.ndarray:
         """Which rows get reasons: all, or those inside the churn model's population."""
@@ -300,8 +308,7 @@ class Scorer:
             X = f[rm.features].reset_index(drop=True)
             contrib = rm.model.contributions(X)
             for direction in ("up", "down"):
-                reasons = reason_codes(X, contrib, rm.explainer, top=top, direction=direction,
-                                       medians=self.reason_medians)
+                reasons = reason_codes(X, contrib, self.explainer(role), top=top, direction=direction)
                 for uid, rs in zip(f["user_id"].tolist(), reasons):
                     for k, r in enumerate(rs, 1):
                         rows.append({"user_id": uid, "score": role, "direction": direction, "rank": k,
@@ -314,14 +321,12 @@ class Scorer:
 # --------------------------------------------------------------------------- helpers
 
 
-def churn_reasons(rm: RoleModel, X: pd.DataFrame, top: int, chunk_rows: int,
-                  medians: Mapping[str, float | None] | None = None) -> pd.DataFrame:
-    """``reason_1..top``: churn drivers that push risk up, from TreeSHAP, in chunks, quoting
-    ``medians`` as what most users have (default: the training population's)."""
+def churn_reasons(rm: RoleModel, explainer: Explainer, X: pd.DataFrame, top: int, chunk_rows: int) -> pd.DataFrame:
+    """``reason_1..top``: churn drivers that push risk up, from TreeSHAP, in chunks."""
 
     def one(x: pd.DataFrame) -> pd.DataFrame:
         contrib = rm.model.contributions(x)
-        return reasons_frame(reason_codes(x, contrib, rm.explainer, top=top, direction="up", medians=medians), top)
+        return reasons_frame(reason_codes(x, contrib, explainer, top=top, direction="up"), top)
 
     parts = in_chunks(one, X, chunk_rows)
     if not parts:
