@@ -185,6 +185,11 @@ def fit_and_evaluate(
         notes.append(f"no simulator truth at the test cutoff(s) {[str(c) for c in plan.test]} for H={problem.horizon_days}")
     for name, s in scores.items():
         test[f"score_{name}"] = s
+    metrics = metrics_for(problem.kind, y, scores)
+    if hasattr(model, "interval_calibration_"):  # the interval's calibration beside its test coverage
+        cal = model.interval_calibration_
+        metrics["model"] |= {"coverage_nominal": cal["nominal"], "coverage_calibration": cal["coverage"],
+                             "interval_share": cal["content"]}
     train_rows = rows(df, plan.final_train)
     return TrainResult(
         problem=problem,
@@ -194,7 +199,7 @@ def fit_and_evaluate(
         best_params=dict(result.best_params),
         tuning=result,
         test=test,
-        metrics=metrics_for(problem.kind, y, scores),
+        metrics=metrics,
         profile=population_profile(df.loc[train_rows], names),
         notes=notes,
     )
