@@ -66,7 +66,13 @@ def configured_problems(project: Project) -> dict[str, str]:
     """Role -> registered problem name for each role under ``scoring:`` (a YAML path there
     is read for its ``name``)."""
     settings = project.config.scoring
-    return {role: project.problem_name(str(settings.problem_of(role))) for role in settings.roles}
+    out = {}
+    for role in settings.roles:
+        try:
+            out[role] = project.problem_name(str(settings.problem_of(role)))
+        except ChurnkitError as err:  # a YAML path that cannot be read
+            raise ChurnkitError(f"{settings.setting(role)}: {err}") from None
+    return out
 
 
 def champion_versions(project: Project, problems: dict[str, str]) -> dict[str, int]:
