@@ -17,6 +17,7 @@ from churnkit.flows.score import ScoringOutcome
 from churnkit.flows.train import TrainOutcome
 from churnkit.io import tracking
 from churnkit.metrics import compare_table
+from churnkit.scoring.stages import StageCuts
 from churnkit.training.evaluation import comparison_text
 from churnkit.training.promotion import HEADLINE
 
@@ -81,12 +82,12 @@ class Printer:
         if outcome.predictions:
             p(f"test predictions: {outcome.predictions}")
         p(f"MLflow run {outcome.run_id} at {outcome.tracking_uri}")
-        p(f"registered churnkit-{r.problem.name} version {outcome.version} (alias challenger)")
+        p(f"registered {tracking.model_name(r.problem.name)} version {outcome.version} (alias challenger)")
 
-    def promotion(self, problem: str, res: PromotionResult) -> None:
+    def promotion(self, res: PromotionResult) -> None:
         self.out.print(res.decision.as_text())
         was = f" (was {res.previous_champion})" if res.previous_champion not in (None, res.champion) else ""
-        self.out.print(f"churnkit-{problem}: champion is version {res.champion}{was}")
+        self.out.print(f"{tracking.model_name(res.problem)}: champion is version {res.champion}{was}")
 
     def scores(self, outcome: ScoringOutcome) -> None:
         p, meta, s = self.out.print, outcome.meta, outcome.meta["summary"]
@@ -96,11 +97,19 @@ class Printer:
             if col in s:
                 d = s[col]
                 p(f"  {col}: mean {d['mean']:.3f}, median {d['p50']:.3f}, p90 {d['p90']:.3f}")
-        inside = ", ".join(f"{r} {s[in_population_column(r)]:,}" for r in ROLES)
+        inside = ", ".join(f"{r} {s[in_population_column(r)]:,}" for r in ROLES if in_population_column(r) in s)
         p(f"  inside each model's training population: {inside}")
-        p(f"  total value at risk {s[f'{VALUE_AT_RISK}_total']:,.2f}")
+        if f"{VALUE_AT_RISK}_total" in s:
+            p(f"  total value at risk {s[f'{VALUE_AT_RISK}_total']:,.2f}")
         if "by_lifecycle_stage" in s:
             p("  stages: " + ", ".join(f"{k} {v:,}" for k, v in s["by_lifecycle_stage"].items()))
+        if "stage_cuts" in s:
+            p(f"  stage cuts: {StageCuts.from_dict(s['stage_cuts']).describe()}")
+        if "realised_churn" in s:
+            r = s["realised_churn"]
+            shown = ", ".join(f"{k} {v['rate']:.0%} of {v['users']:,}" for k, v in r["by_stage"].items())
+            p(f"  realised churn in the {r['horizon_days']} days after {meta['as_of']}: {r['rate']:.0%}"
+              f" of {r['users']:,}; by stage: {shown}")
         p(f"scores: {outcome.path}")
         p(f"versions and RFM thresholds: {outcome.meta_path}")
         if outcome.run_id:

@@ -25,6 +25,7 @@ from churnkit.config.estimators import (
     tuning_settings,
 )
 from churnkit.config.loading import (
+    is_yaml_path,
     load_churnkit_config,
     load_problem,
     load_source,
@@ -83,6 +84,7 @@ __all__ = [
     "UsersTableSource",
     "canonical_params",
     "classifier_settings",
+    "is_yaml_path",
     "load_churnkit_config",
     "load_problem",
     "load_source",

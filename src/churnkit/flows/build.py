@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from churnkit.config import ProblemConfig, load_problem
+from churnkit.config import ProblemConfig
 from churnkit.datasets.build import build_training_set, eligible_features, uninformative
 from churnkit.datasets.manifest import Manifest
 from churnkit.datasets.span import fingerprint
@@ -52,7 +52,7 @@ def read_manifest(dataset: Path) -> Manifest:
 def build_dataset(project: Project, problem: str | ProblemConfig, *, engine: str = "duckdb",
                   out: Path | None = None) -> Dataset:
     """Build one problem's training set on ``engine`` (duckdb or spark) and write it."""
-    spec = problem if isinstance(problem, ProblemConfig) else load_problem(problem)
+    spec = project.problem(problem)
     con = connect(engine, project.config.ingest.duckdb_memory_limit)
     events, users = project.tables(con)
     df, manifest = build_training_set(events, users, spec)

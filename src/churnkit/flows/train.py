@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from churnkit.config import load_problem
 from churnkit.datasets.build import scoring_features
 from churnkit.datasets.folds import rows
 from churnkit.datasets.manifest import Manifest
@@ -121,7 +120,7 @@ def train(
     """Build or reuse the training set, tune and fit, log it all and register a challenger."""
     say = progress or (lambda _msg: None)
     options = options or TrainOptions()
-    problem = load_problem(problem_name)
+    problem = project.problem(problem_name)
     uri = project.open_tracking()
     tracking.mark_abandoned(problem.name)  # what a killed earlier training left RUNNING
     say("training set")

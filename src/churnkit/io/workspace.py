@@ -107,6 +107,15 @@ class Workspace:
     def dataset_path(self, problem: str) -> Path:
         return self.datasets_dir / f"{problem}.parquet"
 
+    @property
+    def problems_dir(self) -> Path:
+        """Copies of the problem YAMLs commands were given by path, by problem name, so
+        later commands (promote, score) find the problem by its name."""
+        return self.root / "problems"
+
+    def problem_path(self, problem: str) -> Path:
+        return self.problems_dir / f"{problem}.yaml"
+
     # -- training runs ----------------------------------------------------------------
 
     def run_dir(self, problem: str, run_id: str) -> Path:

@@ -224,6 +224,10 @@ def fit_and_evaluate(
                   "rows": int(calib_rows.sum()), "candidates": getattr(model, "calibration_scores_", {})}
         calibration, cal_notes = calibration_report(df, plan.final_train, plan.test, metrics["model"], choice)
         notes += cal_notes
+    if hasattr(model, "interval_calibration_"):  # the interval's calibration beside its test coverage
+        cal = model.interval_calibration_
+        metrics["model"] |= {"coverage_nominal": cal["nominal"], "coverage_calibration": cal["coverage"],
+                             "interval_share": cal["content"]}
     train_rows = rows(df, plan.final_train)
     return TrainResult(
         problem=problem,

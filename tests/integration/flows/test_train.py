@@ -143,6 +143,11 @@ def test_revenue_model_beats_last_period_revenue(workspace):
     assert m["model"]["gini_norm"] > m["last_period"]["gini_norm"]
     assert 0.5 < m["model"]["coverage"] <= 1.0
     assert (out.result.test["score_model_low"] <= out.result.test["score_model_high"]).all()
+    # the interval's calibration is recorded beside its test coverage
+    assert m["model"]["coverage_nominal"] == pytest.approx(0.8)
+    assert m["model"]["coverage_calibration"] >= 0.8 and 0.6 <= m["model"]["interval_share"] < 1
+    logged = tracking.get_run(out.run_id).data.metrics
+    assert {"test_model_coverage", "test_model_coverage_calibration", "test_model_mean_width"} <= set(logged)
 
 
 @pytest.mark.slow

@@ -41,6 +41,7 @@ F = "rfm"
 
 def silence(r: ReasonRows, i: int, lead: str) -> str:
     """How long the user has been quiet, against their own rhythm when the gaps are known."""
+    r.states(DAYS_SINCE_LAST_ACTIVITY.name)
     d = r.v(i, DAYS_SINCE_LAST_ACTIVITY.name)
     if math.isnan(d):
         return "no activity yet"
@@ -49,14 +50,17 @@ def silence(r: ReasonRows, i: int, lead: str) -> str:
     text = f"no activity for {days(d)}"
     ratio_, gap = r.v(i, "silence_vs_typical_gap"), r.v(i, "gap_mean_days")  # gaps family
     if ratio_ >= 1.5:
+        r.states("gap_mean_days")
         return f"{text}, {times(ratio_)} this user's usual gap"
     if gap > 0:
+        r.states("gap_mean_days")
         return f"{text} (usual gap for this user: {whole(gap)})"
     return text + r.typical(DAYS_SINCE_LAST_ACTIVITY.name, whole)
 
 
 def purchase_recency(r: ReasonRows, i: int, lead: str) -> str:
     """Typical for the user is their own mean days between purchase days (t_x / x)."""
+    r.states(DAYS_SINCE_LAST_PURCHASE.name)
     d = r.v(i, DAYS_SINCE_LAST_PURCHASE.name)
     if math.isnan(d):
         return NO_PURCHASE
@@ -105,7 +109,21 @@ def _revenue_total(r: ReasonRows, i: int, lead: str) -> str:
     v = r.v(i, lead)
     if v == 0 and r.v(i, PURCHASES_TOTAL.name) in (0.0,):
         return NO_PURCHASE
-    return f"spent {money(v)} in total" + r.typical(lead, money)
+    return spent_in_total(r, i, v) + r.typical(lead, money)
+
+
+RECENT_REVENUE = ("revenue_7d", "revenue_30d", "revenue_90d")
+"""The windows family's revenue (shortest window first): a total all spent recently is one fact."""
+
+
+def spent_in_total(r: ReasonRows, i: int, total: float) -> str:
+    """'spent 40.00 in total', and 'all in the last 30 days' when a window holds all of it
+    (then the windows' revenue says nothing more: declared stated)."""
+    r.states(REVENUE_TOTAL.name)
+    recent = [name for name in RECENT_REVENUE if total > 0 and r.v(i, name) == total]
+    for name in recent:
+        r.states(name)
+    return f"spent {money(total)} in total" + (f", all in the last {recent[0][8:-1]} days" if recent else "")
 
 
 # --------------------------------------------------------------------------- features
