@@ -9,6 +9,8 @@ models learn a 13-week horizon from weekly cutoffs whose windows end by 1997-10-
 judged on how they *rank* customers for the 39-week holdout: ROC-AUC / PR-AUC for "buys
 again in the holdout", normalized Gini / Spearman for holdout revenue. Ranking metrics do
 not care about the horizon's scale; BG/NBD is scored on its own 39-week predictions.
+The baselines are the ones every training report carries (``training.comparisons``), with
+the paired bootstrap interval of the model minus the best of them (customers resampled).
 
     .venv/bin/python bench/bench_cdnow.py          # needs the clv extra (pymc-marketing)
 """
@@ -32,10 +34,13 @@ from churnkit.datasets.build import build_training_set
 from churnkit.events.ingest import ingest
 from churnkit.io.warehouse import duckdb_connection, workspace_events
 from churnkit.io.workspace import Workspace
-from churnkit.metrics import classifier_metrics, compare_table, ltv_metrics
-from churnkit.models.baselines import BGNBDBaseline, LastPeriodRevenue, RecencyRFMBaseline
+from churnkit.metrics import compare_table
 from churnkit.models.classifier import PropensityClassifier
 from churnkit.models.ltv import LTVModel
+from churnkit.models.outputs import model_outputs
+from churnkit.training.comparisons import RFM_FAMILY, BaselineRows, baseline_scores
+from churnkit.training.evaluation import compare_with_best, comparison_text
+from churnkit.training.fit import metrics_for
 
 TEST = dt.date(1997, 10, 1)
 HOLDOUT_DAYS = 273
@@ -61,38 +66,40 @@ def main() -> None:
         for kind in ("purchase", "revenue"):
             train, man = build_training_set(events, None, problem(f"cd_{kind}", kind, TRAIN_H, TRAIN_CUTOFFS))
             test, _ = build_training_set(events, None, problem(f"cd_{kind}_test", kind, HOLDOUT_DAYS, [TEST]))
-            sets[kind] = (train, test, man.feature_names)
+            rfm = [f.name for f in man.features if f.family == RFM_FAMILY]
+            sets[kind] = (train, test, man.feature_names, rfm)
     t0 = time.perf_counter()
-    train, test, names = sets["purchase"]
-    last = train.cutoff.max()
-    fit, calib = train[train.cutoff <= last - pd.Timedelta(days=TRAIN_H)], train[train.cutoff == last]
-    clf = PropensityClassifier(random_state=1).fit(fit[names], fit.label, eval_set=(calib[names], calib.label))
-    rfm = RecencyRFMBaseline(kind="purchase", recency="days_since_last_purchase").fit(fit[names], fit.label)
-    bg = BGNBDBaseline(horizon_days=HOLDOUT_DAYS).fit(test)
-    bg_out = bg.transform(test)
-    y = test.label.to_numpy()
-    purchase = {
-        "lightgbm": classifier_metrics(y, clf.predict_proba(test[names])[:, 1]),
-        "rfm": classifier_metrics(y, rfm.predict_proba(test[names])[:, 1]),
-        "bgnbd": classifier_metrics(y, bg_out["bgnbd_p_purchase"].fillna(0.0)),
-    }
-    train, test_r, names = sets["revenue"]
-    fit, calib = train[train.cutoff <= last - pd.Timedelta(days=TRAIN_H)], train[train.cutoff == last]
-    ltv = LTVModel(random_state=1).fit(fit[names], fit.label, eval_set=(calib[names], calib.label))
-    yr = test_r.label.to_numpy()
-    bg_r = bg.transform(test_r)
-    value = {
-        "lightgbm": ltv_metrics(yr, ltv.predict(test_r[names]) * HOLDOUT_DAYS / TRAIN_H),
-        "last_period": ltv_metrics(yr, LastPeriodRevenue(HOLDOUT_DAYS, "revenue_90d", 90).fit(test_r).predict(test_r)),
-        "bgnbd_gg": ltv_metrics(yr, bg_r["bgnbd_expected_spend"].fillna(0.0)),
-    }
+    reports = {}
+    for kind, make in (("purchase", lambda: PropensityClassifier(random_state=1)), ("revenue", lambda: LTVModel(random_state=1))):
+        train, test, names, rfm = sets[kind]
+        last = train.cutoff.max()
+        fit, calib = train[train.cutoff <= last - pd.Timedelta(days=TRAIN_H)], train[train.cutoff == last]
+        model = make().fit(fit[names], fit.label, eval_set=(calib[names], calib.label))
+        # learnt on 13-week labels: scaled to the 39-week holdout (ranking metrics ignore it)
+        scale = 1.0 if kind == "purchase" else HOLDOUT_DAYS / TRAIN_H
+        scores = {"model": model_outputs(model, test[names], kind)["score"] * scale}
+        rows = BaselineRows(fit[names], fit.label.to_numpy("float64"), calib[names], calib.label.to_numpy("float64"),
+                            test[names], test.cutoff.to_numpy())
+        base = baseline_scores(kind, HOLDOUT_DAYS, rows, rfm, bgnbd=True, seed=1)
+        if "lgbm_rfm" in base.scores:
+            base.scores["lgbm_rfm"] = base.scores["lgbm_rfm"] * scale
+        scores |= base.scores
+        y = test.label.to_numpy("float64")
+        metrics = metrics_for(kind, y, scores)
+        comparison = compare_with_best(kind, y, scores, metrics, list(base.scores), test.user_id.to_numpy(), seed=1)
+        reports[kind] = (len(test), metrics, comparison, base)
     wall = time.perf_counter() - t0
-    keep_p = ["n", "base_rate", "roc_auc", "pr_auc", "lift_top10", "capture_top10"]
-    keep_v = ["n", "mean_actual", "mean_pred", "gini_norm", "spearman", "decile_mape", "rmse", "mae"]
-    print(f"customers scored at {TEST}: {len(test):,}; fit + score {wall:.1f} s; BG/NBD params {json.dumps(bg.params_)}")
-    print(f"LTV model chose: {ltv.chosen_}")
-    print("\nbuys again in the 39-week holdout\n" + compare_table(purchase).loc[keep_p].to_string(float_format=lambda v: f"{v:.4f}"))
-    print("\nholdout revenue (39 weeks)\n" + compare_table(value).loc[keep_v].to_string(float_format=lambda v: f"{v:.4f}"))
+    keep = {"purchase": ["n", "base_rate", "mean_pred", "roc_auc", "pr_auc", "ece", "lift_top10", "capture_top10"],
+            "revenue": ["n", "mean_actual", "mean_pred", "gini_norm", "spearman", "decile_mape", "rmse", "mae"]}
+    title = {"purchase": "buys again in the 39-week holdout", "revenue": "holdout revenue (39 weeks)"}
+    print(f"customers scored at {TEST}: {reports['purchase'][0]:,}; fit + score {wall:.1f} s")
+    for kind, (_, metrics, comparison, base) in reports.items():
+        print(f"\n{title[kind]}\n" + compare_table(metrics).loc[keep[kind]].to_string(float_format=lambda v: f"{v:.4f}"))
+        print(comparison_text(comparison))
+        for name, info in base.info.items():
+            print(f"  {name}: {json.dumps(info, default=str)}")
+        for note in base.notes:
+            print(f"  note: {note}")
 
 
 if __name__ == "__main__":

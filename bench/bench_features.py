@@ -41,12 +41,11 @@ OUT = HERE / "out" / "features"
 sys.path.insert(0, str(ROOT / "src"))
 
 from churnkit.config import ActivityEvents, FeatureSelection, SimulateSettings
-from churnkit.contracts import EVENT_COLUMNS, EVENT_IBIS_SCHEMA
 from churnkit.features.build import discover_levels, feature_frame
 from churnkit.features.context import cutoff_table
 from churnkit.features.families.attributes import level_feature_name
 from churnkit.flows.simulate import write_simulation
-from churnkit.io.warehouse import duckdb_connection
+from churnkit.io.warehouse import contract_events, duckdb_connection
 from churnkit.simulate import simulate
 
 SIZES = {"1m": 7_000, "10m": 70_000}
@@ -95,7 +94,7 @@ def case_floor(events: Path, out: Path, memory_limit: str, threads: int) -> None
 
 
 def feature_expr(con, events: Path, users: Path, cutoffs: list[dt.date]):
-    ev = con.read_parquet(str(events)).select(*EVENT_COLUMNS).cast(EVENT_IBIS_SCHEMA)
+    ev = contract_events(con.read_parquet(str(events)))
     us = con.read_parquet(str(users))
     us = us.mutate(signup_ts=us.signup_ts.cast("timestamp('UTC')"))
     levels = discover_levels(us)

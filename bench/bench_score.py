@@ -147,14 +147,14 @@ def scale(models_ws: Path, data: Path, threads: int | None) -> dict:
 
 
 def _ltv_boosters(model):
-    """Every LightGBM model an LTVModel prediction touches: the chosen one and the quantiles."""
+    """Every LightGBM model an LTVModel prediction touches: the chosen one and the hurdle
+    parts its interval reads."""
     out = []
-    chosen = model.model_
-    for attr in ("purchase_model_", "spend_model_", "model_"):
-        part = getattr(chosen, attr, None)
-        if part is not None and hasattr(part, "booster_"):
-            out.append(part)
-    out += [q for q in model.quantile_models_.values() if hasattr(q, "booster_")]
+    for chosen in (model.model_, model.candidates_["hurdle"]):
+        for attr in ("purchase_model_", "spend_model_", "model_"):
+            part = getattr(chosen, attr, None)
+            if part is not None and hasattr(part, "booster_") and all(part is not o for o in out):
+                out.append(part)
     return out
 
 

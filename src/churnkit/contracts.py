@@ -33,11 +33,12 @@ EVENT_FIELDS: tuple[EventField, ...] = (
     EventField("user_id", "string", True, "the user, as written in the source"),
     EventField("ts", "timestamp", True, "when it happened (UTC)"),
     EventField("event", "string", True, "what happened (see EVENT_TYPES)"),
-    EventField("amount", "float", False, "revenue of a purchase"),
+    EventField("amount", "float", False, "revenue of a purchase; the (positive) amount refunded by a refund"),
     EventField("category", "string", False, "product category"),
     EventField("channel", "string", False, "app, web, push, ..."),
     EventField("campaign_id", "string", False, "campaign that sent or caused it"),
     EventField("variant", "string", False, "the campaign arm the user was in"),
+    EventField("order_id", "string", False, "the order a purchase line belongs to (lines of one order are one purchase)"),
 )
 
 EVENT_COLUMNS: tuple[str, ...] = tuple(f.name for f in EVENT_FIELDS)
@@ -86,14 +87,22 @@ EVENT_NOUNS: dict[str, tuple[str, str]] = {
     "coupon_redeem": ("coupon redemption", "coupon redemptions"),
     "support_ticket": ("support ticket", "support tickets"),
     "checkin": ("check-in", "check-ins"),
+    "refund": ("refund", "refunds"),
 }
 """The event types features count one by one, with the words (singular, plural) people read."""
 
 EVENT_TYPES: tuple[str, ...] = tuple(EVENT_NOUNS)
 """Event names counted per type; a source's other names still count as activity."""
 
-NOT_ACTIVITY: tuple[str, ...] = ("push_sent",)
-"""Events sent *to* the user, not done by them: by default they do not count as activity."""
+PURCHASE = "purchase"
+"""A purchase line (or a whole order): counts, revenue and the purchase label read it."""
+REFUND = "refund"
+"""Goods returned or an order cancelled: its amount is positive and nets against revenue."""
+
+NOT_ACTIVITY: tuple[str, ...] = ("push_sent", REFUND)
+"""Events that do not count as activity unless a problem says so: ``push_sent`` is sent *to*
+the user, not done by them; a ``refund`` undoes a purchase rather than showing engagement
+(counting it would call a customer who returns everything and leaves "active")."""
 
 FEATURE_FAMILIES: tuple[str, ...] = (
     "rfm",

@@ -68,6 +68,22 @@ def trained_workspace(simulated_workspace) -> TrainedWorkspace:
     return TrainedWorkspace(ws, params.end)
 
 
+# --------------------------------------------------------------------------- the real CLI
+
+
+def _run_churnkit(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("churnkit")
+    env = {k: v for k, v in os.environ.items() if k != "CHURNKIT_DEBUG"}
+    return subprocess.run([str(exe), *args], check=False, capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+
+
+@pytest.fixture(scope="session")
+def churnkit() -> Callable[..., subprocess.CompletedProcess]:
+    """Run the real console script in a fresh process (what a user's shell does):
+    ``churnkit("--workspace", ws, "score", cwd=somewhere)``."""
+    return _run_churnkit
+
+
 # --------------------------------------------------------------------------- mlflow server
 
 

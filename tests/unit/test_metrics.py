@@ -18,6 +18,7 @@ from churnkit.metrics import (
     lift_capture,
     ltv_metrics,
     normalized_gini,
+    paired_bootstrap,
     truth_share,
 )
 
@@ -53,6 +54,18 @@ def test_ece_perfectly_calibrated_is_small_and_miscalibrated_is_not():
     assert expected_calibration_error(y, np.clip(p * 2, 0, 1)) > 0.1
 
 
+def test_ece_measures_a_known_miscalibration():
+    """Calibrated scores have ECE near 0; scores 0.1 too high everywhere have ECE near 0.1,
+    and the mean prediction reports the shift against the realised rate."""
+    rng = np.random.default_rng(7)
+    p = rng.uniform(0.1, 0.8, 50_000)
+    y = (rng.random(p.size) < p).astype(float)
+    assert expected_calibration_error(y, p) < 0.01
+    assert expected_calibration_error(y, p + 0.1) == pytest.approx(0.1, abs=0.01)
+    m = classifier_metrics(y, p + 0.1)
+    assert m["mean_pred"] - m["base_rate"] == pytest.approx(0.1, abs=0.01)
+
+
 def test_calibration_bins_are_equal_mass():
     p = np.linspace(0, 1, 1000)
     t = calibration_table(np.zeros(1000), p, n_bins=10)
@@ -80,6 +93,7 @@ def test_classifier_metrics_keys_and_values():
     assert m["base_rate"] == 0.5
     assert m["brier"] == pytest.approx(np.mean((p - y) ** 2))
     assert m["log_loss"] == pytest.approx(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    assert m["mean_pred"] == pytest.approx(p.mean())
     for k in ("pr_auc", "ece", "lift_top5", "capture_top10", "lift_top20"):
         assert k in m
 
@@ -120,3 +134,87 @@ def test_truth_share_and_compare_table():
     assert list(t.columns) == ["model", "rfm", "truth"]
     assert list(t.index) == ["auc", "ece"]
     assert math.isnan(t.loc["ece", "rfm"]) and t.loc["auc", "truth"] == 0.9
+
+
+# --------------------------------------------------------------------------- paired bootstrap
+
+
+def binormal(seed: int, n: int, shifts=(1.2, 0.8), rho: float = 0.5):
+    """Two scores of one 0/1 label, each N(shift * y, 1), correlated noise: the population
+    AUC of each is Phi(shift / sqrt(2)), so their difference is known exactly."""
+    r = np.random.default_rng(seed)
+    y = (r.random(n) < 0.4).astype(float)
+    e1 = r.normal(size=n)
+    e2 = rho * e1 + np.sqrt(1 - rho**2) * r.normal(size=n)
+    return y, shifts[0] * y + e1, shifts[1] * y + e2
+
+
+def test_paired_bootstrap_interval_covers_a_known_auc_difference():
+    from scipy.stats import norm
+
+    truth = norm.cdf(1.2 / np.sqrt(2)) - norm.cdf(0.8 / np.sqrt(2))
+    below = above = 0
+    reps = 150
+    for seed in range(reps):
+        out = paired_bootstrap(*binormal(seed, 400), n_boot=300, seed=seed)
+        assert out["low"] <= out["estimate"] <= out["high"] and out["n_boot"] == 300
+        below += truth < out["low"]
+        above += truth > out["high"]
+    coverage = 1 - (below + above) / reps
+    assert 0.89 <= coverage <= 0.99, coverage
+    assert below <= 0.06 * reps and above <= 0.06 * reps  # misses on both sides, not a bias
+
+
+def test_paired_bootstrap_interval_covers_a_known_gini_difference():
+    def sample(seed: int, n: int):
+        r = np.random.default_rng(seed)
+        lam = r.gamma(2.0, 0.5, n)
+        revenue = (r.random(n) < 1 - np.exp(-lam)) * r.gamma(2.0, lam * 10)
+        e1 = r.normal(size=n)
+        e2 = 0.5 * e1 + np.sqrt(0.75) * r.normal(size=n)
+        return revenue, np.log(lam) + 0.5 * e1, np.log(lam) + e2
+
+    big = sample(10**6, 400_000)
+    truth = normalized_gini(big[0], big[1]) - normalized_gini(big[0], big[2])
+    reps = 150
+    hits = sum(
+        (o := paired_bootstrap(*sample(s, 400), "gini_norm", n_boot=300, seed=s))["low"] <= truth <= o["high"]
+        for s in range(reps)
+    )
+    assert 0.89 <= hits / reps <= 0.99, hits / reps
+
+
+def test_paired_bootstrap_estimate_matches_the_metrics_and_weights_mean_repeats():
+    y, a, b = binormal(3, 500)
+    out = paired_bootstrap(y, a, b, seed=1)
+    assert out["estimate"] == pytest.approx(classifier_metrics(y, a)["roc_auc"] - classifier_metrics(y, b)["roc_auc"])
+    revenue = np.where(y > 0, np.exp(a), 0.0)
+    g = paired_bootstrap(revenue, a, b, "gini_norm", seed=1)
+    assert g["estimate"] == pytest.approx(normalized_gini(revenue, a) - normalized_gini(revenue, b))
+    same = paired_bootstrap(y, a, a, seed=1)
+    assert same["estimate"] == same["low"] == same["high"] == 0.0
+
+
+def test_paired_bootstrap_resamples_users_not_rows():
+    """Each user at two cutoffs with the same rows: drawing users gives exactly the
+    interval of one row per user; drawing rows would pretend to twice the data."""
+    y, a, b = binormal(5, 300)
+    users = np.arange(300)
+    once = paired_bootstrap(y, a, b, groups=users, n_boot=200, seed=2)
+    twice = paired_bootstrap(np.r_[y, y], np.r_[a, a], np.r_[b, b], groups=np.r_[users, users], n_boot=200, seed=2)
+    assert twice == pytest.approx(once)
+    rows = paired_bootstrap(np.r_[y, y], np.r_[a, a], np.r_[b, b], n_boot=200, seed=2)
+    assert rows["high"] - rows["low"] < 0.85 * (once["high"] - once["low"])
+
+
+def test_paired_bootstrap_degenerate_inputs():
+    out = paired_bootstrap(np.zeros(20), np.arange(20.0), np.ones(20))  # one class: AUC undefined
+    assert math.isnan(out["estimate"]) and math.isnan(out["low"]) and out["n_boot"] == 0
+    empty = paired_bootstrap([], [], [])
+    assert math.isnan(empty["estimate"]) and empty["n_groups"] == 0
+    missing = paired_bootstrap([0, 1, 0, 1, np.nan], [0.1, 0.9, 0.2, 0.8, 0.5], [0.2, 0.1, 0.3, 0.9, np.nan], n_boot=50)
+    assert missing["n_groups"] == 4
+    with pytest.raises(ValueError, match="metric must be one of"):
+        paired_bootstrap([0, 1], [0, 1], [1, 0], "brier")
+    with pytest.raises(ValueError, match="lengths differ"):
+        paired_bootstrap([0, 1], [0, 1], [1])

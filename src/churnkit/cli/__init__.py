@@ -24,8 +24,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from churnkit import __version__
 from churnkit.cli.output import Printer
-from churnkit.config import SimulateSettings, load_churnkit_config, presets
-from churnkit.contracts import VALUE_AT_RISK, as_of_cutoff
+from churnkit.config import DEFAULT_SOURCE, SimulateSettings, load_churnkit_config, presets
+from churnkit.contracts import as_of_cutoff
 from churnkit.errors import ChurnkitError
 from churnkit.flows import build as build_flow
 from churnkit.flows import demo as demo_flow
@@ -36,7 +36,8 @@ from churnkit.flows import score as score_flow
 from churnkit.flows import simulate as simulate_flow
 from churnkit.flows import train as train_flow
 from churnkit.flows.project import Project
-from churnkit.scoring.lists import RECALL_VALUE, recall_list, risk_list
+from churnkit.io import tracking
+from churnkit.scoring.lists import recall_list, risk_list
 from churnkit.service import launch
 from churnkit.training.fit import TrainOptions
 
@@ -185,7 +186,9 @@ TrackingOption = Annotated[
 PseudonymiseOption = Annotated[
     bool, typer.Option("--pseudonymise", help="Replace user ids by keyed hashes (key from CHURNKIT_PSEUDONYM_KEY).")
 ]
-ProblemOption = Annotated[str, typer.Option(help="Problem name (a preset or configs/problems/NAME.yaml) or a YAML path.")]
+ProblemOption = Annotated[
+    str, typer.Option(help="Problem YAML path, or name: configs/problems/, problems this workspace was given by path, presets.")
+]
 
 
 def _date(value: str | None) -> dt.date | None:
@@ -227,7 +230,8 @@ def simulate(
 @handle_errors
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders of raw events.")],
-    source: Annotated[str, typer.Option(help="Source YAML path, or a built-in source name (see `churnkit sources`).")],
+    source: Annotated[str, typer.Option(help="Source YAML path, or a built-in source name (see `churnkit sources`); "
+                                            "default: files already in the event contract's columns.")] = DEFAULT_SOURCE,
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Reject events at or after this date's midnight, UTC, or timestamp (default: now).")
     ] = None,
@@ -299,7 +303,7 @@ def train(
 @app.command()
 @handle_errors
 def promote(
-    problem: Annotated[str, typer.Option(help="Problem name.")],
+    problem: ProblemOption,
     force: Annotated[bool, typer.Option(help="Promote even if the challenger does not beat the champion.")] = False,
     version: Annotated[int | None, typer.Option(help="Promote this version instead of the challenger.")] = None,
     rollback: Annotated[bool, typer.Option(help="Set champion back to the previous champion (or --version).")] = False,
@@ -308,10 +312,10 @@ def promote(
     """Make the challenger the champion if it beats it on the same test cutoffs (recorded either way)."""
     project = state.project.with_tracking(tracking_uri)
     if rollback:
-        v = promote_flow.rollback_problem(project, problem, version)
-        out.print(f"churnkit-{problem}: champion is now version {v} (rollback recorded)")
+        name, v = promote_flow.rollback_problem(project, problem, version)
+        out.print(f"{tracking.model_name(name)}: champion is now version {v} (rollback recorded)")
         return
-    show.promotion(problem, promote_flow.promote_problem(project, problem, force=force, version=version))
+    show.promotion(promote_flow.promote_problem(project, problem, force=force, version=version))
 
 
 @app.command()
@@ -330,16 +334,16 @@ def score(
     show.scores(outcome)
 
 
-def _list(kind: str, value: str, select: Callable[[Any], Any], as_of: str | None, fmt: str | None,
-          out_file: Path | None, pseudonymise: bool, tracking_uri: str | None, title: str) -> None:
+def _list(kind: str, select: Callable[[Any], Any], as_of: str | None, fmt: str | None,
+          out_file: Path | None, pseudonymise: bool, tracking_uri: str | None) -> None:
     with steps(f"{kind} list") as say:
         say("scores")
-        made = lists_flow.make_list(state.project.with_tracking(tracking_uri), kind, select, value,
+        made = lists_flow.make_list(state.project.with_tracking(tracking_uri), kind, select,
                                     as_of=_date(as_of), fmt=fmt, out=out_file, pseudonymise=pseudonymise)
     if made.scored is not None:
         out.print(f"no scores for {made.as_of} yet: scored first")
         show.scores(made.scored)
-    show.list(f"{kind} list as of {made.as_of}", title, made)
+    show.list(f"{kind} list as of {made.as_of}", made.value.replace("_", " "), made)
 
 
 @app.command("risk-list")
@@ -357,10 +361,10 @@ def risk_list_command(
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Users likely to churn, ranked by value at risk (churn probability x predicted LTV), with reasons."""
-    _list("risk", VALUE_AT_RISK,
+    _list("risk",
           lambda scores: risk_list(scores, top=top, min_value=min_value, stage=stage or None, tier=tier or None,
                                    min_probability=min_probability),
-          as_of, fmt, out_file, pseudonymise, tracking_uri, "value at risk")
+          as_of, fmt, out_file, pseudonymise, tracking_uri)
 
 
 @app.command("recall-list")
@@ -375,8 +379,8 @@ def recall_list_command(
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Silent and churned users, ranked by purchase probability x predicted LTV."""
-    _list("recall", RECALL_VALUE, lambda scores: recall_list(scores, top=top, tier=tier or None),
-          as_of, fmt, out_file, pseudonymise, tracking_uri, "recall value")
+    _list("recall", lambda scores: recall_list(scores, top=top, tier=tier or None),
+          as_of, fmt, out_file, pseudonymise, tracking_uri)
 
 
 @app.command()

@@ -17,6 +17,8 @@ from churnkit.flows.score import ScoringOutcome
 from churnkit.flows.train import TrainOutcome
 from churnkit.io import tracking
 from churnkit.metrics import compare_table
+from churnkit.scoring.stages import StageCuts
+from churnkit.training.evaluation import comparison_text
 from churnkit.training.promotion import HEADLINE
 
 
@@ -55,6 +57,9 @@ class Printer:
             f"{m.problem.name}: {m.rows:,} rows x {len(m.features)} features over {len(m.cutoffs)} cutoffs"
             f" ({m.cutoffs[0]} .. {m.cutoffs[-1]}); {label} {rate:.3f}"
         )
+        if m.dropped_features:
+            names = ", ".join(d.name for d in m.dropped_features)
+            self.out.print(f"dropped {len(m.dropped_features)} constant or all-null features from the model's: {names}")
         self.out.print(f"training set: {data.path}")
         self.out.print(f"manifest: {data.manifest_path}")
 
@@ -67,15 +72,22 @@ class Printer:
         for key, value in r.summary_metrics().items():
             if "_share_" in key:
                 p(f"{key}: {value:.3f}")
+        p(comparison_text(r.comparison))
+        if r.calibration:
+            c, t = r.calibration["choice"], r.calibration["test"]
+            p(f"calibration: {c['chosen']} (chosen on {', '.join(c['fitted_on']) or 'a holdout'}, {c['rows']:,} rows);"
+              f" mean predicted {t['mean_pred']:.3f} vs realised {t['base_rate']:.3f} at the test cutoff, ECE {t['ece']:.3f}")
         for note in r.notes:
             p(f"note: {note}")
+        if outcome.predictions:
+            p(f"test predictions: {outcome.predictions}")
         p(f"MLflow run {outcome.run_id} at {outcome.tracking_uri}")
-        p(f"registered churnkit-{r.problem.name} version {outcome.version} (alias challenger)")
+        p(f"registered {tracking.model_name(r.problem.name)} version {outcome.version} (alias challenger)")
 
-    def promotion(self, problem: str, res: PromotionResult) -> None:
+    def promotion(self, res: PromotionResult) -> None:
         self.out.print(res.decision.as_text())
         was = f" (was {res.previous_champion})" if res.previous_champion not in (None, res.champion) else ""
-        self.out.print(f"churnkit-{problem}: champion is version {res.champion}{was}")
+        self.out.print(f"{tracking.model_name(res.problem)}: champion is version {res.champion}{was}")
 
     def scores(self, outcome: ScoringOutcome) -> None:
         p, meta, s = self.out.print, outcome.meta, outcome.meta["summary"]
@@ -85,11 +97,19 @@ class Printer:
             if col in s:
                 d = s[col]
                 p(f"  {col}: mean {d['mean']:.3f}, median {d['p50']:.3f}, p90 {d['p90']:.3f}")
-        inside = ", ".join(f"{r} {s[in_population_column(r)]:,}" for r in ROLES)
+        inside = ", ".join(f"{r} {s[in_population_column(r)]:,}" for r in ROLES if in_population_column(r) in s)
         p(f"  inside each model's training population: {inside}")
-        p(f"  total value at risk {s[f'{VALUE_AT_RISK}_total']:,.2f}")
+        if f"{VALUE_AT_RISK}_total" in s:
+            p(f"  total value at risk {s[f'{VALUE_AT_RISK}_total']:,.2f}")
         if "by_lifecycle_stage" in s:
             p("  stages: " + ", ".join(f"{k} {v:,}" for k, v in s["by_lifecycle_stage"].items()))
+        if "stage_cuts" in s:
+            p(f"  stage cuts: {StageCuts.from_dict(s['stage_cuts']).describe()}")
+        if "realised_churn" in s:
+            r = s["realised_churn"]
+            shown = ", ".join(f"{k} {v['rate']:.0%} of {v['users']:,}" for k, v in r["by_stage"].items())
+            p(f"  realised churn in the {r['horizon_days']} days after {meta['as_of']}: {r['rate']:.0%}"
+              f" of {r['users']:,}; by stage: {shown}")
         p(f"scores: {outcome.path}")
         p(f"versions and RFM thresholds: {outcome.meta_path}")
         if outcome.run_id:
@@ -139,8 +159,10 @@ class Printer:
                                (f"test_observable_share_{metric}", "observable ceiling"))
             if key in shares
         )
+        c = r.comparison
+        versus = f"; vs {c['baseline']} {c['estimate']:+.3f} [{c['low']:+.3f}, {c['high']:+.3f}]" if c else ""
         self.out.print(f"{r.problem.name}: version {trained.version}, test {metric} {value:.3f}"
-                       f"{f' ({reached})' if reached else ''}; champion is version {promoted.champion}")
+                       f"{f' ({reached})' if reached else ''}{versus}; champion is version {promoted.champion}")
 
     def demo_done(self, project: Project) -> None:
         ws = project.workspace

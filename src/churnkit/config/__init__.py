@@ -25,6 +25,7 @@ from churnkit.config.estimators import (
     tuning_settings,
 )
 from churnkit.config.loading import (
+    is_yaml_path,
     load_churnkit_config,
     load_problem,
     load_source,
@@ -41,6 +42,9 @@ from churnkit.config.project import (
     SimulateSettings,
 )
 from churnkit.config.sources import (
+    DEFAULT_SOURCE,
+    Case,
+    Condition,
     CsvOptions,
     EventFields,
     FieldSpec,
@@ -51,12 +55,15 @@ from churnkit.config.sources import (
 
 __all__ = [
     "DEFAULT_METRIC",
+    "DEFAULT_SOURCE",
     "DEFAULT_SPACE",
     "METRICS",
     "TIERS",
     "ActivityEvents",
+    "Case",
     "ChurnkitConfig",
     "ClassifierSettings",
+    "Condition",
     "CsvOptions",
     "CutoffGrid",
     "EventFields",
@@ -77,6 +84,7 @@ __all__ = [
     "UsersTableSource",
     "canonical_params",
     "classifier_settings",
+    "is_yaml_path",
     "load_churnkit_config",
     "load_problem",
     "load_source",

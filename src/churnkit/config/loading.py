@@ -6,6 +6,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
+import yaml
+
 from churnkit.config.base import load_yaml
 from churnkit.config.problems import ProblemConfig
 from churnkit.config.project import ChurnkitConfig
@@ -29,32 +31,54 @@ def presets(kind: Literal["problems", "sources"]) -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
 
 
-def problem_files() -> dict[str, Path]:
-    """Problem name -> YAML: the project's ``configs/problems/`` over the package presets."""
-    project = {p.stem: p for p in sorted(PROJECT_PROBLEMS.glob("*.yaml"))} if PROJECT_PROBLEMS.is_dir() else {}
-    return presets("problems") | project
+def problem_files(*folders: Path) -> dict[str, Path]:
+    """Problem name -> YAML: the package presets, overridden by each of ``folders`` (e.g. a
+    workspace's recorded problems), overridden by the project's ``configs/problems/``."""
+    found = presets("problems")
+    for folder in (*reversed(folders), PROJECT_PROBLEMS):
+        if folder.is_dir():
+            found |= {p.stem: p for p in sorted(folder.glob("*.yaml"))}
+    return found
 
 
-def load_problem(name_or_path: str) -> ProblemConfig:
-    """A YAML path, or a name: ``configs/problems/NAME.yaml`` in the working directory
-    first, then the package presets."""
+def is_yaml_path(name_or_path: str) -> bool:
+    """A YAML path (a .yaml/.yml suffix, a path separator, or an existing file), not a
+    preset's or a problem's name."""
     p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") or p.exists():
-        return load_yaml(p, ProblemConfig)
-    known = problem_files()
+    return p.suffix.lower() in (".yaml", ".yml") or "/" in name_or_path or "\\" in name_or_path or p.is_file()
+
+
+def load_problem(name_or_path: str, *folders: Path) -> ProblemConfig:
+    """A YAML path, or a problem's ``name``: ``configs/problems/`` in the working directory
+    first, then ``folders`` in order (a workspace records the problems it was given by
+    path), then the package presets. A file is found by its stem or by the ``name`` it holds."""
+    if is_yaml_path(name_or_path):
+        return load_yaml(Path(name_or_path), ProblemConfig)
+    known = problem_files(*folders)
     if name_or_path in known:
         return load_yaml(known[name_or_path], ProblemConfig)
-    raise ChurnkitError(f"unknown problem '{name_or_path}'; known: {', '.join(sorted(known)) or 'none'}")
+    for path in known.values():  # a file named otherwise than the problem it holds
+        if _declared_name(path) == name_or_path:
+            return load_yaml(path, ProblemConfig)
+    where = f"{PROJECT_PROBLEMS}/" + (", the workspace's problems" if folders else "") + " or the presets"
+    raise ChurnkitError(
+        f"unknown problem '{name_or_path}': not in {where} (known: {', '.join(sorted(known)) or 'none'});"
+        " give the YAML's path"
+    )
+
+
+def _declared_name(path: Path) -> str | None:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None
+    return str(data.get("name")) if isinstance(data, dict) and data.get("name") is not None else None
 
 
 def load_source(name_or_path: str) -> SourceConfig:
     """A YAML path (anything with a path separator or a .yaml/.yml suffix) or a preset name."""
-    candidate = Path(name_or_path)
-    looks_like_path = (
-        candidate.suffix.lower() in (".yaml", ".yml") or "/" in name_or_path or "\\" in name_or_path
-    )
-    if looks_like_path or candidate.is_file():
-        return load_yaml(candidate, SourceConfig)
+    if is_yaml_path(name_or_path):
+        return load_yaml(Path(name_or_path), SourceConfig)
     builtins = presets("sources")
     if name_or_path in builtins:
         return load_yaml(builtins[name_or_path], SourceConfig)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
@@ -17,6 +18,9 @@ from churnkit.config.estimators import (
     tuning_settings,
 )
 from churnkit.contracts import FEATURE_FAMILIES, NOT_ACTIVITY
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+"""Letters, digits, ``_``, ``.`` and ``-``: safe as a file name and a registry name."""
 
 
 class CutoffGrid(StrictModel):
@@ -72,6 +76,8 @@ class ProblemConfig(StrictModel):
     """One prediction problem: who is eligible, what is predicted, over which cutoffs."""
 
     name: str
+    """Names the training set (``datasets/NAME.parquet``) and the registered model
+    (``churnkit-NAME``), so other commands find the problem by it."""
     description: str = ""
     kind: Literal["churn", "purchase", "revenue"]
     lookback_days: int = Field(ge=1)
@@ -88,6 +94,16 @@ class ProblemConfig(StrictModel):
     :class:`LTVSettings` for revenue."""
     tuning: TuningSettings = Field(default=None, validate_default=True)  # type: ignore[assignment]
     """Search space and budget; the metric defaults by kind."""
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        if not NAME_PATTERN.fullmatch(v):
+            raise ValueError(
+                f"{v!r} is not a problem name: use up to 100 letters, digits, '_', '.' or '-' (it names the"
+                " training set file and the registered model)"
+            )
+        return v
 
     @field_validator("model", mode="wrap")
     @classmethod

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from churnkit.config.base import StrictModel
+from churnkit.contracts import ROLES
 
 
 class IngestSettings(StrictModel):
@@ -87,7 +88,8 @@ TIERS = (
 
 
 class SegmentSettings(StrictModel):
-    """How tiers and stages are cut. Defaults suit daily-use apps and shops alike.
+    """How tiers and stages are cut. The silent and churned cuts follow the data's rhythm
+    unless set, so one default suits daily apps and shops whose customers buy twice a year.
 
     Lifecycle, checked in this order: churned, new, recalled, silent, else active.
     """
@@ -100,10 +102,13 @@ class SegmentSettings(StrictModel):
     """New: first active day at most this many days before the as-of date."""
     silent_factor: float = Field(3.0, gt=0)
     """Silent: days since last activity > this times the user's typical gap ..."""
-    silent_min_days: float = Field(7, ge=0)
-    """... and > this many days (so a daily user is not silent after one quiet day)."""
-    churned_days: float = Field(30, gt=0)
-    """Churned: no activity for at least this many days."""
+    silent_min_days: float | None = Field(None, ge=0)
+    """... and > this many days (so a daily user is not silent after one quiet day). None:
+    from the data's rhythm, the 75th percentile of the gaps between active days."""
+    churned_days: float | None = Field(None, gt=0)
+    """Churned: no activity for at least this many days. None: from the data's rhythm, the
+    90th percentile of the gaps after which users came back (longer silences are rare
+    among users who return), at least a week."""
     recalled_days: float = Field(14, ge=0)
     """Recalled: latest active day ended a gap of >= churned_days, at most this many days ago."""
 
@@ -117,7 +122,7 @@ class SegmentSettings(StrictModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> SegmentSettings:
-        if self.silent_min_days >= self.churned_days:
+        if None not in (self.silent_min_days, self.churned_days) and self.silent_min_days >= self.churned_days:
             raise ValueError(
                 f"silent_min_days ({self.silent_min_days:g}) must be below churned_days ({self.churned_days:g})"
             )
@@ -130,10 +135,11 @@ class SegmentSettings(StrictModel):
 class ScoringSettings(StrictModel):
     """``scoring:``: which problems' champions give the three scores, and how lists are cut."""
 
-    churn: str = "churn_ga4"
-    purchase: str = "purchase_ga4"
-    ltv: str = "revenue_ga4"
-    """Problem names (a preset or ``configs/problems/NAME.yaml``) whose ``champion`` models score."""
+    churn: str | None = "churn_ga4"
+    purchase: str | None = "purchase_ga4"
+    ltv: str | None = "revenue_ga4"
+    """The problem (a name or a YAML path) whose ``champion`` model gives each role's score;
+    null leaves the role out: its columns are absent, not an error. At least one is set."""
     reasons: int = Field(3, ge=0, le=10)
     """Reason codes per user (churn drivers that push risk up); 0 turns them off."""
     reasons_for: Literal["population", "all"] = "population"
@@ -147,9 +153,26 @@ class ScoringSettings(StrictModel):
     pseudonym_key_env: str = "CHURNKIT_PSEUDONYM_KEY"
     """Environment variable holding the key for ``--pseudonymise`` (HMAC-SHA256 of user ids)."""
 
-    def problem_of(self, role: str) -> str:
-        """The problem whose champion gives ``role``'s score."""
-        return str(getattr(self, role))
+    @model_validator(mode="after")
+    def _some_role(self) -> ScoringSettings:
+        if not self.roles:
+            raise ValueError(f"no role to score: set at least one of {', '.join(ROLES)} to a problem")
+        return self
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """The configured roles, in the contract's order."""
+        return tuple(r for r in ROLES if getattr(self, r) is not None)
+
+    def problem_of(self, role: str) -> str | None:
+        """The problem whose champion gives ``role``'s score (None: not configured)."""
+        value = getattr(self, role)
+        return None if value is None else str(value)
+
+    def setting(self, role: str) -> str:
+        """``scoring.<role> = <value>`` as an error names it, saying when it is the default."""
+        default = "" if role in self.model_fields_set else " (the default)"
+        return f"scoring.{role} = {self.problem_of(role)}{default}"
 
 
 class ChurnkitConfig(StrictModel):

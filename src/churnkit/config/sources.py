@@ -5,9 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import Field, field_validator, model_validator
 
 from churnkit.config.base import StrictModel
+
+DEFAULT_SOURCE = "contract"
+"""The built-in source ``churnkit ingest`` uses without ``--source``: files already in the
+event contract's columns (``defaults/sources/contract.yaml``)."""
 
 
 class CsvOptions(StrictModel):
@@ -28,6 +34,67 @@ class CsvOptions(StrictModel):
         return v
 
 
+TEXT_TESTS: tuple[str, ...] = ("equals", "one_of", "starts_with", "ends_with", "contains", "matches", "empty")
+NUMBER_TESTS: tuple[str, ...] = ("less_than", "at_most", "greater_than", "at_least")
+
+
+class Condition(StrictModel):
+    """A test of one source column's value (stripped text; empty is missing).
+
+    Several tests in one condition must all hold. ``equals`` with a YAML number compares
+    numbers (``0`` matches ``0``, ``0.0``, ``-0``); quoted, it compares text. The number
+    tests are false where the value is not a number, ``empty: true`` holds for a missing value.
+    """
+
+    column: str
+    equals: str | float | None = None
+    one_of: list[str] | None = None
+    starts_with: str | None = None
+    ends_with: str | None = None
+    contains: str | None = None
+    matches: str | None = None
+    """A regular expression (RE2) found anywhere in the value; anchor it with ^ and $."""
+    empty: bool | None = None
+    less_than: float | None = None
+    at_most: float | None = None
+    greater_than: float | None = None
+    at_least: float | None = None
+
+    @model_validator(mode="after")
+    def _some_test(self) -> Condition:
+        if not self.tests():
+            raise ValueError(f"a condition on '{self.column}' needs a test: one of {', '.join(TEXT_TESTS + NUMBER_TESTS)}")
+        if self.matches is not None:
+            try:  # checked by the engine that runs it (RE2: no look-arounds, no back-references)
+                pc.match_substring_regex(pa.array([""]), self.matches)
+            except pa.ArrowInvalid as err:
+                reason = str(err).splitlines()[0]
+                raise ValueError(f"matches {self.matches!r} is not a regular expression ({reason})") from None
+        return self
+
+    def tests(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in TEXT_TESTS + NUMBER_TESTS if getattr(self, k) is not None}
+
+
+class Case(StrictModel):
+    """``value`` replaces the field's value on rows where every condition in ``when`` holds."""
+
+    when: list[Condition]
+    value: str
+
+    @field_validator("when", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, dict) else v
+
+    @field_validator("when")
+    @classmethod
+    def _not_empty(cls, v: list[Condition]) -> list[Condition]:
+        if not v:
+            raise ValueError("when needs at least one condition")
+        return v
+
+
 class FieldSpec(StrictModel):
     """Where one contract field comes from: a column, several joined, a constant or a product.
 
@@ -42,6 +109,11 @@ class FieldSpec(StrictModel):
     """Numeric product of columns, e.g. amount = quantity * unit_price."""
     values: dict[str, str] | None = None
     """Renames source values (e.g. ``buy: purchase``); unlisted values pass through."""
+    cases: list[Case] | None = None
+    """Text fields: the first case whose conditions hold sets the value (after ``values``),
+    e.g. event ``refund`` where the invoice starts with ``C``; other rows keep theirs."""
+    optional: bool = False
+    """A file without ``column`` is read with this field missing, instead of being refused."""
 
     @model_validator(mode="before")
     @classmethod
@@ -58,12 +130,18 @@ class FieldSpec(StrictModel):
                 "give exactly one of column, columns, const, multiply"
                 + (f" (got {', '.join(given)})" if given else "")
             )
+        if self.optional and self.column is None:
+            raise ValueError("optional applies to a single column")
         return self
 
     def source_columns(self) -> list[str]:
+        """The columns the value is read from (not those the cases test)."""
         if self.column is not None:
             return [self.column]
         return list(self.columns or self.multiply or [])
+
+    def condition_columns(self) -> list[str]:
+        return [c.column for case in self.cases or [] for c in case.when]
 
 
 class TimestampSpec(FieldSpec):
@@ -93,6 +171,16 @@ class EventFields(StrictModel):
     channel: FieldSpec | None = None
     campaign_id: FieldSpec | None = None
     variant: FieldSpec | None = None
+    order_id: FieldSpec | None = None
+    """Lines sharing an order id are one purchase (order counts, average order value)."""
+
+    @model_validator(mode="after")
+    def _text_only_cases(self) -> EventFields:
+        for name in ("ts", "amount"):
+            spec = getattr(self, name)
+            if spec is not None and spec.cases:
+                raise ValueError(f"{name}: cases set text values; {name} is not a text field")
+        return self
 
 
 class UsersTableSource(StrictModel):
@@ -122,7 +210,9 @@ class SourceConfig(StrictModel):
     vocabulary: list[str] | None = None
     """If set, events outside it are rejected."""
     allow_negative_amount: bool = True
-    """False where the source has no refunds: a negative amount is then an error."""
+    """False: a negative amount on any event but a ``refund`` is an error (quarantined). A
+    refund's amount is stored as its size, so a cancellation line with a negative quantity is
+    a refund of a positive amount either way."""
     duplicates: Literal["drop", "keep"] = "drop"
     """``keep`` for logs without an event id where identical lines are distinct events."""
     users: UsersTableSource | None = None

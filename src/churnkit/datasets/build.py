@@ -78,6 +78,9 @@ def build_training_set(
 ) -> tuple[pd.DataFrame, Manifest]:
     """The problem's training set over its cutoff grid, and its manifest.
 
+    Features constant or all-null over the rows (:func:`uninformative`) are not model
+    features: the manifest lists them under ``dropped_features`` with the reason.
+
     ``fp``: the events' :func:`fingerprint` when the caller already has it (a full scan).
     """
     fp = fp or fingerprint(events)
@@ -87,6 +90,13 @@ def build_training_set(
     ff = eligible_features(events, users, problem, cutoffs, levels)
     labelled = attach_labels(ff.table, ff.daily, cutoff_table(cutoffs), problem.kind, problem.horizon_days)
     df = _to_pandas(labelled.select(*KEYS, *ff.names, LABEL), [*ff.names, LABEL], ["cutoff", "user_id"])
+    dropped = uninformative(df, ff.names)
+    if len(df) and len(dropped) == len(ff.names):
+        raise ChurnkitError(
+            f"{problem.name}: every feature is constant or null over the {len(df):,} training rows; nothing to learn from"
+        )
+    # the columns stay in the table (a model trained before they were dropped can still be
+    # rescored on the same rows); the manifest's features, the model's inputs, leave them out
     per_cutoff = df.groupby("cutoff")[LABEL].agg(["size", "mean"]).reset_index()
     manifest = Manifest(
         churnkit_version=__version__,
@@ -94,7 +104,8 @@ def build_training_set(
         problem=problem,
         label={"name": LABEL, "kind": problem.kind, "horizon_days": problem.horizon_days},
         keys=KEYS,
-        features=[s.to_dict() for s in ff.specs],
+        features=[s.to_dict() for s in ff.specs if s.name not in dropped],
+        dropped_features=[{"name": n, "reason": why} for n, why in dropped.items()],
         attribute_levels=levels,
         cutoffs=[str(c) for c in cutoffs],
         data=fp | {"end_exclusive": str(span.end)},
@@ -107,12 +118,33 @@ def build_training_set(
     return df, manifest
 
 
-def _check_names(ff: FeatureFrame, manifest: Manifest) -> None:
-    expected = manifest.feature_names
-    if ff.names != expected:
-        missing = sorted(set(expected) - set(ff.names))
-        extra = sorted(set(ff.names) - set(expected))
+def uninformative(df: pd.DataFrame, names: list[str]) -> dict[str, str]:
+    """Features with one value on every row (``constant 0``) or no value at all (``all
+    null``): nothing a model can split on, so they are left out of the model's features.
+
+    A column holding one value and some nulls stays: missing-or-not is information.
+    """
+    out: dict[str, str] = {}
+    if not len(df):
+        return out
+    for name in names:
+        col = df[name]
+        if col.isna().all():
+            out[name] = "all null"
+        elif col.notna().all() and col.nunique() == 1:
+            out[name] = f"constant {col.iloc[0]:g}"
+    return out
+
+
+def _check_names(ff: FeatureFrame, manifest: Manifest) -> list[str]:
+    """The manifest's features among the frame's, or a one-line error naming the difference."""
+    kept = manifest.kept(ff.names)
+    if kept is None:
+        known = {*manifest.feature_names, *(d.name for d in manifest.dropped_features)}
+        missing = sorted(known - set(ff.names))
+        extra = sorted(set(ff.names) - known)
         raise ChurnkitError(f"features differ from the manifest: missing {missing}, extra {extra}")
+    return kept
 
 
 def features_as_of(
@@ -120,8 +152,8 @@ def features_as_of(
 ) -> pd.DataFrame:
     """Features at one cutoff for the users eligible then, as the training set holds them."""
     ff = eligible_features(events, users, manifest.problem, [as_of], manifest.attribute_levels)
-    _check_names(ff, manifest)
-    return _to_pandas(ff.table, ff.names, ["user_id"])
+    names = _check_names(ff, manifest)
+    return _to_pandas(ff.table.select(*KEYS, *names), names, ["user_id"])
 
 
 def scoring_features(
@@ -131,8 +163,8 @@ def scoring_features(
     with the eligibility inputs (:data:`ELIGIBILITY_COLUMNS`) kept beside the features, so
     each model's population can be told with :func:`eligible`."""
     ff = _frame(events, users, manifest.problem, [as_of], manifest.attribute_levels)
-    _check_names(ff, manifest)
+    names = _check_names(ff, manifest)
     t = ff.table
     t = t.filter(t[SIGNED_UP] & t[SINCE_LAST_ACTIVITY].notnull())
-    extra = [c for c in ELIGIBILITY_COLUMNS if c not in ff.names]
-    return _to_pandas(t.select(*KEYS, *ff.names, *extra), [*ff.names, *extra], ["user_id"])
+    extra = [c for c in ELIGIBILITY_COLUMNS if c not in names]
+    return _to_pandas(t.select(*KEYS, *names, *extra), [*names, *extra], ["user_id"])

@@ -1,7 +1,8 @@
 """Outcomes in ``[cutoff, cutoff + H)``: the only place that looks at or after a cutoff.
 
 Labels read the same per-day table as the features, restricted to the future window;
-no label ever sees an event before its cutoff.
+no label ever sees an event before its cutoff. Purchases are orders and revenue is net of
+refunds, as in the features; a revenue label is never below zero (see :func:`label_expr`).
 """
 
 from __future__ import annotations
@@ -26,12 +27,18 @@ def outcome_table(daily: ir.Table, cutoffs: ir.Table, horizon_days: int) -> ir.T
 
 
 def label_expr(outcomes: ir.Table, kind: Literal["churn", "purchase", "revenue"]) -> ir.FloatingValue:
-    """The label from (left-joined, possibly null) outcomes: no row means nothing happened."""
+    """The label from (left-joined, possibly null) outcomes: no row means nothing happened.
+
+    Revenue is net of the window's refunds but floored at zero: refunding a purchase made
+    before the cutoff takes back value already counted in the features, it is not negative
+    future value (and the LTV models' gamma and Tweedie losses need labels >= 0).
+    """
     if kind == "churn":
         return ibis.ifelse(outcomes.future_activity.fill_null(0.0) > 0, 0.0, 1.0)
     if kind == "purchase":
         return ibis.ifelse(outcomes.future_purchases.fill_null(0.0) > 0, 1.0, 0.0)
-    return outcomes.future_revenue.fill_null(0.0)
+    revenue = outcomes.future_revenue.fill_null(0.0)
+    return ibis.ifelse(revenue > 0, revenue, 0.0)
 
 
 def attach_labels(frame: ir.Table, daily: ir.Table, cutoffs: ir.Table, kind: str, horizon_days: int) -> ir.Table:

@@ -34,6 +34,13 @@ class FeatureEntry(_Stored):
     dtype: str = "float64"
 
 
+class DroppedFeature(_Stored):
+    """A feature the build computed and left out: the same value (or null) on every row."""
+
+    name: str
+    reason: str
+
+
 class LabelInfo(_Stored):
     name: str
     kind: str
@@ -90,6 +97,8 @@ class Manifest(_Stored):
     label: LabelInfo
     keys: tuple[str, ...]
     features: tuple[FeatureEntry, ...]
+    dropped_features: tuple[DroppedFeature, ...] = ()
+    """Computed but constant or all-null over the training set: not model inputs."""
     attribute_levels: dict[str, list[str]] = {}
     cutoffs: tuple[str, ...]
     data: DataInfo
@@ -105,6 +114,13 @@ class Manifest(_Stored):
     def feature_names(self) -> list[str]:
         """The feature columns, in order."""
         return [f.name for f in self.features]
+
+    def kept(self, computed: list[str]) -> list[str] | None:
+        """The model's features among the ``computed`` columns (in order), or None when
+        they are not this manifest's: features plus dropped ones, as the build saw them."""
+        dropped = {d.name for d in self.dropped_features}
+        kept = [n for n in computed if n not in dropped]
+        return kept if kept == self.feature_names and dropped <= set(computed) else None
 
     @property
     def profile(self) -> PopulationProfile:

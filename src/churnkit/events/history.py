@@ -15,7 +15,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 from churnkit.config import IngestSettings, SourceConfig
+from churnkit.contracts import EVENT_COLUMNS
 from churnkit.errors import ConfigError, InputFileError
 from churnkit.events.files import InputFile
 from churnkit.events.store import StoredEvents
@@ -58,6 +61,14 @@ def appending_to(workspace: Workspace, source: SourceConfig, settings: IngestSet
             f"{workspace.root}: the stored events come from an older churnkit without the record "
             "an append needs; run ingest --mode replace once, then append"
         )
+    stored_files = sorted(data_layout(current)["events"].rglob("*.parquet")) if current is not None else []
+    if stored_files:
+        missing = [c for c in EVENT_COLUMNS if c not in pq.read_schema(stored_files[0]).names]
+        if missing:
+            raise ConfigError(
+                f"cannot append: the stored events predate the event field(s) {', '.join(missing)}; "
+                "run ingest --mode replace once, then append"
+            )
     for key, now in (("duplicates_policy", source.duplicates), ("partition_by", settings.partition_by)):
         if summary[key] != now:
             raise ConfigError(

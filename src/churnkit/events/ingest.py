@@ -16,19 +16,33 @@ import datetime as dt
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from churnkit.config import CsvOptions, IngestSettings, SourceConfig, UsersTableSource
+from churnkit.config import (
+    DEFAULT_SOURCE,
+    CsvOptions,
+    IngestSettings,
+    SourceConfig,
+    UsersTableSource,
+)
 from churnkit.errors import ConfigError, InputFileError
 from churnkit.events.files import InputFile, base_folder, expand_inputs, infer_format
 from churnkit.events.history import MODES, Previous, appending_to, fingerprint, remove_orphans
 from churnkit.events.mapping import map_events, required_columns
 from churnkit.events.partitions import link_or_copy
 from churnkit.events.pipeline import prefetch
-from churnkit.events.readers import JsonlReader, ParquetReader, RawChunk, Reader, open_reader
+from churnkit.events.readers import (
+    JsonlReader,
+    MissingColumnError,
+    ParquetReader,
+    RawChunk,
+    Reader,
+    open_reader,
+)
 from churnkit.events.schema import MALFORMED_ROW
 from churnkit.events.store import (
     QuarantineWriter,
@@ -89,7 +103,7 @@ def ingest(
     files = expand_inputs(paths, source.pattern, source.format)
     required = required_columns(source.fields)
     for file in files:  # fail fast: every header and schema before any row
-        _close(_open_checked(file, source.csv, settings.chunk_rows, required))
+        _close(_open_checked(file, source.csv, settings.chunk_rows, required, source.name))
     users_file, users_spec = _users_input(source, paths, users_path)
     if users_file is not None and users_spec is not None:
         _close(
@@ -135,7 +149,7 @@ def _build(files, sizes, total_bytes, source, rules, required, settings, users_f
         counts = _Counts()
         done_before = 0
         for file, size in zip(files, sizes):
-            reader = _open_checked(file, source.csv, settings.chunk_rows, required)
+            reader = _open_checked(file, source.csv, settings.chunk_rows, required, source.name)
             per_file = {
                 "path": file.name,
                 "format": file.format,
@@ -151,13 +165,14 @@ def _build(files, sizes, total_bytes, source, rules, required, settings, users_f
                     f"{file.path.name}: {per_file['read']:,} rows",
                 )
             if isinstance(reader, JsonlReader):
-                reader.check_keys_seen(
-                    {
-                        c: f
-                        for c, f in required.items()
-                        if f in ("fields.user_id", "fields.ts", "fields.event")
-                    }
-                )
+                with _source_hint(source.name):
+                    reader.check_keys_seen(
+                        {
+                            c: f
+                            for c, f in required.items()
+                            if f in ("fields.user_id", "fields.ts", "fields.event")
+                        }
+                    )
             _close(reader)
             counts.files.append(per_file)
             done_before += size
@@ -344,11 +359,27 @@ def _process_chunk(
 
 
 def _open_checked(
-    file: InputFile, csv_options: CsvOptions, chunk_rows: int, required: dict[str, str]
+    file: InputFile, csv_options: CsvOptions, chunk_rows: int, required: dict[str, str],
+    source_name: str | None = None,
 ) -> Reader:
     reader = open_reader(file, csv_options, chunk_rows)
-    reader.check_columns(required)
+    with _source_hint(source_name):
+        reader.check_columns(required)
     return reader
+
+
+@contextmanager
+def _source_hint(source_name: str | None) -> Iterator[None]:
+    """Without ``--source`` a raw log meets the contract source: say what to do instead."""
+    try:
+        yield
+    except MissingColumnError as err:
+        if source_name != DEFAULT_SOURCE:
+            raise
+        raise MissingColumnError(
+            f"{err}; the '{DEFAULT_SOURCE}' source (used without --source) reads files already in the"
+            " event contract: pass --source with a built-in name or a YAML for this log (docs/sources.md)"
+        ) from None
 
 
 def _close(reader: Reader) -> None:

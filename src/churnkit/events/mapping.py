@@ -1,16 +1,14 @@
 """Source columns -> contract fields, as the source config's FieldSpecs say (vectorised).
 
 A field comes from one column, several columns joined by a space, a constant, or (amounts) the
-product of numeric columns; ``values`` then renames values. Text is stripped and an empty
-value counts as missing. Numbers accept plain decimal or scientific notation (``12``, ``-3.5``,
-``1e3``); anything else (``$12``, ``1,234``) is a ``wrong_type``, and ``nan``/``inf`` are
-reported as non-finite rather than as text.
+product of numeric columns; ``values`` then renames values and ``cases`` set values where
+conditions hold (:mod:`conditions`). Text, numbers and ids are read as :mod:`values` says.
+A refund's amount is its size: a cancellation line whose quantity (so amount) is negative
+is a refund of the positive amount.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,12 +16,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from churnkit.config import EventFields, FieldSpec
-from churnkit.contracts import OPTIONAL_STRING_FIELDS
+from churnkit.contracts import OPTIONAL_STRING_FIELDS, REFUND
+from churnkit.events.conditions import apply_cases
 from churnkit.events.timestamps import ParsedTimestamps, parse_timestamps
+from churnkit.events.values import (
+    NULL_STR,
+    ParsedNumbers,
+    as_text,
+    column,
+    id_text,
+    np_bool,
+    parse_numbers,
+)
 
-NULL_STR = pa.scalar(None, pa.string())
-_NUMBER_RE = r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$"
-_NON_FINITE_RE = r"(?i)^[+-]?(nan|inf|infinity)$"
+ID_FIELDS: tuple[str, ...] = ("user_id", "order_id")
+"""Fields read as ids (:func:`values.id_text`): ``17850.0`` is user ``17850``."""
+
+__all__ = ["ParsedNumbers", "as_text", "column", "parse_numbers"]
 
 
 def required_columns(fields: EventFields) -> dict[str, str]:
@@ -32,40 +41,9 @@ def required_columns(fields: EventFields) -> dict[str, str]:
     for name in EventFields.model_fields:
         spec = getattr(fields, name)
         if spec is not None:
-            for column in spec.source_columns():
-                out.setdefault(column, f"fields.{name}")
+            for source in ([] if spec.optional else spec.source_columns()) + spec.condition_columns():
+                out.setdefault(source, f"fields.{name}")
     return out
-
-
-def as_text(arr: pa.Array, clean: bool = False) -> pa.Array:
-    """Any column as stripped strings, empty -> null; ``clean`` skips work already done."""
-    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
-        if pa.types.is_null(arr.type):
-            return pa.nulls(len(arr), pa.string())
-        try:
-            arr = arr.cast(pa.string())
-        except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
-            arr = pa.array(
-                [
-                    None if v is None else json.dumps(v, default=str, sort_keys=True)
-                    for v in arr.to_pylist()
-                ],
-                pa.string(),
-            )
-        clean = False
-    elif pa.types.is_large_string(arr.type):
-        arr = arr.cast(pa.string())
-    if clean:
-        return arr
-    arr = pc.utf8_trim_whitespace(arr)
-    return pc.if_else(pc.equal(arr, ""), NULL_STR, arr)
-
-
-def column(columns: dict[str, pa.Array], name: str, n: int) -> pa.Array:
-    """A source column; absent means all missing (JSON objects may omit keys; CSV and Parquet
-    files without a needed column were refused before reading)."""
-    found = columns.get(name)
-    return found if found is not None else pa.nulls(n, pa.string())
 
 
 def field_values(columns: dict[str, pa.Array], spec: FieldSpec, n: int, clean: bool) -> pa.Array:
@@ -106,59 +84,17 @@ def rename_values(text: pa.Array, values: dict[str, str]) -> pa.Array:
 
 
 def text_field(
-    columns: dict[str, pa.Array], spec: FieldSpec | None, n: int, clean: bool
+    columns: dict[str, pa.Array], spec: FieldSpec | None, n: int, clean: bool, is_id: bool = False
 ) -> pa.Array:
+    """A text field's values: stripped (empty = missing), renamed, then set by ``cases``."""
     if spec is None:
         return pa.nulls(n, pa.string())
-    return as_text(field_values(columns, spec, n, clean), clean and not spec.values)
+    read = id_text if is_id else as_text
+    text = read(field_values(columns, spec, n, clean), clean and not spec.values)
+    return apply_cases(text, spec.cases, columns, n, clean)
 
 
 # --------------------------------------------------------------------------- numbers
-
-
-@dataclass
-class ParsedNumbers:
-    values: np.ndarray
-    """float64; NaN where missing or invalid."""
-    null: np.ndarray
-    wrong: np.ndarray
-    non_finite: np.ndarray
-    describe: Callable[[np.ndarray], list[str]]
-    """One-line detail for the given rows (those that are wrong or non-finite)."""
-
-
-def parse_numbers(arr: pa.Array, label: str = "amount", clean: bool = False) -> ParsedNumbers:
-    n = len(arr)
-    t = arr.type
-    if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
-        values = np.asarray(arr.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
-        null = ~_np_bool(pc.is_valid(arr))
-        values = np.where(null, np.nan, values)
-        non_finite = ~null & ~np.isfinite(values)
-        shown = arr
-        wrong = np.zeros(n, dtype=bool)
-    else:
-        text = as_text(arr, clean)
-        null = ~_np_bool(pc.is_valid(text))
-        numeric = _np_bool(pc.match_substring_regex(text, _NUMBER_RE))
-        safe = pc.if_else(pa.array(numeric), text, pa.scalar("0"))
-        values = np.asarray(
-            pc.cast(safe, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64
-        )
-        values = np.where(numeric, values, np.nan)
-        named_non_finite = _np_bool(pc.match_substring_regex(text, _NON_FINITE_RE))
-        non_finite = named_non_finite | (numeric & ~np.isfinite(values))
-        wrong = ~null & ~numeric & ~named_non_finite
-        shown = text
-
-    def describe(idx: np.ndarray) -> list[str]:
-        vals = shown.take(pa.array(idx, pa.int64())).to_pylist()
-        return [
-            f"{label} {v!r} is not finite" if non_finite[i] else f"{label} {v!r} is not a number"
-            for i, v in zip(idx, vals)
-        ]
-
-    return ParsedNumbers(values, null, wrong, non_finite, describe)
 
 
 def map_amount(
@@ -217,19 +153,20 @@ def map_events(
     columns: dict[str, pa.Array], fields: EventFields, n: int, clean: bool
 ) -> MappedEvents:
     ts_raw = field_values(columns, fields.ts, n, clean)
+    event = text_field(columns, fields.event, n, clean)
+    amount = map_amount(columns, fields.amount, n, clean)
+    refund = np_bool(pc.equal(event, REFUND))
+    if refund.any():
+        amount.values = np.where(refund, np.abs(amount.values), amount.values)
     return MappedEvents(
         n=n,
-        user_id=text_field(columns, fields.user_id, n, clean),
+        user_id=text_field(columns, fields.user_id, n, clean, is_id=True),
         ts=parse_timestamps(ts_raw, fields.ts.formats, fields.ts.timezone),
         ts_text=ts_raw,
-        event=text_field(columns, fields.event, n, clean),
-        amount=map_amount(columns, fields.amount, n, clean),
+        event=event,
+        amount=amount,
         optional={
-            name: text_field(columns, getattr(fields, name), n, clean)
+            name: text_field(columns, getattr(fields, name), n, clean, is_id=name in ID_FIELDS)
             for name in OPTIONAL_STRING_FIELDS
         },
     )
-
-
-def _np_bool(arr: pa.Array) -> np.ndarray:
-    return np.asarray(arr.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)

@@ -54,6 +54,10 @@ class RawChunk:
         return len(self.line)
 
 
+class MissingColumnError(InputFileError):
+    """A column (or JSON key) the source maps is not in the file."""
+
+
 class Reader:
     """Base: ``columns`` (known after open for CSV/Parquet), ``chunks()`` to stream rows."""
 
@@ -89,7 +93,7 @@ class Reader:
         for column, needed_by in required.items():
             if column not in self.columns:
                 found = ", ".join(self.columns) or "<none>"
-                raise InputFileError(
+                raise MissingColumnError(
                     f"{self.file.name}: missing column '{column}' (needed by {needed_by}); columns found: {found}"
                 )
 
@@ -326,7 +330,7 @@ class JsonlReader(Reader):
         for column, needed_by in required.items():
             if column not in self.keys_seen:
                 found = ", ".join(sorted(self.keys_seen))
-                raise InputFileError(
+                raise MissingColumnError(
                     f"{self.file.name}: missing key '{column}' in every object (needed by {needed_by});"
                     f" keys found: {found}"
                 )

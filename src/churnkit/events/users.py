@@ -127,7 +127,7 @@ class UsersTable:
         raws: list[str],
     ) -> None:
         n, clean, spec = chunk.n, chunk.text_clean, self.spec
-        user_id = text_field(chunk.columns, spec.user_id, n, clean)
+        user_id = text_field(chunk.columns, spec.user_id, n, clean, is_id=True)
         missing = ~np.asarray(pc.is_valid(user_id).to_numpy(zero_copy_only=False), dtype=bool)
         if spec.signup_ts is not None:
             raw_ts = field_values(chunk.columns, spec.signup_ts, n, clean)

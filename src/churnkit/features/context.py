@@ -7,6 +7,12 @@ a range condition (``day < cutoff``) instead of scanning the events once per cut
 Point in time: cutoffs are midnights (UTC), so "ts < cutoff" is exactly "day < cutoff".
 Values attached to a daily row (gap to the previous active day, first-purchase-day flag)
 depend only on that day and earlier ones, so no row carries information from its future.
+
+Orders and refunds: ``n_purchase`` counts orders, so the lines of one order (one
+``order_id``) are one purchase, and each purchase without an order id is one purchase, as
+in logs that have none. An order whose lines fall on two days counts on each (order lines
+share a timestamp in the logs seen so far). ``revenue`` is purchase amounts minus refund
+amounts, so it is net of refunds (and negative on a day with refunds and no purchases).
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from churnkit.contracts import EVENT_TYPES
+from churnkit.contracts import EVENT_TYPES, PURCHASE, REFUND
 
 SECONDS_PER_DAY = 86400.0
 
@@ -43,12 +49,14 @@ def is_activity(event: ir.StringValue, include: list[str] | None, exclude: list[
 def daily_table(events: ir.Table, include: list[str] | None, exclude: list[str]) -> ir.Table:
     """One row per (user, day with any event): counts by type, activity, revenue, times."""
     e = events.mutate(day=events.ts.truncate("D"), act=is_activity(events.event, include, exclude))
-    purchase = e.event == "purchase"
+    purchase = e.event == PURCHASE
     aggs: dict[str, ir.Value] = {f"n_{t}": e.event.count(where=e.event == t) for t in EVENT_TYPES}
     aggs |= {
+        f"n_{PURCHASE}": e.event.count(where=purchase & e.order_id.isnull())
+        + e.order_id.nunique(where=purchase),
         "n_activity": e.event.count(where=e.act),
         "n_campaign_push": e.event.count(where=(e.event == "push_sent") & e.campaign_id.notnull()),
-        "revenue": e.amount.sum(where=purchase & e.amount.notnull()).cast("float64"),
+        "revenue": _amount(e, purchase) - _amount(e, e.event == REFUND),
         "last_activity_ts": e.ts.max(where=e.act),
         "last_purchase_ts": e.ts.max(where=purchase),
         "last_push_open_ts": e.ts.max(where=e.event == "push_open"),
@@ -56,7 +64,7 @@ def daily_table(events: ir.Table, include: list[str] | None, exclude: list[str])
         "first_ts": e.ts.min(),
     }
     d = e.group_by(["user_id", "day"]).aggregate(**aggs)
-    d = d.mutate(revenue=d.revenue.fill_null(0.0), active=d.n_activity > 0)
+    d = d.mutate(active=d.n_activity > 0)
     # The previous active day is a lag within (user, active?) partitions: a plain lag is a
     # streaming window, where a framed max over all earlier rows needs a segment tree.
     by_kind = ibis.window(group_by=[d.user_id, d.active], order_by=d.day)
@@ -68,6 +76,11 @@ def daily_table(events: ir.Table, include: list[str] | None, exclude: list[str])
         gap_days=ibis.ifelse(d.active, days_between(d.day, d.prev_day), ibis.null("float64")),
         is_first_purchase_day=(d.n_purchase > 0) & (d.day == d.first_purchase_day),
     ).drop("prev_day", "first_purchase_day", "active")
+
+
+def _amount(e: ir.Table, where: ir.BooleanValue) -> ir.FloatingValue:
+    """Sum of the amounts of the day's matching events, 0.0 when there are none."""
+    return e.amount.sum(where=where & e.amount.notnull()).cast("float64").fill_null(0.0)
 
 
 def cutoff_table(cutoffs: list) -> ir.Table:

@@ -124,6 +124,13 @@ class ReasonRows:
         self.entries = entries
         self.activity = activity
         self._typical: dict[tuple[str, str, str], str] = {}
+        self.said: list[str] = []
+        """Features whose facts the text being rendered states (see :meth:`states`)."""
+
+    def states(self, name: str) -> None:
+        """Declare that the text being rendered states ``name``'s fact (a wording falling back
+        on another fact's words), so that fact is not given as another reason."""
+        self.said.append(name)
 
     def v(self, i: int, name: str) -> float:
         j = self.col.get(name)

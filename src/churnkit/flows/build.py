@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from churnkit.config import ProblemConfig, load_problem
-from churnkit.datasets.build import build_training_set, eligible_features
+from churnkit.config import ProblemConfig
+from churnkit.datasets.build import build_training_set, eligible_features, uninformative
 from churnkit.datasets.manifest import Manifest
 from churnkit.datasets.span import fingerprint
 from churnkit.errors import ChurnkitError
@@ -52,7 +52,7 @@ def read_manifest(dataset: Path) -> Manifest:
 def build_dataset(project: Project, problem: str | ProblemConfig, *, engine: str = "duckdb",
                   out: Path | None = None) -> Dataset:
     """Build one problem's training set on ``engine`` (duckdb or spark) and write it."""
-    spec = problem if isinstance(problem, ProblemConfig) else load_problem(problem)
+    spec = project.problem(problem)
     con = connect(engine, project.config.ingest.duckdb_memory_limit)
     events, users = project.tables(con)
     df, manifest = build_training_set(events, users, spec)
@@ -73,7 +73,9 @@ def training_set(project: Project, problem: ProblemConfig) -> Dataset:
         except ChurnkitError:
             manifest = None
         if manifest is not None and _reusable(manifest, problem, current, events, users):
-            return Dataset(pd.read_parquet(path), manifest, path, rebuilt=False)
+            df = pd.read_parquet(path)
+            if not uninformative(df, manifest.feature_names):  # else built before features were dropped
+                return Dataset(df, manifest, path, rebuilt=False)
     df, manifest = build_training_set(events, users, problem, fp=current)
     return Dataset(df, manifest, write_dataset(df, manifest, path))
 
@@ -83,4 +85,4 @@ def _reusable(manifest: Manifest, problem: ProblemConfig, fp: dict[str, Any], ev
     same_data = manifest.data.fingerprint() == fp
     # the feature code may have changed since (an expression only: nothing runs)
     planned = eligible_features(events, users, problem, [dt.date.today()], manifest.attribute_levels).names
-    return same_problem and same_data and planned == manifest.feature_names
+    return same_problem and same_data and manifest.kept(planned) is not None

@@ -20,12 +20,14 @@ from churnkit.errors import ChurnkitError
 from churnkit.flows.project import Project
 from churnkit.flows.score import ScoringOutcome, data_end, score
 from churnkit.io.artifacts import list_format, write_list
-from churnkit.scoring.lists import MIN_KEY_CHARS, list_summary, with_pseudonyms
+from churnkit.scoring.lists import MIN_KEY_CHARS, list_summary, ranking, with_pseudonyms
 
 
 @dataclass
 class ListOutcome:
     kind: str
+    value: str
+    """The column the list is ranked by (see :func:`churnkit.scoring.lists.ranking`)."""
     frame: pd.DataFrame
     path: Path
     as_of: dt.date
@@ -62,18 +64,20 @@ def make_list(
     project: Project,
     kind: str,
     select: Callable[[pd.DataFrame], pd.DataFrame],
-    value: str,
+    value: str | None = None,
     *,
     as_of: dt.date | None = None,
     fmt: str | None = None,
     out: Path | None = None,
     pseudonymise: bool = False,
 ) -> ListOutcome:
-    """Check the options first (format, key), read or make the scores, cut and write the list."""
+    """Check the options first (format, key), read or make the scores, cut and write the list.
+    ``value`` is the ranking column to total (default: the one the list of ``kind`` ranks by)."""
     key = pseudonym_key(project.config.scoring.pseudonym_key_env) if pseudonymise else None
     chosen = list_format(fmt, out)
     scores, date, scored = scores_for(project, as_of)
+    value = value or ranking(kind, scores.columns)
     df = select(scores)
     shown = with_pseudonyms(df, key) if key is not None else df
     path = write_list(shown, Path(out) if out else project.workspace.list_path(kind, date, chosen), chosen)
-    return ListOutcome(kind, df, path, date, list_summary(df, value), scored)
+    return ListOutcome(kind, value, df, path, date, list_summary(df, value), scored)

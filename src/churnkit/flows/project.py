@@ -8,8 +8,15 @@ from typing import Any
 
 import ibis.expr.types as ir
 
-from churnkit.config import ChurnkitConfig, load_churnkit_config
+from churnkit.config import (
+    ChurnkitConfig,
+    ProblemConfig,
+    is_yaml_path,
+    load_churnkit_config,
+    load_problem,
+)
 from churnkit.io import tracking
+from churnkit.io.artifacts import publish
 from churnkit.io.warehouse import duckdb_connection, workspace_events, workspace_users
 from churnkit.io.workspace import Workspace
 
@@ -39,6 +46,27 @@ class Project:
         the workspace's SQLite. Returns the URI in use."""
         tracking.open_store(self.workspace.root, self.config.tracking_uri, self.tracking_uri)
         return tracking.current_uri() or ""
+
+    def problem(self, name_or_path: str | ProblemConfig) -> ProblemConfig:
+        """A problem by YAML path or by name (``configs/problems/``, then the problems this
+        workspace was given by path, then the presets). A problem given by path is recorded
+        in the workspace under its ``name``, so promote, score and the service find it by
+        that name later, wherever the YAML was."""
+        if isinstance(name_or_path, ProblemConfig):
+            return name_or_path
+        problem = load_problem(name_or_path, self.workspace.problems_dir)
+        if is_yaml_path(name_or_path):
+            text = Path(name_or_path).read_text(encoding="utf-8")
+            target = self.workspace.problem_path(problem.name)
+            if not target.exists() or target.read_text(encoding="utf-8") != text:
+                with publish({"problem": target}) as staged:
+                    staged["problem"].write_text(text, encoding="utf-8")
+        return problem
+
+    def problem_name(self, name_or_path: str) -> str:
+        """The registry's name for a problem: its ``name`` when given by path, else as given
+        (a registered model needs no YAML to be scored)."""
+        return self.problem(name_or_path).name if is_yaml_path(name_or_path) else name_or_path
 
     def connect(self) -> Any:
         """An embedded DuckDB in UTC, capped at the configured memory."""

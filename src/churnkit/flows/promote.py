@@ -13,7 +13,6 @@ from typing import Any
 
 import pandas as pd
 
-from churnkit.config import load_problem
 from churnkit.contracts import LABEL
 from churnkit.datasets.folds import rows
 from churnkit.datasets.manifest import Manifest
@@ -45,6 +44,8 @@ class PromotionResult:
     champion: int | None
     """The champion after the call."""
     run_id: str | None
+    problem: str = ""
+    """The problem's name (its registered model is ``churnkit-<problem>``)."""
 
 
 def promote_version(
@@ -78,7 +79,7 @@ def promote_version(
         _no_newer_orphan(problem, challenger, champion)
     if champion == challenger:
         decision = Decision(False, f"version {challenger} is already the champion", [])
-        return PromotionResult(decision, challenger, champion, champion, None)
+        return PromotionResult(decision, challenger, champion, champion, None, problem)
 
     chal_metrics = _metrics_for(problem, challenger, evaluate)
     champ_metrics: Mapping[str, Any] | None = None
@@ -108,7 +109,7 @@ def promote_version(
     }
     _, run_id = tracking.record_decision(problem, entry, decision.table, decision.as_text(), user)
     new_champion = challenger if decision.promote else champion
-    return PromotionResult(decision, challenger, champion, new_champion, run_id)
+    return PromotionResult(decision, challenger, champion, new_champion, run_id, problem)
 
 
 def _no_newer_orphan(problem: str, challenger: int, champion: int | None) -> None:
@@ -174,7 +175,7 @@ def promote_problem(
 ) -> PromotionResult:
     """``churnkit promote``: both versions scored on the challenger's test cutoffs (read from
     its version tags and the workspace's training set), the headline metric decides."""
-    problem = load_problem(problem_name)
+    problem = project.problem(problem_name)
     project.open_tracking()
     tracking.mark_abandoned(problem.name)
     metric, _floor = HEADLINE[problem.kind]
@@ -187,14 +188,15 @@ def promote_problem(
         test = df.loc[rows(df, cutoffs.split(","))]
 
         def evaluate(loaded: tracking.LoadedModel) -> dict[str, float]:
-            manifest = Manifest.from_dict(loaded.manifest, f"churnkit-{problem.name} v{loaded.version}")
+            manifest = Manifest.from_dict(loaded.manifest, f"{tracking.model_name(problem.name)} v{loaded.version}")
             scores = named_outputs(loaded.model, test[manifest.feature_names], problem.kind)
             return metrics_for(problem.kind, test[LABEL].to_numpy("float64"), scores)["model"]
 
     return promote_version(problem.name, evaluate, metric, "maximize", force=force, version=version)
 
 
-def rollback_problem(project: Project, problem_name: str, version: int | None = None) -> int:
-    """``churnkit promote --rollback``."""
+def rollback_problem(project: Project, problem_name: str, version: int | None = None) -> tuple[str, int]:
+    """``churnkit promote --rollback``: the problem's name and its champion version now."""
+    name = project.problem_name(problem_name)
     project.open_tracking()
-    return rollback(problem_name, version)
+    return name, rollback(name, version)

@@ -15,7 +15,6 @@ from typing import Any
 
 import pandas as pd
 
-from churnkit.contracts import ROLES
 from churnkit.datasets.manifest import Manifest
 from churnkit.datasets.span import data_span
 from churnkit.errors import ChurnkitError
@@ -23,9 +22,12 @@ from churnkit.flows.project import Project
 from churnkit.io import tracking
 from churnkit.io.artifacts import read_json, write_table_with_meta
 from churnkit.io.workspace import scores_meta_path
+from churnkit.scoring.explain import ReasonBasis
+from churnkit.scoring.outcomes import churn_by_stage, outcome_window_complete, realised_churn
 from churnkit.scoring.scorer import RoleModel, Scorer
 from churnkit.scoring.segments import RFMSegmenter
-from churnkit.scoring.summary import score_summary
+from churnkit.scoring.stages import StageCuts
+from churnkit.scoring.summary import score_summary, summary_metrics
 
 
 @dataclass
@@ -37,20 +39,40 @@ class ScoringOutcome:
     run_id: str | None
 
 
-def load_scorer(project: Project, segmenter: RFMSegmenter | None = None) -> Scorer:
-    """Open the MLflow store and load each configured problem's champion, pinned."""
+def load_scorer(project: Project, segmenter: RFMSegmenter | None = None, stages: StageCuts | None = None,
+                reason_basis: ReasonBasis | None = None) -> Scorer:
+    """Open the MLflow store and load each configured problem's champion, pinned (with what a
+    scoring run fitted, see :func:`stored_fit`, when given)."""
     settings = project.config.scoring
     project.open_tracking()
     models = {}
-    for role in ROLES:
-        problem = settings.problem_of(role)
-        loaded = tracking.load_model(problem, alias=tracking.CHAMPION)
-        name = f"{role} model churnkit-{problem} v{loaded.version}"
+    for role, problem in configured_problems(project).items():
+        try:
+            loaded = tracking.load_model(problem, alias=tracking.CHAMPION)
+        except ChurnkitError as err:
+            raise ChurnkitError(
+                f"{settings.setting(role)}: {err}; or set scoring.{role} in the project config to a problem with a"
+                f" champion, or to null to score without {role}"
+            ) from None
+        name = f"{role} model {tracking.model_name(problem)} v{loaded.version}"
         if not loaded.manifest:
             raise ChurnkitError(f"{name} has no feature manifest; retrain it with churnkit train --problem {problem}")
         manifest = Manifest.from_dict(loaded.manifest, name)
         models[role] = RoleModel(role, problem, loaded.version, loaded.model, manifest)
-    return Scorer(models, settings, segmenter)
+    return Scorer(models, settings, segmenter, stages, reason_basis)
+
+
+def configured_problems(project: Project) -> dict[str, str]:
+    """Role -> registered problem name for each role under ``scoring:`` (a YAML path there
+    is read for its ``name``)."""
+    settings = project.config.scoring
+    out = {}
+    for role in settings.roles:
+        try:
+            out[role] = project.problem_name(str(settings.problem_of(role)))
+        except ChurnkitError as err:  # a YAML path that cannot be read
+            raise ChurnkitError(f"{settings.setting(role)}: {err}") from None
+    return out
 
 
 def champion_versions(project: Project, problems: dict[str, str]) -> dict[str, int]:
@@ -59,12 +81,32 @@ def champion_versions(project: Project, problems: dict[str, str]) -> dict[str, i
     return {role: tracking.resolve_version(p) for role, p in problems.items()}
 
 
-def stored_segmenter(scores: Path | None) -> RFMSegmenter | None:
-    """The RFM cut points stored beside a scores file (None without buyers or file), so a
-    single user is tiered exactly as that run tiered everyone."""
-    meta = None if scores is None else scores_meta_path(scores)
-    rfm = read_json(meta, "scores meta").get("rfm") if meta is not None and meta.exists() else None
-    return RFMSegmenter.from_dict(rfm) if rfm else None
+def stored_fit(scores: Path | None) -> dict[str, Any]:
+    """What the scoring run behind a scores file fitted on its population (RFM cut points,
+    lifecycle cuts, the medians reasons quote), as :func:`load_scorer` arguments, so a
+    single user is tiered, staged and explained exactly as that run did it (empty without
+    a file)."""
+    meta_path = None if scores is None else scores_meta_path(scores)
+    if meta_path is None or not meta_path.exists():
+        return {}
+    meta = read_json(meta_path, "scores meta")
+    return {
+        "segmenter": RFMSegmenter.from_dict(meta["rfm"]) if meta.get("rfm") else None,
+        "stages": StageCuts.from_dict(meta["stages"]) if meta.get("stages") else None,
+        "reason_basis": ReasonBasis.from_dict(meta["reasons"]) if meta.get("reasons") else None,
+    }
+
+
+def realised_outcomes(scorer: Scorer, events: Any, scores: pd.DataFrame, as_of: dt.date,
+                      end: dt.date) -> dict[str, Any] | None:
+    """Realised churn by lifecycle stage when the log reaches the churn horizon past ``as_of``
+    (None without a churn model or before the window is complete)."""
+    churn = scorer.models.get("churn")
+    if churn is None or "lifecycle_stage" not in scores or not outcome_window_complete(
+            as_of, churn.spec.horizon_days, end):
+        return None
+    churned = realised_churn(events, churn.spec, as_of, scores["user_id"])
+    return churn_by_stage(scores["lifecycle_stage"], churned, churn.spec.horizon_days)
 
 
 def data_end(project: Project) -> dt.date:
@@ -87,16 +129,25 @@ def score(
     say("loading champions")
     scorer = load_scorer(project)
     events, users = project.tables()
-    as_of = as_of or data_span(events).end
+    end = data_span(events).end
+    as_of = as_of or end
     start = time.perf_counter()
     scores = scorer.score_as_of(events, users, as_of, progress=say)
     seconds = time.perf_counter() - start
     summary = score_summary(scores)
+    if scorer.stages is not None:
+        summary["stage_cuts"] = scorer.stages.to_dict()
+    say("outcomes")
+    realised = realised_outcomes(scorer, events, scores, as_of, end)
+    if realised is not None:
+        summary["realised_churn"] = realised
     meta: dict[str, Any] = {
         "as_of": as_of.isoformat(),
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "versions": scorer.versions,
         "rfm": scorer.segmenter.to_dict() if scorer.segmenter else None,
+        "stages": scorer.stages.to_dict() if scorer.stages else None,
+        "reasons": scorer.reason_basis.to_dict() if scorer.reason_basis else None,
         "settings": settings.model_dump(mode="json"),
         "summary": summary,
         "seconds": round(seconds, 3),
@@ -107,7 +158,7 @@ def score(
         with tracking.scoring_run(f"score-{as_of.isoformat()}", tags={"churnkit.as_of": as_of.isoformat()}) as run:
             tracking.log_params({"as_of": as_of.isoformat(), "versions": scorer.versions,
                                  "reasons": settings.reasons, "reasons_for": settings.reasons_for})
-            tracking.log_metrics({k: v for k, v in summary.items() if not k.startswith("by_")} | {"seconds": seconds})
+            tracking.log_metrics(summary_metrics(summary) | {"seconds": seconds})
             tracking.log_json(meta, "scoring/meta.json")
             run_id = run.run_id
         meta["mlflow_run_id"] = run_id

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime as dt
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from churnkit.config import load_problem
+from churnkit.datasets.build import scoring_features
 from churnkit.datasets.folds import rows
 from churnkit.datasets.manifest import Manifest
 from churnkit.flows.build import training_set
 from churnkit.flows.project import Project
 from churnkit.io import tracking
+from churnkit.io.artifacts import write_table_with_meta
+from churnkit.io.workspace import evaluation_path
 from churnkit.training.fit import TrainOptions, TrainResult, figures, fit_and_evaluate
 
 TEST_CUTOFFS_TAG = "test_cutoffs"
@@ -28,6 +31,19 @@ class TrainOutcome:
     dataset: Path
     rebuilt: bool
     tracking_uri: str
+    predictions: Path | None = None
+    """The test rows with the model's and every baseline's score (Parquet, in the workspace)."""
+
+
+def customer_base(project: Project, manifest: Manifest) -> Callable[[Sequence[dt.date]], pd.DataFrame]:
+    """Every customer's features at given cutoffs (everyone with activity before each, not
+    only the eligible): what the BG/NBD baseline is fitted on."""
+
+    def at(cutoffs: Sequence[dt.date]) -> pd.DataFrame:
+        events, users = project.tables(project.connect())
+        return pd.concat([scoring_features(events, users, manifest, c) for c in cutoffs], ignore_index=True)
+
+    return at
 
 
 def load_truth(project: Project) -> pd.DataFrame | None:
@@ -48,6 +64,8 @@ def log_training(result: TrainResult, manifest: Manifest, df: pd.DataFrame, data
     )
     tracking.log_metrics(result.summary_metrics())
     tracking.log_json(result.metrics, "evaluation/test_metrics.json")
+    if result.comparison:
+        tracking.set_tags({"churnkit.best_baseline": result.comparison["baseline"]})
     tracking.log_json(result.plan.to_dict(), "evaluation/backtest_plan.json")
     tracking.log_json(result.profile, "population_profile.json")
     if result.notes:
@@ -62,6 +80,23 @@ def log_training(result: TrainResult, manifest: Manifest, df: pd.DataFrame, data
     # on the version too: promote reads it from there without loading the model
     return tracking.register(ref.run_id, p.name, metrics=result.metrics["model"],
                              tags={TEST_CUTOFFS_TAG: test_cutoffs})
+
+
+def evaluation(result: TrainResult) -> dict:
+    """What the test predictions' columns are and what they showed, written beside them."""
+    return {"problem": result.problem.name, "kind": result.kind, "test_cutoffs": result.plan.to_dict()["test"],
+            "metrics": result.metrics, "comparison": result.comparison, "calibration": result.calibration,
+            "baselines": result.baselines, "notes": result.notes}
+
+
+def save_test_predictions(project: Project, result: TrainResult, run_id: str) -> Path:
+    """The test rows (keys, label, ``score_<name>`` per model, baseline and reference) in the
+    workspace beside the run, and in the run as artefacts: anyone can compare on the same rows."""
+    path = project.workspace.test_predictions_path(result.problem.name, run_id)
+    write_table_with_meta(result.test, evaluation(result), path, evaluation_path(path))
+    tracking.log_artifact(path, "evaluation")
+    tracking.log_artifact(evaluation_path(path), "evaluation")
+    return path
 
 
 def trial_logger() -> Callable[..., None]:
@@ -85,7 +120,7 @@ def train(
     """Build or reuse the training set, tune and fit, log it all and register a challenger."""
     say = progress or (lambda _msg: None)
     options = options or TrainOptions()
-    problem = load_problem(problem_name)
+    problem = project.problem(problem_name)
     uri = project.open_tracking()
     tracking.mark_abandoned(problem.name)  # what a killed earlier training left RUNNING
     say("training set")
@@ -94,7 +129,9 @@ def train(
     with tracking.training_run(problem.name, run_name=f"train-{problem.name}",
                                tags={"churnkit.seed": options.seed}) as run:
         say("tuning")
-        result = fit_and_evaluate(data.frame, data.manifest, problem, options, truth=truth, on_trial=trial_logger())
+        result = fit_and_evaluate(data.frame, data.manifest, problem, options, truth=truth, on_trial=trial_logger(),
+                                  customers=customer_base(project, data.manifest))
         say("logging")
         version = log_training(result, data.manifest, data.frame, data.path)
-    return TrainOutcome(result, version, run.run_id, data.path, data.rebuilt, uri)
+        predictions = save_test_predictions(project, result, run.run_id)
+    return TrainOutcome(result, version, run.run_id, data.path, data.rebuilt, uri, predictions)

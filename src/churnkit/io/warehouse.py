@@ -73,6 +73,13 @@ def workspace_events(con: Any, ws: Workspace) -> ir.Table:
         t = con.read_parquet(str(ws.events_dir))
     else:
         t = con.read_parquet(ws.events_glob(), hive_partitioning=True)
+    return contract_events(t)
+
+
+def contract_events(t: ir.Table) -> ir.Table:
+    """A table of events in the contract's columns and types; an optional column it lacks
+    (events stored before ``order_id`` joined the contract, a simulator log) is all null."""
+    t = t.mutate(**{c: ibis.null(EVENT_IBIS_SCHEMA[c]) for c in EVENT_COLUMNS if c not in t.columns})
     return t.select(*EVENT_COLUMNS).cast(EVENT_IBIS_SCHEMA)
 
 

@@ -107,6 +107,26 @@ class Workspace:
     def dataset_path(self, problem: str) -> Path:
         return self.datasets_dir / f"{problem}.parquet"
 
+    @property
+    def problems_dir(self) -> Path:
+        """Copies of the problem YAMLs commands were given by path, by problem name, so
+        later commands (promote, score) find the problem by its name."""
+        return self.root / "problems"
+
+    def problem_path(self, problem: str) -> Path:
+        return self.problems_dir / f"{problem}.yaml"
+
+    # -- training runs ----------------------------------------------------------------
+
+    def run_dir(self, problem: str, run_id: str) -> Path:
+        """What a training run keeps in the workspace beside its MLflow run."""
+        return self.root / "runs" / problem / run_id
+
+    def test_predictions_path(self, problem: str, run_id: str) -> Path:
+        """A training run's test rows: keys, label, the model's and every baseline's score
+        (its evaluation, :func:`evaluation_path`, beside it)."""
+        return self.run_dir(problem, run_id) / "test_predictions.parquet"
+
     # -- scores and lists -----------------------------------------------------------
 
     @property
@@ -153,6 +173,11 @@ def simulation_files(folder: Path, tables: list[str] | tuple[str, ...]) -> dict[
 def manifest_path(dataset: Path) -> Path:
     """A training set's manifest sits beside it, wherever it was written."""
     return Path(dataset).with_suffix(".manifest.json")
+
+
+def evaluation_path(test_predictions: Path) -> Path:
+    """The evaluation (comparison, calibration, notes) beside a run's test predictions."""
+    return Path(test_predictions).with_name("evaluation.json")
 
 
 def scores_meta_path(scores: Path) -> Path:

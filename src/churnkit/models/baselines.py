@@ -45,14 +45,16 @@ class RecencyRFMBaseline(ClassifierMixin, BaseEstimator):
     For ``kind="churn"`` the score is ``1 - engagement``; for ``"purchase"`` engagement
     itself. An increasing isotonic fit maps the score to a probability, so the churn
     probability never falls and the purchase probability never rises with recency.
+    ``frequency=None`` and ``monetary=None`` leave those parts out: with both out it is the
+    recency baseline (an isotonic map of recency alone).
     """
 
     def __init__(
         self,
         kind: Literal["churn", "purchase"] = "churn",
         recency: str = rfm.DAYS_SINCE_LAST_ACTIVITY.name,
-        frequency: str = rfm.PURCHASES_TOTAL.name,
-        monetary: str = rfm.REVENUE_TOTAL.name,
+        frequency: str | None = rfm.PURCHASES_TOTAL.name,
+        monetary: str | None = rfm.REVENUE_TOTAL.name,
     ):
         self.kind = kind
         self.recency = recency
@@ -60,7 +62,7 @@ class RecencyRFMBaseline(ClassifierMixin, BaseEstimator):
         self.monetary = monetary
 
     def _columns(self) -> list[str]:
-        return [self.recency, self.frequency, self.monetary]
+        return [c for c in (self.recency, self.frequency, self.monetary) if c is not None]
 
     def _rfm(self, X: pd.DataFrame, where: str) -> np.ndarray:
         """(n, 3) array oriented so that larger = more engaged, missing = least engaged."""
@@ -163,6 +165,12 @@ BGNBD_FEATURES: tuple[FeatureSpec, ...] = (
 """What :class:`BGNBDBaseline` outputs, as features (``--stack-bgnbd`` adds them to a model)."""
 BGNBD_OUTPUTS = tuple(f.name for f in BGNBD_FEATURES)
 
+PARAM_EDGE = 1e4
+"""A fitted BG/NBD or Gamma-Gamma shape beyond this ran off instead of converging (the
+published CDNOW fit has all of them in 0.2..16, times in weeks)."""
+MIN_DROPOUT_A = 1e-3
+"""BG/NBD ``a`` below this: no dropout process identified (a = 0 is the NBD model)."""
+
 
 def _clv() -> Any:
     """pymc-marketing's ``clv`` module, or a one-line error saying how to install it."""
@@ -176,6 +184,11 @@ def _clv() -> Any:
     for name in ("pymc", "pymc.stats.convergence", "pytensor", "pymc_marketing"):
         logging.getLogger(name).setLevel(logging.ERROR)
     return clv, Prior
+
+
+def require_clv() -> None:
+    """A one-line error saying how to install pymc-marketing when it is missing."""
+    _clv()
 
 
 def clv_summary(X: pd.DataFrame, unit_days: float = 7.0) -> pd.DataFrame:
@@ -238,6 +251,29 @@ class BGNBDBaseline(BaseEstimator):
         self.params_ = {k: float(v) for k, v in bg.fit_summary().items() if k in ("r", "alpha", "a", "b")}
         self.params_ |= {k: float(v) for k, v in gg.fit_summary().items() if k in ("p", "q", "v")}
         return self
+
+    def degenerate(self) -> dict[str, str]:
+        """Why a part of the fit cannot be trusted, by part (``bgnbd``, ``gamma_gamma``).
+
+        MAP with flat priors can run to the edge of the parameter space instead of
+        converging: ``a`` -> 0 means no dropout was identified (everyone alive forever:
+        P(alive) = 1 and its churn scores rank by noise), a parameter at ~0 or beyond
+        :data:`PARAM_EDGE` or not finite means the optimiser ran off; Gamma-Gamma's ``p`` or
+        ``q`` beyond it means no spread of spend between customers was identified.
+        """
+        check_is_fitted(self, "params_")
+        out = {}
+        bg = {k: self.params_.get(k, float("nan")) for k in ("r", "alpha", "a", "b")}
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in bg.items())
+        off = [k for k, v in bg.items() if not (np.isfinite(v) and 0 < v < PARAM_EDGE)]
+        if np.isfinite(bg["a"]) and bg["a"] < MIN_DROPOUT_A:
+            out["bgnbd"] = f"a = {bg['a']:.2g} ({shown}): no dropout identified, P(alive) = 1 for everyone"
+        elif off:
+            out["bgnbd"] = f"parameter(s) {', '.join(off)} at the edge or undefined ({shown}): not converged"
+        gg = {k: self.params_.get(k, float("nan")) for k in ("p", "q", "v")}
+        if any(not (np.isfinite(v) and 0 < v) for v in gg.values()) or max(gg["p"], gg["q"]) >= PARAM_EDGE:
+            out["gamma_gamma"] = "no spread of spend identified (" + ", ".join(f"{k}={v:.4g}" for k, v in gg.items()) + ")"
+        return out
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
         """p_alive, expected purchases, P(>= 1 purchase) and expected spend in the horizon."""

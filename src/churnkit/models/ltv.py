@@ -10,7 +10,7 @@ Two LightGBM formulations of the same expectation ``E[revenue | x]``:
 - :class:`TweedieLTV`: one compound Poisson-gamma (``tweedie``) model of revenue directly.
 
 :class:`LTVModel` fits both, keeps the better one on a held-out set, and adds an interval
-from two LightGBM quantile models. All follow the scikit-learn conventions (``__init__``
+calibrated on that set (:mod:`churnkit.models.interval`). All follow the scikit-learn conventions (``__init__``
 stores parameters, ``fit`` returns self, fitted attributes end in ``_``), so they clone,
 pickle and slot into the tuning code.
 """
@@ -30,6 +30,7 @@ from churnkit.config import canonical_params
 from churnkit.errors import ChurnkitError
 from churnkit.metrics import normalized_gini, rmse
 from churnkit.models.checks import check_features
+from churnkit.models.interval import RevenueInterval
 from churnkit.models.lgbm import lgbm_params, sklearn_params
 
 EvalSet = tuple[pd.DataFrame, Any] | None
@@ -289,10 +290,12 @@ class LTVModel(_LGBMRegressorBase):
     ``holdout`` share of the rows is held out for early stopping and selection (pass a
     later cutoff as ``eval_set`` when you have one: random rows share users across time).
 
-    ``predict`` is the chosen model's conditional mean. ``predict_interval`` comes from
-    two separate LightGBM quantile models: it is a range for the realised revenue, not a
-    confidence interval for the mean, so on zero-inflated revenue the mean can lie above
-    ``ltv_high`` (e.g. a user with a 5% chance of a large order: q90 = 0, mean > 0).
+    ``predict`` is the chosen model's conditional mean. ``predict_interval`` is a range for
+    the realised revenue (:class:`~churnkit.models.interval.RevenueInterval`: the hurdle
+    parts' zero-or-gamma distribution, its levels calibrated on the held-out rows so that the
+    nominal share of realised values falls inside), not a confidence interval for the mean,
+    so on zero-inflated revenue the mean can lie above ``ltv_high`` (a user with a 5% chance
+    of a large order: the 90% quantile is 0, the mean is not).
     """
 
     def __init__(
@@ -348,11 +351,8 @@ class LTVModel(_LGBMRegressorBase):
                 "rmse": rmse(ye, pred),
             }
         self.chosen_ = self._choose(self.scores_)
-        kw = _lgbm_kwargs(self, len(X))
-        self.quantile_models_ = {}
-        for q in (lo, hi):
-            m = lgb.LGBMRegressor(objective="quantile", alpha=q, **kw)
-            self.quantile_models_[q] = _fit_lgbm(m, X, y, ev, self.early_stopping_rounds)
+        parts = self.candidates_["hurdle"].predict_parts(Xe)
+        self.interval_ = RevenueInterval((lo, hi)).fit(parts["p_revenue"], parts["spend_if_any"], ye)
         return self
 
     def _split(self, X: pd.DataFrame, y: np.ndarray):
@@ -383,21 +383,29 @@ class LTVModel(_LGBMRegressorBase):
     def predict_interval(
         self, X: pd.DataFrame, low: float = 0.1, high: float = 0.9
     ) -> tuple[np.ndarray, np.ndarray]:
-        """``(ltv_low, ltv_high)``: the fitted ``low`` and ``high`` revenue quantiles.
-
-        Both are clipped at 0 and ordered (quantile models are fitted separately and can
-        cross); the levels must be the ones given as ``quantiles`` at fit time.
-        """
+        """``(ltv_low, ltv_high)``: the calibrated interval for the nominal ``low``/``high``
+        levels, which must be the ``quantiles`` given at fit time. Both are at least 0 and
+        ordered; ``ltv_low`` is 0 where a zero is likely enough."""
         X = self._check_X(X, "predict_interval")
-        missing = [q for q in (float(low), float(high)) if q not in self.quantile_models_]
+        fitted = tuple(float(q) for q in (self.interval_.quantiles if hasattr(self, "interval_") else self.quantiles))
+        missing = [q for q in (float(low), float(high)) if q not in fitted]
         if missing:
             raise ChurnkitError(
                 f"predict_interval: quantile {missing[0]} was not fitted; "
-                f"fitted: {sorted(self.quantile_models_)} (set LTVModel(quantiles=...))"
+                f"fitted: {sorted(fitted)} (set LTVModel(quantiles=...))"
             )
-        a = np.clip(self.quantile_models_[float(low)].predict(X), 0.0, None)
-        b = np.clip(self.quantile_models_[float(high)].predict(X), 0.0, None)
-        return np.minimum(a, b), np.maximum(a, b)
+        if not hasattr(self, "interval_"):  # a model pickled before calibrated intervals
+            a, b = (np.clip(self.quantile_models_[q].predict(X), 0.0, None) for q in fitted)
+            return np.minimum(a, b), np.maximum(a, b)
+        parts = self.candidates_["hurdle"].predict_parts(X)
+        return self.interval_.predict(parts["p_revenue"], parts["spend_if_any"])
+
+    @property
+    def interval_calibration_(self) -> dict[str, float]:
+        """How the interval was calibrated: rows, nominal coverage, coverage at the nominal
+        and at the calibrated levels on the held-out rows, the levels and the gamma shape."""
+        check_is_fitted(self, "interval_")
+        return dict(self.interval_.calibration_)
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """The chosen model's contributions to ``log(predicted LTV)`` (+ ``bias``)."""

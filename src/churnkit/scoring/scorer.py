@@ -1,4 +1,4 @@
-"""Scores per user at an as-of date: three pinned models, reasons, RFM tier, lifecycle stage.
+"""Scores per user at an as-of date: the configured pinned models, reasons, RFM tier, stage.
 
 The one :class:`Scorer` serves batch scoring, single users and the prediction service.
 
@@ -16,7 +16,7 @@ are extrapolations: the risk list keeps only users inside the churn model's popu
 Parquet, or in-memory events).
 
 **Reasons.** LightGBM TreeSHAP of the churn model, turned into texts by
-:mod:`churnkit.scoring.explain` against the model's training population profile; only
+:mod:`churnkit.scoring.explain` against the population being scored (its medians); only
 contributions that push risk *up* are shown. SHAP costs far more than a prediction, so by
 default it runs only for users inside the churn model's population, in chunks.
 """
@@ -24,35 +24,45 @@ default it runs only for users inside the churn model's population, in chunks.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from churnkit.config import ProblemConfig, ScoringSettings
+from churnkit.config import ScoringSettings
 from churnkit.contracts import (
-    KIND_OF_ROLE,
     ROLE_OUTPUTS,
     ROLES,
-    VALUE_AT_RISK,
     in_population_column,
     model_version_column,
     reason_column,
 )
 from churnkit.datasets.build import scoring_features
-from churnkit.datasets.eligibility import eligible
-from churnkit.datasets.manifest import Manifest
 from churnkit.datasets.span import data_span
 from churnkit.errors import ChurnkitError
-from churnkit.features.build import ELIGIBILITY_COLUMNS
 from churnkit.features.families import rfm
-from churnkit.models.outputs import model_outputs
-from churnkit.scoring.explain import Explainer, reason_codes, reasons_frame
-from churnkit.scoring.segments import RFMSegmenter, lifecycle_stage, segment_columns_missing
+from churnkit.scoring.explain import (
+    Explainer,
+    ReasonBasis,
+    reason_basis,
+    reason_codes,
+    reasons_frame,
+)
+from churnkit.scoring.roles import (
+    RoleModel,
+    add_value_at_risk,
+    check_role_model,
+    feature_key,
+    in_chunks,
+    in_population,
+    role_outputs,
+)
+from churnkit.scoring.segments import RFMSegmenter, segment_columns_missing
+from churnkit.scoring.stages import StageCuts, gap_counts, lifecycle_stage, stage_cuts
+
+__all__ = ["CONTEXT_COLUMNS", "RoleModel", "Scorer", "check_role_model"]
 
 CONTEXT_COLUMNS = (rfm.DAYS_SINCE_LAST_ACTIVITY.name, rfm.REVENUE_TOTAL.name)
 """Feature values carried into the scores for lists (how long silent, what they spent)."""
@@ -60,98 +70,22 @@ CONTEXT_COLUMNS = (rfm.DAYS_SINCE_LAST_ACTIVITY.name, rfm.REVENUE_TOTAL.name)
 Progress = Callable[[str], None]
 
 
-# --------------------------------------------------------------------------- models
-
-
-@dataclass(frozen=True)
-class RoleModel:
-    """One pinned model: which score it gives, its version, the estimator and its manifest."""
-
-    role: str
-    problem: str
-    version: int
-    model: Any
-    manifest: Manifest
-
-    @property
-    def name(self) -> str:
-        return f"{self.role} model churnkit-{self.problem} v{self.version}"
-
-    @property
-    def features(self) -> list[str]:
-        return self.manifest.feature_names
-
-    @property
-    def spec(self) -> ProblemConfig:
-        return self.manifest.problem
-
-    @cached_property
-    def explainer(self) -> Explainer:
-        return Explainer.for_manifest(self.manifest)
-
-
-def check_role_model(rm: RoleModel) -> None:
-    """The model is of the role's kind and expects exactly its manifest's features."""
-    kind = rm.manifest.label.kind
-    if kind != KIND_OF_ROLE[rm.role]:
-        raise ChurnkitError(
-            f"{rm.name} predicts '{kind}', not '{KIND_OF_ROLE[rm.role]}': check scoring.{rm.role} in the config"
-        )
-    expected = getattr(rm.model, "feature_names_in_", None)
-    if expected is not None and list(expected) != rm.features:
-        missing = sorted(set(expected) - set(rm.features))
-        extra = sorted(set(rm.features) - set(expected))
-        raise ChurnkitError(
-            f"{rm.name}: the feature manifest and the model disagree (model needs {missing[:5]}, "
-            f"manifest adds {extra[:5]}); retrain with churnkit train --problem {rm.problem}"
-        )
-
-
-def feature_key(manifest: Manifest) -> str:
-    """Models whose features are computed identically share one feature pass."""
-    p = manifest.problem
-    return json.dumps(
-        [p.features.model_dump(mode="json"), p.activity.model_dump(mode="json"), manifest.attribute_levels,
-         manifest.feature_names],
-        sort_keys=True,
-    )
-
-
-def in_population(X: pd.DataFrame, problem: ProblemConfig) -> pd.Series:
-    """The :func:`eligible` rule on feature rows; NA where the rows lack what it reads."""
-    since, history = ELIGIBILITY_COLUMNS
-    if since not in X.columns or (problem.min_history_days > 0 and history not in X.columns):
-        return pd.Series(pd.NA, index=X.index, dtype="boolean")
-    hist = X[history].to_numpy("float64") if history in X.columns else np.full(len(X), np.nan)
-    return pd.Series(eligible(X[since].to_numpy("float64"), hist, problem), index=X.index, dtype="boolean")
-
-
-def value_at_risk(churn_probability: np.ndarray, predicted_ltv: np.ndarray) -> np.ndarray:
-    """Revenue expected from the user over the LTV horizon that is lost if they churn."""
-    return churn_probability * predicted_ltv
-
-
-def in_chunks(fn: Callable[[pd.DataFrame], Any], X: pd.DataFrame, rows: int) -> list[Any]:
-    return [fn(X.iloc[i : i + rows]) for i in range(0, len(X), rows)] if len(X) else []
-
-
-def role_outputs(rm: RoleModel, X: pd.DataFrame, chunk_rows: int) -> dict[str, np.ndarray]:
-    """A model's score-row columns for feature rows, in chunks (``churn_probability``, ...)."""
-    kind = KIND_OF_ROLE[rm.role]
-    parts = in_chunks(lambda x: model_outputs(rm.model, x, kind), X[rm.features], chunk_rows)
-    return {col: np.concatenate([p[part] for p in parts]) if parts else np.empty(0)
-            for part, col in ROLE_OUTPUTS[rm.role].items()}
-
-
 # --------------------------------------------------------------------------- the scorer
 
 
 class Scorer:
-    """The three models, pinned to versions; scores batches, single users and feature rows.
+    """The configured models (any of churn, purchase, LTV), pinned to versions; scores
+    batches, single users and feature rows. A role without a model has no columns: no
+    ``churn_probability`` without churn, no ``value_at_risk`` without churn and LTV, no
+    reasons without churn (they are churn drivers).
 
-    ``segmenter`` holds the RFM cut points. Without one the first batch fits them on the
-    buyers it scores and keeps them, so later calls (single users included) use the same
-    thresholds; a scoring run stores them (``segmenter.to_dict()``) beside its scores.
+    What a batch learns about the population it scores is kept for later calls (single
+    users included) and stored beside the scores, so the service tiers, stages and explains
+    a user exactly as that run did: ``segmenter`` (RFM cut points, from the buyers),
+    ``stages`` (the silent and churned cuts, from the data's rhythm unless configured) and
+    ``reason_basis`` (over the users given reasons: the medians reasons quote as "most
+    users" and the features that state one fact on this data; the training population's
+    medians until a batch is scored).
     """
 
     def __init__(
@@ -159,15 +93,19 @@ class Scorer:
         models: Mapping[str, RoleModel],
         settings: ScoringSettings | None = None,
         segmenter: RFMSegmenter | None = None,
+        stages: StageCuts | None = None,
+        reason_basis: ReasonBasis | None = None,
     ):
-        missing = [r for r in ROLES if r not in models]
-        if missing:
-            raise ChurnkitError(f"Scorer needs models for {list(ROLES)}; missing {missing}")
-        self.models = {r: models[r] for r in ROLES}
+        unknown = sorted(set(models) - set(ROLES))
+        if unknown or not models:
+            raise ChurnkitError(f"Scorer needs a model for one or more of {list(ROLES)}; got {sorted(models)}")
+        self.models = {r: models[r] for r in ROLES if r in models}
         for rm in self.models.values():
             check_role_model(rm)
         self.settings = settings or ScoringSettings()
         self.segmenter = segmenter
+        self.stages = stages
+        self.reason_basis = reason_basis
         if self.settings.threads is not None:
             for rm in self.models.values():
                 if hasattr(rm.model, "booster_") and hasattr(rm.model, "n_jobs"):
@@ -176,6 +114,11 @@ class Scorer:
         for role, rm in self.models.items():
             groups.setdefault(feature_key(rm.manifest), []).append(role)
         self.groups = [(self.models[roles[0]].manifest, roles) for roles in groups.values()]
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """The roles this scorer has a model for, in the contract's order."""
+        return tuple(self.models)
 
     @property
     def versions(self) -> dict[str, dict[str, Any]]:
@@ -199,11 +142,20 @@ class Scorer:
             try:
                 frame = scoring_features(events, users, manifest, as_of)
             except ChurnkitError as err:
-                names = ", ".join(f"{r} model churnkit-{self.models[r].problem}" for r in roles)
+                names = ", ".join(self.models[r].name.rsplit(" v", 1)[0] for r in roles)
                 raise ChurnkitError(f"{names}: {err}") from None
             for role in roles:
                 frames[role] = frame
         return frames
+
+    def _frames_by_role(self, frames: Mapping[str, pd.DataFrame] | pd.DataFrame) -> dict[str, pd.DataFrame]:
+        """One feature frame for every model, or one per role this scorer has."""
+        if isinstance(frames, pd.DataFrame):
+            return {r: frames for r in self.roles}
+        missing = [r for r in self.roles if r not in frames]
+        if missing:
+            raise ChurnkitError(f"feature rows missing for {missing}; give one frame or one per {list(self.roles)}")
+        return {r: frames[r] for r in self.roles}
 
     # -- scores ----------------------------------------------------------------
 
@@ -214,7 +166,7 @@ class Scorer:
         for role, rm in self.models.items():
             out |= role_outputs(rm, X, self.settings.chunk_rows)
             out[in_population_column(role)] = in_population(X, rm.spec).to_numpy()
-        out[VALUE_AT_RISK] = _value_at_risk(out)
+        add_value_at_risk(out)
         return pd.DataFrame(out, index=X.index)
 
     def score_features(
@@ -229,7 +181,7 @@ class Scorer:
         frame for all three models or one per role): scores, tier, stage, reasons, versions.
         One row per user, sorted by ``user_id``. ``reasons`` overrides the number of reason
         codes (0: none)."""
-        frames = _frames_by_role(frames)
+        frames = self._frames_by_role(frames)
         s = self.settings
         ids = _user_ids(frames)
         out = pd.DataFrame({"user_id": ids.to_numpy()})
@@ -247,31 +199,30 @@ class Scorer:
                 values[present] = v
                 out[col] = values
             inside[role] = in_population(aligned, rm.spec).reset_index(drop=True)
-        out[VALUE_AT_RISK] = _value_at_risk(out)
+        add_value_at_risk(out)
 
         seg = segment_frame(frames, ids)
         if seg is not None:
             out["rfm_tier"] = self.segmenter.transform(seg)["rfm_tier"].to_numpy() if self.segmenter else None
-            out["lifecycle_stage"] = lifecycle_stage(seg, s.segments).to_numpy()
+            out["lifecycle_stage"] = lifecycle_stage(seg, s.segments, self.stages).to_numpy()
             for col in CONTEXT_COLUMNS:
                 out[col] = seg[col].to_numpy("float64")
         else:
             out["rfm_tier"], out["lifecycle_stage"] = None, None
 
         top = s.reasons if reasons is None else reasons
-        if top:
+        if top and "churn" in self.models:
             churn = self.models["churn"]
             cf = frames["churn"].set_index("user_id").reindex(ids)
-            scope = reasons_for or s.reasons_for
-            pick = np.ones(len(ids), bool) if scope == "all" else inside["churn"].fillna(False).to_numpy(bool)
-            pick &= out[ROLE_OUTPUTS["churn"]["score"]].notna().to_numpy()
-            texts = churn_reasons(churn, cf.loc[pick, churn.features].reset_index(drop=True), top, s.chunk_rows)
+            pick = self._explained(inside["churn"], reasons_for) & out[ROLE_OUTPUTS["churn"]["score"]].notna().to_numpy()
+            texts = churn_reasons(churn, self.explainer("churn"), cf.loc[pick, churn.features].reset_index(drop=True),
+                                  top, s.chunk_rows)
             for j in range(top):
                 col = reason_column(j + 1)
-                values = np.full(len(ids), "", dtype=object)
+                values = np.full(len(ids), None, dtype=object)
                 values[pick] = texts[col].to_numpy(dtype=object)
-                out[col] = values
-        for role in ROLES:
+                out[col] = pd.Series(values, dtype="str")  # null where no reason, whatever the batch size
+        for role in self.roles:
             out[in_population_column(role)] = inside[role].to_numpy()
         for role, rm in self.models.items():
             out[model_version_column(role)] = rm.version
@@ -285,15 +236,53 @@ class Scorer:
         frames = self.features(events, users, as_of)
         if self.segmenter is None:
             self.fit_segmenter(frames)
+        if self.stages is None:
+            self.fit_stages(events, as_of)
+        if self.reason_basis is None:
+            self.fit_reason_basis(frames)
         say("scores and reasons")
         return self.score_features(frames, as_of=as_of)
 
     def fit_segmenter(self, frames: Mapping[str, pd.DataFrame]) -> RFMSegmenter | None:
         """RFM cut points from the buyers in these feature rows, kept for later calls (none
         when the rows cannot be segmented or nobody has bought yet)."""
+        frames = self._frames_by_role(frames)
         seg = segment_frame(frames, _user_ids(frames))
         self.segmenter = _fit_segmenter(seg, self.settings) if seg is not None else None
         return self.segmenter
+
+    def fit_stages(self, events: Any, as_of: dt.date) -> StageCuts:
+        """The silent and churned cuts: configured, or from the gaps between active days
+        before ``as_of`` (activity as the first model's problem defines it)."""
+        settings = self.settings.segments
+        configured = settings.silent_min_days is not None and settings.churned_days is not None
+        activity = next(iter(self.models.values())).spec.activity
+        self.stages = stage_cuts(settings, None if configured else gap_counts(events, activity, as_of))
+        return self.stages
+
+    def fit_reason_basis(self, frames: Mapping[str, pd.DataFrame]) -> ReasonBasis | None:
+        """What reasons compare with, from the users these rows give reasons to (inside the
+        churn population unless ``reasons_for: all``): every model feature's median and the
+        features that state one fact on this data. None when no row is explained."""
+        frames = self._frames_by_role(frames)
+        f = frames["churn"] if "churn" in self.models else frames[self.roles[0]]
+        rows = np.ones(len(f), bool)
+        if "churn" in self.models:
+            rows = self._explained(in_population(f, self.models["churn"].spec).reset_index(drop=True))
+        units = {e.name: e.unit for rm in self.models.values() for e in rm.manifest.features}
+        names = [n for n in self.feature_names if n in f.columns]
+        self.reason_basis = reason_basis(f.loc[rows], names, units) if rows.any() else None
+        return self.reason_basis
+
+    def explainer(self, role: str) -> Explainer:
+        """The role model's explainer, compared with the scored population once one is known."""
+        return self.models[role].explainer.with_basis(self.reason_basis)
+
+    def _explained(self, inside: pd.Series, reasons_for: str | None = None) -> np.ndarray:
+        """Which rows get reasons: all, or those inside the churn model's population."""
+        if (reasons_for or self.settings.reasons_for) == "all":
+            return np.ones(len(inside), bool)
+        return inside.fillna(False).to_numpy(bool)
 
     def score_events(self, events: Any, users: Any, as_of: dt.date) -> pd.DataFrame:
         """Single users from their events (Ibis tables, e.g. memtables of a request), through
@@ -304,11 +293,13 @@ class Scorer:
         self,
         frames: Mapping[str, pd.DataFrame] | pd.DataFrame,
         top: int = 5,
-        roles: Iterable[str] = ROLES,
+        roles: Iterable[str] | None = None,
     ) -> pd.DataFrame:
-        """Reasons both ways for each model, long format: ``user_id, score, direction, rank,
-        feature, value, contribution, text`` (contributions in the model's raw space)."""
-        frames = _frames_by_role(frames)
+        """Reasons both ways for each model (default: every model the scorer has), long
+        format: ``user_id, score, direction, rank, feature, value, contribution, text``
+        (contributions in the model's raw space)."""
+        frames = self._frames_by_role(frames)
+        roles = self.roles if roles is None else tuple(roles)
         rows: list[dict[str, Any]] = []
         for role in roles:
             rm = self.models[role]
@@ -317,7 +308,7 @@ class Scorer:
             X = f[rm.features].reset_index(drop=True)
             contrib = rm.model.contributions(X)
             for direction in ("up", "down"):
-                reasons = reason_codes(X, contrib, rm.explainer, top=top, direction=direction)
+                reasons = reason_codes(X, contrib, self.explainer(role), top=top, direction=direction)
                 for uid, rs in zip(f["user_id"].tolist(), reasons):
                     for k, r in enumerate(rs, 1):
                         rows.append({"user_id": uid, "score": role, "direction": direction, "rank": k,
@@ -330,12 +321,12 @@ class Scorer:
 # --------------------------------------------------------------------------- helpers
 
 
-def churn_reasons(rm: RoleModel, X: pd.DataFrame, top: int, chunk_rows: int) -> pd.DataFrame:
+def churn_reasons(rm: RoleModel, explainer: Explainer, X: pd.DataFrame, top: int, chunk_rows: int) -> pd.DataFrame:
     """``reason_1..top``: churn drivers that push risk up, from TreeSHAP, in chunks."""
 
     def one(x: pd.DataFrame) -> pd.DataFrame:
         contrib = rm.model.contributions(x)
-        return reasons_frame(reason_codes(x, contrib, rm.explainer, top=top, direction="up"), top)
+        return reasons_frame(reason_codes(x, contrib, explainer, top=top, direction="up"), top)
 
     parts = in_chunks(one, X, chunk_rows)
     if not parts:
@@ -347,16 +338,10 @@ def churn_reasons(rm: RoleModel, X: pd.DataFrame, top: int, chunk_rows: int) -> 
 
 def segment_frame(frames: Mapping[str, pd.DataFrame], ids: pd.Index) -> pd.DataFrame | None:
     """The feature rows tiers and stages read: the first frame that has their columns."""
-    for role in ROLES:
-        f = frames[role]
+    for f in frames.values():
         if not segment_columns_missing(f.columns):
             return f.set_index("user_id").reindex(ids)
     return None
-
-
-def _value_at_risk(out: Mapping[str, Any]) -> np.ndarray:
-    churn, ltv = ROLE_OUTPUTS["churn"]["score"], ROLE_OUTPUTS["ltv"]["score"]
-    return value_at_risk(np.asarray(out[churn]), np.asarray(out[ltv]))
 
 
 def _user_ids(frames: Mapping[str, pd.DataFrame]) -> pd.Index:
@@ -379,15 +364,6 @@ def _as_of_of(frames: Mapping[str, pd.DataFrame], ids: pd.Index, as_of: dt.date 
             cut = f.drop_duplicates("user_id").set_index("user_id")["cutoff"].reindex(ids)
             return pd.to_datetime(cut, utc=True).dt.date.to_numpy()
     return None
-
-
-def _frames_by_role(frames: Mapping[str, pd.DataFrame] | pd.DataFrame) -> dict[str, pd.DataFrame]:
-    if isinstance(frames, pd.DataFrame):
-        return {r: frames for r in ROLES}
-    missing = [r for r in ROLES if r not in frames]
-    if missing:
-        raise ChurnkitError(f"feature rows missing for {missing}; give one frame or one per {list(ROLES)}")
-    return {r: frames[r] for r in ROLES}
 
 
 def _check_columns(rm: RoleModel, f: pd.DataFrame) -> None:

@@ -1,4 +1,4 @@
-"""RFM value tiers and lifecycle stages, from the feature columns at an as-of date.
+"""RFM value tiers, from the feature columns at an as-of date (lifecycle stages: ``stages``).
 
 Both read features that already exist (one definition for training, scoring and the
 service), so a segment never disagrees with the numbers a reason code quotes.
@@ -14,11 +14,10 @@ import pandas as pd
 
 from churnkit.config import TIERS, SegmentSettings, parse_model
 from churnkit.errors import ChurnkitError
-from churnkit.features.families import attributes, gaps, rfm
+from churnkit.features.families import rfm
+from churnkit.scoring.stages import stage_columns_missing
 
-__all__ = ["STAGES", "TIERS", "RFMSegmenter", "SegmentSettings", "lifecycle_stage", "segment_settings"]
-
-STAGES = ("new", "active", "silent", "churned", "recalled")
+__all__ = ["TIERS", "RFMSegmenter", "SegmentSettings", "segment_settings"]
 
 # Rows: recency score 5 (bought most recently) .. 1; columns: frequency-monetary score 1 .. 5.
 # The usual 5x5 RFM map (R against the mean of F and M), with "lost" for the coldest corner.
@@ -43,17 +42,13 @@ RECENCY, MONETARY = rfm.DAYS_SINCE_LAST_PURCHASE.name, rfm.REVENUE_TOTAL.name
 RFM_COLUMNS = (RECENCY, MONETARY)
 RFM_FREQUENCY = (rfm.PURCHASES_TOTAL.name, rfm.CLV_FREQUENCY.name)
 """RFM frequency: the first of these the features have."""
-SINCE, USUAL_GAP, LAST_GAP = rfm.DAYS_SINCE_LAST_ACTIVITY.name, gaps.GAP_MEAN_DAYS.name, gaps.LAST_GAP_DAYS.name
-STAGE_COLUMNS = (SINCE, USUAL_GAP, LAST_GAP)
-STAGE_AGE = (rfm.DAYS_SINCE_FIRST_ACTIVITY.name, rfm.DAYS_SINCE_FIRST_EVENT.name, attributes.TENURE_DAYS.name)
-"""Lifecycle age: the first of these the features have."""
 
 
 def segment_columns_missing(columns: Iterable[str]) -> list[str]:
     """What RFM tiers and lifecycle stages need that ``columns`` lack (empty: both work)."""
     have = set(columns)
-    missing = [c for c in (*RFM_COLUMNS, *STAGE_COLUMNS) if c not in have]
-    return missing + [group[0] for group in (RFM_FREQUENCY, STAGE_AGE) if not have & set(group)]
+    rfm_missing = [c for c in RFM_COLUMNS if c not in have] + ([] if have & set(RFM_FREQUENCY) else [RFM_FREQUENCY[0]])
+    return rfm_missing + stage_columns_missing(have)
 
 
 class RFMSegmenter:
@@ -181,35 +176,3 @@ def _to_five(score: np.ndarray, bins: int) -> np.ndarray:
     if bins == 5:
         return score
     return np.clip(np.ceil(score * 5 / bins), 1, 5).astype("int64")
-
-
-# --------------------------------------------------------------------------- lifecycle
-
-
-def lifecycle_stage(df: pd.DataFrame, settings: SegmentSettings | None = None) -> pd.Series:
-    """new / active / silent / churned / recalled for each row of feature columns.
-
-    First match wins: churned (no activity for churned_days), new (first active day within
-    new_days), recalled (the latest active day ended a gap of at least churned_days and is
-    at most recalled_days ago), silent (quiet for longer than silent_factor x the user's
-    typical gap and than silent_min_days), else active. "Recalled" only sees a return whose
-    first active day is still the latest one: after two active days back the user is active.
-    """
-    s = settings or SegmentSettings()
-    age_col = next((c for c in STAGE_AGE if c in df.columns), None)
-    missing = [c for c in STAGE_COLUMNS if c not in df.columns] + ([] if age_col else [STAGE_AGE[0]])
-    if missing:
-        raise ChurnkitError(f"lifecycle stages need features {missing} (rebuild the training set)")
-    since = df[SINCE].to_numpy(dtype="float64")
-    age = df[age_col].to_numpy(dtype="float64")
-    gap = df[USUAL_GAP].to_numpy(dtype="float64")
-    last_gap = df[LAST_GAP].to_numpy(dtype="float64")
-    never = np.isnan(since)
-    with np.errstate(invalid="ignore"):
-        churned = (since >= s.churned_days) | (never & ~(age <= s.new_days))
-        new = age <= s.new_days
-        recalled = (last_gap >= s.churned_days) & (since <= s.recalled_days)
-        limit = np.fmax(s.silent_factor * gap, s.silent_min_days)  # fmax: a missing gap falls back to the minimum
-        silent = since > limit
-    stage = np.select([churned, new, recalled, silent], ["churned", "new", "recalled", "silent"], default="active")
-    return pd.Series(stage, index=df.index, name="lifecycle_stage", dtype="object")

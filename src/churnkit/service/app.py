@@ -1,4 +1,4 @@
-"""The prediction service: BentoML 1.4, JSON over HTTP, the champion models of three problems.
+"""The prediction service: BentoML 1.4, JSON over HTTP, the champion models of the configured roles.
 
 This file only wires: settings and loaded models live in :mod:`state`, checks before
 parsing in :mod:`gate`, request and response models in :mod:`schemas`, the computations
@@ -7,7 +7,7 @@ in :mod:`engine`. Start with ``churnkit serve`` or
 store from the environment (:class:`~churnkit.service.state.ServiceSettings`).
 
 Models load in a background thread, so ``/healthz`` answers at once and ``/readyz`` turns
-200 only when all three champions (pinned to versions), their manifests and the latest
+200 only when the configured champions (pinned to versions), their manifests and the latest
 score snapshot are in memory. ``POST /reload`` (or ``CHURNKIT_RELOAD_SECONDS``) loads a newly
 promoted champion beside the old one and swaps one reference: a request reads the state
 once, so it runs wholly on the old or wholly on the new models and none fails in between.
@@ -82,7 +82,7 @@ class ChurnService:
         scored = state.scorer.predict(X.astype("float64"))
         out = []
         for r, s in zip(rows, scored.to_dict("records")):
-            values = {k: json_value(s[k]) for k in SCORE_COLUMNS}
+            values = {k: json_value(s[k]) for k in SCORE_COLUMNS if k in s}
             inside = {role: json_value(s[f"{role}_in_population"]) for role in state.versions}
             out.append(Scores(user_id=r.user_id, in_population=inside, model_versions=state.versions, **values))
         return out

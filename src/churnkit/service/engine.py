@@ -13,7 +13,6 @@ from typing import Any
 
 import pandas as pd
 
-from churnkit.contracts import ROLES
 from churnkit.features.families.attributes import TENURE_DAYS
 from churnkit.io.warehouse import events_memtable, users_memtable, workspace_events, workspace_users
 from churnkit.io.workspace import Workspace
@@ -85,7 +84,7 @@ def explain_user(
              "value": None if pd.isna(r.value) else float(r.value), "text": r.text}
             for r in g.sort_values("rank").itertuples()
         ]
-    for role in ROLES:
+    for role in scorer.roles:
         for direction in ("up", "down"):
             reasons.setdefault(f"{role}_{direction}", [])
     return scores, reasons

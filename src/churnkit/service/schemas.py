@@ -22,6 +22,7 @@ from pydantic import (
     Strict,
     create_model,
     field_validator,
+    model_serializer,
 )
 
 from churnkit.contracts import (
@@ -210,11 +211,23 @@ class NoBody(_Body):
 # --------------------------------------------------------------------------- responses
 
 
+class _RoleScores(BaseModel):
+    """Score columns are present for the roles the service scores (``scoring:``), absent for
+    the others, as in a batch scores file."""
+
+    @model_serializer(mode="wrap")
+    def _configured_roles_only(self, handler: Any) -> dict[str, Any]:
+        out = handler(self)
+        return {k: v for k, v in out.items() if k not in SCORE_COLUMNS or k in self.model_fields_set}
+
+
 Scores = create_model(
     "Scores",
-    __doc__="One user's scores (null where the user is not eligible for that problem).",
+    __base__=_RoleScores,
+    __doc__="One user's scores: a column per configured role's output (null where a model has no value).",
     user_id=(str | None, None),
-    **{col: (float | None, None) for col in SCORE_COLUMNS},
+    **{col: (float | None, Field(None, description="Present only when its role is configured."))
+       for col in SCORE_COLUMNS},
     in_population=(dict[str, bool | None], Field(default_factory=dict,
                    description="Per model: whether the row is one the model was trained on.")),
     model_versions=(dict[str, int], Field(default_factory=dict)),

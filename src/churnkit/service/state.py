@@ -24,7 +24,7 @@ from bentoml.exceptions import BentoMLException
 
 from churnkit.config import IngestSettings, load_churnkit_config
 from churnkit.flows.project import Project
-from churnkit.flows.score import champion_versions, load_scorer, stored_segmenter
+from churnkit.flows.score import champion_versions, load_scorer, stored_fit
 from churnkit.io import tracking
 from churnkit.io.workspace import Workspace, scores_as_of
 from churnkit.scoring.scorer import Scorer
@@ -184,7 +184,7 @@ class Holder:
     def load(self) -> Loaded:
         project = self.settings.project()
         snapshot_path = self.workspace.latest_scores()
-        scorer = load_scorer(project, stored_segmenter(snapshot_path))
+        scorer = load_scorer(project, **stored_fit(snapshot_path))
         uri = tracking.current_uri()
         return Loaded(
             scorer=scorer,

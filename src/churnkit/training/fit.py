@@ -8,7 +8,7 @@ nothing of files or MLflow (``flows.train`` reads the data, logs and registers).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,15 @@ from churnkit.models.classifier import PropensityClassifier
 from churnkit.models.ltv import LTVModel
 from churnkit.models.outputs import model_outputs
 from churnkit.reports import plots
-from churnkit.training.comparisons import REFERENCES, baseline_scores, stacked_scores, truth_scores
+from churnkit.training.comparisons import (
+    REFERENCES,
+    RFM_FAMILY,
+    BaselineRows,
+    baseline_scores,
+    stacked_scores,
+    truth_scores,
+)
+from churnkit.training.evaluation import calibration_report, compare_with_best
 from churnkit.training.promotion import HEADLINE
 from churnkit.training.tuning import TuningResult, tune
 
@@ -64,6 +72,14 @@ class TrainResult:
     """``{"model": {...}, "rfm": {...}, "truth": {...}}`` on the test rows."""
     profile: PopulationProfile
     notes: list[str] = field(default_factory=list)
+    baselines: dict[str, Any] = field(default_factory=dict)
+    """Per baseline what it used (columns, features, fitted parameters)."""
+    comparison: dict[str, Any] = field(default_factory=dict)
+    """The model minus the best baseline on the headline metric, with its paired bootstrap
+    interval (:func:`~churnkit.training.evaluation.compare_with_best`)."""
+    calibration: dict[str, Any] = field(default_factory=dict)
+    """Calibration at the test cutoff, label-rate drift, calendar cover and the calibration
+    chosen (:func:`~churnkit.training.evaluation.calibration_report`); classifiers only."""
 
     @property
     def kind(self) -> str:
@@ -74,6 +90,10 @@ class TrainResult:
         (``test_truth_share_<metric>``, ``test_observable_share_<metric>``), for MLflow."""
         flat = {f"test_{name}_{k}": v for name, m in self.metrics.items() for k, v in m.items()}
         metric, floor = HEADLINE[self.kind]
+        c = self.comparison
+        if c:
+            flat |= {f"test_model_minus_best_{metric}{part}": c[key]
+                     for part, key in (("", "estimate"), ("_low", "low"), ("_high", "high"))}
         for ref in REFERENCES:
             if ref in self.metrics:
                 flat[f"test_{ref}_share_{metric}"] = truth_share(
@@ -148,8 +168,13 @@ def fit_and_evaluate(
     *,
     truth: pd.DataFrame | None = None,
     on_trial: Callable[..., None] | None = None,
+    customers: Callable[[Sequence[dt.date]], pd.DataFrame] | None = None,
 ) -> TrainResult:
-    """Tune on the backtest folds, refit on the final training cutoffs, score the test."""
+    """Tune on the backtest folds, refit on the final training cutoffs, score the test.
+
+    ``customers(cutoffs)``: every customer's features at those cutoffs (not only the
+    eligible rows), what the BG/NBD baseline is fitted on; without it, the test rows.
+    """
     options = options or TrainOptions()
     names = manifest.feature_names
     specs = [f.model_dump() for f in manifest.features]
@@ -170,9 +195,14 @@ def fit_and_evaluate(
     test = df.loc[test_rows, ["user_id", "cutoff", LABEL]].reset_index(drop=True)
     X_test = df.loc[test_rows, names].reset_index(drop=True)
     y = test[LABEL].to_numpy("float64")
-    notes: list[str] = []
+    notes = dropped_note(manifest)
     scores = named_outputs(model, X_test, problem.kind)
-    scores |= baseline_scores(problem.kind, problem.horizon_days, X_fit, y_fit, X_test, options.bgnbd, notes)
+    rfm_names = [f.name for f in manifest.features if f.family == RFM_FAMILY]
+    base_rows = BaselineRows(X_fit, y_fit, *(eval_set or (X_fit.iloc[:0], y_fit[:0])), X_test,
+                             test["cutoff"].to_numpy(), (lambda: customers(plan.test)) if customers else None)
+    base = baseline_scores(problem.kind, problem.horizon_days, base_rows, rfm_names, options.bgnbd, options.seed)
+    scores |= base.scores
+    notes += base.notes
     if options.stack_bgnbd:
         stacked = estimator_factory(problem, [*specs, *(f.to_dict() for f in BGNBD_FEATURES)], options.seed)
         scores["stacked"] = stacked_scores(
@@ -185,6 +215,19 @@ def fit_and_evaluate(
         notes.append(f"no simulator truth at the test cutoff(s) {[str(c) for c in plan.test]} for H={problem.horizon_days}")
     for name, s in scores.items():
         test[f"score_{name}"] = s
+    metrics = metrics_for(problem.kind, y, scores)
+    comparison = compare_with_best(problem.kind, y, scores, metrics, list(base.scores), test["user_id"].to_numpy(),
+                                   seed=options.seed)
+    calibration: dict[str, Any] = {}
+    if problem.kind in CLASSIFIER_KINDS:
+        choice = {"chosen": getattr(model, "calibration_", "none"), "fitted_on": [str(c) for c in calib_cut],
+                  "rows": int(calib_rows.sum()), "candidates": getattr(model, "calibration_scores_", {})}
+        calibration, cal_notes = calibration_report(df, plan.final_train, plan.test, metrics["model"], choice)
+        notes += cal_notes
+    if hasattr(model, "interval_calibration_"):  # the interval's calibration beside its test coverage
+        cal = model.interval_calibration_
+        metrics["model"] |= {"coverage_nominal": cal["nominal"], "coverage_calibration": cal["coverage"],
+                             "interval_share": cal["content"]}
     train_rows = rows(df, plan.final_train)
     return TrainResult(
         problem=problem,
@@ -194,10 +237,24 @@ def fit_and_evaluate(
         best_params=dict(result.best_params),
         tuning=result,
         test=test,
-        metrics=metrics_for(problem.kind, y, scores),
+        metrics=metrics,
         profile=population_profile(df.loc[train_rows], names),
         notes=notes,
+        baselines=base.info,
+        comparison=comparison,
+        calibration=calibration,
     )
+
+
+def dropped_note(manifest: Manifest) -> list[str]:
+    """What the build left out of the model's features (constant or all-null), as a note."""
+    dropped = manifest.dropped_features
+    if not dropped:
+        return []
+    shown = ", ".join(f"{d.name} ({d.reason})" for d in dropped[:8])
+    total = len(dropped) + len(manifest.features)
+    return [f"{len(dropped)} of {total} features dropped at build as constant or all-null: {shown}"
+            + (" ..." if len(dropped) > 8 else "")]
 
 
 def figures(result: TrainResult, X_test: pd.DataFrame | None = None) -> dict[str, Any]:

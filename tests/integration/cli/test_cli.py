@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pyarrow.parquet as pq
 from typer.testing import CliRunner
@@ -16,13 +12,6 @@ from churnkit.cli import app
 from churnkit.io.workspace import Workspace
 
 runner = CliRunner()
-
-
-def churnkit(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run the real console script in a fresh process (what a user's shell does)."""
-    exe = Path(sys.executable).with_name("churnkit")
-    env = {k: v for k, v in os.environ.items() if k != "CHURNKIT_DEBUG"}
-    return subprocess.run([str(exe), *args], check=False, capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
 
 
 def test_help_lists_commands():
@@ -38,7 +27,7 @@ def test_version():
     assert __version__ in res.output
 
 
-def test_unknown_config_key_is_one_line_error_naming_it(tmp_path):
+def test_unknown_config_key_is_one_line_error_naming_it(tmp_path, churnkit):
     cfg = tmp_path / "churnkit.yaml"
     cfg.write_text("workspace: ws\ningest:\n  chunk_rowz: 10\n")
     proc = churnkit("--config", str(cfg), "sources", cwd=tmp_path)
@@ -49,7 +38,7 @@ def test_unknown_config_key_is_one_line_error_naming_it(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-def test_bad_option_value_is_one_line_error(tmp_path):
+def test_bad_option_value_is_one_line_error(tmp_path, churnkit):
     proc = churnkit("--workspace", str(tmp_path), "simulate", "--start", "2024-13-01", "--out", str(tmp_path / "s"))
     assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0
@@ -72,7 +61,7 @@ def test_simulate_writes_outputs(tmp_path):
     assert set(truth.horizon_days) == {7, 28}
 
 
-def test_demo_runs_the_whole_flow(tmp_path):
+def test_demo_runs_the_whole_flow(tmp_path, churnkit):
     proc = churnkit("--workspace", str(tmp_path / "ws"), "demo", "--users", "400", "--days", "120",
                     "--trials", "1", "--top", "20", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -17,11 +17,12 @@ from typer.testing import CliRunner
 
 from churnkit.cli import app
 from churnkit.config import ChurnkitConfig, ScoringSettings
+from churnkit.contracts import in_population_column, model_version_column
 from churnkit.datasets.manifest import FeatureEntry
 from churnkit.datasets.span import data_span
 from churnkit.errors import ChurnkitError
 from churnkit.flows.project import Project
-from churnkit.flows.score import load_scorer
+from churnkit.flows.score import load_scorer, score, stored_fit
 from churnkit.io import tracking
 from churnkit.io.warehouse import (
     duckdb_connection,
@@ -31,8 +32,10 @@ from churnkit.io.warehouse import (
     workspace_users,
 )
 from churnkit.io.workspace import Workspace
-from churnkit.scoring.lists import risk_list
+from churnkit.scoring.lists import recall_list, risk_list
 from churnkit.scoring.scorer import RoleModel, Scorer, check_role_model
+from churnkit.scoring.stages import StageCuts
+from churnkit.scoring.summary import score_summary
 from churnkit.service.state import Holder, ServiceSettings
 
 runner = CliRunner()
@@ -88,8 +91,10 @@ def test_batch_scores_cover_everyone_with_history_and_flag_populations(batch, wo
     assert (df.loc[df.lifecycle_stage == "churned", "churn_in_population"] == False).all()
     # reasons only where the churn model applies (default scope)
     outside = df[~df["churn_in_population"]]
-    assert (outside["reason_1"] == "").all()
-    assert (df.loc[df["churn_in_population"], "reason_1"] != "").mean() > 0.9
+    assert outside["reason_1"].isna().all()  # null when there is no reason, never ""
+    assert df.loc[df["churn_in_population"], "reason_1"].notna().mean() > 0.9
+    reasons = df[["reason_1", "reason_2", "reason_3"]]
+    assert not (reasons == "").any().any()
 
 
 def test_single_user_in_memory_equals_batch(scorer, batch, workspace):
@@ -109,7 +114,7 @@ def test_risk_list_sorted_with_reasons(batch):
     _, df = batch
     top = risk_list(df, top=50)
     assert len(top) == 50 and top["value_at_risk"].is_monotonic_decreasing
-    assert (top["reason_1"] != "").all()
+    assert top["reason_1"].notna().all()
     assert top["value_at_risk"].iloc[0] == df.loc[df.churn_in_population, "value_at_risk"].max()
 
 
@@ -159,8 +164,9 @@ def test_no_champion_says_run_promote(workspace, scorer):
     client = tracking.client()
     client.delete_registered_model_alias("churnkit-purchase_ga4", "champion")
     try:
-        with pytest.raises(ChurnkitError, match="no champion for purchase_ga4; run churnkit promote"):
+        with pytest.raises(ChurnkitError, match="no champion for purchase_ga4; run churnkit promote") as err:
             load_scorer(Project.at(workspace))
+        assert str(err.value).startswith("scoring.purchase = purchase_ga4: ")
     finally:
         client.set_registered_model_alias("churnkit-purchase_ga4", "champion", "1")
 
@@ -247,3 +253,91 @@ def test_one_user_with_overflowing_amounts_never_blocks_the_batch(scorer, batch,
     rest = out[out.user_id != picks[0]].reset_index(drop=True)
     want = df[df.user_id.isin(picks[1:])].reset_index(drop=True)
     pd.testing.assert_frame_equal(rest, want, check_dtype=False, rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- roles, stages, outcomes
+
+
+@pytest.fixture(scope="module")
+def frames(scorer, tables, batch):
+    events, users = tables
+    return scorer.features(events, users, batch[0])
+
+
+@pytest.mark.parametrize(
+    ("roles", "absent"),
+    [
+        (("churn",), ["purchase_probability", "predicted_ltv", "ltv_low", "value_at_risk", "ltv_in_population"]),
+        (("ltv",), ["churn_probability", "value_at_risk", "reason_1", "churn_model_version"]),
+        (("purchase", "ltv"), ["churn_probability", "value_at_risk", "reason_1", "churn_in_population"]),
+        (("churn", "ltv"), ["purchase_probability", "purchase_model_version"]),
+    ],
+)
+def test_any_subset_of_roles_scores_with_absent_columns(scorer, frames, batch, roles, absent):
+    _, full = batch
+    sub = Scorer({r: scorer.models[r] for r in roles}, scorer.settings, scorer.segmenter, scorer.stages,
+                 scorer.reason_basis)
+    df = sub.score_features(frames, as_of=batch[0])
+    assert not set(absent) & set(df.columns)
+    assert {"user_id", "lifecycle_stage", "rfm_tier", *(model_version_column(r) for r in roles)} <= set(df.columns)
+    shared = [c for c in df.columns if c in full.columns]
+    pd.testing.assert_frame_equal(df[shared], full[shared], check_dtype=False, rtol=1e-12)  # same numbers
+    summary = score_summary(df)
+    assert set(summary) >= {in_population_column(r) for r in roles}
+    assert ("value_at_risk" in summary) == ({"churn", "ltv"} <= set(roles)) == ("value_at_risk" in df)
+    assert list(sub.explain(frames, top=1)["score"].unique()) == list(roles)
+    if "churn" in roles:  # ranked by value at risk, or by churn probability without an LTV model
+        ranking = "value_at_risk" if "ltv" in roles else "churn_probability"
+        assert risk_list(df, top=5)[ranking].is_monotonic_decreasing
+    else:
+        with pytest.raises(ChurnkitError, match="needs|no churn_probability: set scoring.churn"):
+            risk_list(df)
+    if "purchase" in roles or "ltv" in roles:
+        ranked = recall_list(df, top=5)
+        assert len(ranked) == 5 and ranked.columns[2] in ("recall_value", "predicted_ltv")
+
+
+def test_a_role_left_out_or_without_champion_names_the_setting(workspace):
+    config = ChurnkitConfig(scoring=ScoringSettings(purchase=None))
+    assert load_scorer(Project.at(workspace, config)).roles == ("churn", "ltv")
+    with pytest.raises(ChurnkitError) as err:
+        load_scorer(Project.at(workspace, ChurnkitConfig(scoring=ScoringSettings(purchase="purchase_30"))))
+    text = str(err.value)
+    assert text.startswith("scoring.purchase = purchase_30: no registered model churnkit-purchase_30")
+    assert "set scoring.purchase in the project config" in text and "ga4" not in text.lower()
+
+
+def test_realised_churn_by_stage_once_outcomes_exist(workspace, scorer, tmp_path):
+    project = Project.at(workspace)
+    end = data_span(project.tables()[0]).end
+    as_of = end - dt.timedelta(days=21)
+    out = score(project, as_of, out=tmp_path / "past.parquet", log_run=False)
+    realised = out.meta["summary"]["realised_churn"]
+    assert realised["horizon_days"] == 7 and realised["users"] == len(out.scores)
+    by = realised["by_stage"]
+    assert sum(v["users"] for v in by.values()) == len(out.scores)
+    assert by["churned"]["rate"] > 0.7 and by["active"]["rate"] < 0.3  # stages mean what they say
+    # the label definition training uses: no activity in [as_of, as_of + 7 days)
+    events = pd.read_parquet(workspace.simulation_dir / "events.parquet")
+    cut = pd.Timestamp(as_of, tz="UTC")
+    window = events[(events.ts >= cut) & (events.ts < cut + pd.Timedelta(days=7)) & (events.event != "push_sent")]
+    churned = ~out.scores["user_id"].isin(set(window.user_id))
+    assert realised["rate"] == pytest.approx(churned.mean())
+    assert out.meta["stages"]["basis"] == "rhythm" and out.meta["stages"]["churned_days"] >= 7
+    at_end = score(project, end, out=tmp_path / "end.parquet", log_run=False)
+    assert "realised_churn" not in at_end.meta["summary"]  # the outcome window is not complete yet
+
+
+def test_a_scorer_from_the_stored_run_stages_and_explains_like_the_batch(workspace, tmp_path):
+    project = Project.at(workspace)
+    out = score(project, None, out=tmp_path / "s.parquet", log_run=False)
+    fresh = load_scorer(project, **stored_fit(out.path))
+    assert fresh.stages == StageCuts.from_dict(out.meta["stages"])
+    assert fresh.reason_basis.to_dict() == out.meta["reasons"]
+    events = pd.read_parquet(workspace.simulation_dir / "events.parquet")
+    users = pd.read_parquet(workspace.users_path)
+    uid = out.scores[out.scores.churn_in_population].user_id.iloc[3]
+    one = fresh.score_events(events_memtable(events[events.user_id == uid]),
+                             users_memtable(users[users.user_id == uid]), out.scores.as_of.iloc[0])
+    want = out.scores[out.scores.user_id == uid].reset_index(drop=True)
+    pd.testing.assert_frame_equal(one, want, check_dtype=False, rtol=1e-12)

@@ -237,7 +237,8 @@ def test_score_events_equals_batch_scoring_in_any_order(server, scored):
         assert by_id[uid]["status"] == "ok"
         assert_scores_equal(by_id[uid], snap.loc[uid])
         for col in ("lifecycle_stage", "rfm_tier", "reason_1", "reason_2", "reason_3"):
-            assert by_id[uid][col] == snap.loc[uid, col], col
+            want = snap.loc[uid, col]
+            assert by_id[uid][col] == (None if pd.isna(want) else want), col  # no reason: null
 
 
 def test_explain_one_user(server, scored):
@@ -251,6 +252,42 @@ def test_explain_one_user(server, scored):
     assert [r["text"] for r in up][:1] == [snap.loc[uid, "reason_1"]]
     status, out = server.post("/explain", {"user_id": "nobody"})
     assert status == 404 and "user_id" in out["error"]
+
+
+def test_a_service_with_a_role_left_out_answers_for_the_others(scored, tmp_path):
+    """``scoring: {purchase: null}``: the purchase columns are absent from every answer, the
+    other roles' numbers are the batch's."""
+    config = tmp_path / "no_purchase.yaml"
+    config.write_text("scoring:\n  purchase: null\n")
+    srv = Server(scored["ws"].root, tmp_path / "serve.log", CHURNKIT_CONFIG=str(config))
+    try:
+        srv.wait()
+        status, info = srv.post("/info")
+        assert status == 200 and set(info["model_versions"]) == set(info["problems"]) == {"churn", "ltv"}
+        snap = scored["snapshot"]
+        ids = list(snap.index[::20][:10])
+        status, body = srv.post("/score_features", {"rows": feature_rows(scored["features"], ids)})
+        assert status == 200, body
+        for r in body:
+            assert "purchase_probability" not in r and set(r["model_versions"]) == set(r["in_population"])
+            assert set(r["model_versions"]) == {"churn", "ltv"}
+            for col in ("churn_probability", "predicted_ltv", "ltv_low", "ltv_high", "value_at_risk"):
+                assert r[col] == pytest.approx(float(snap.loc[r["user_id"], col]), abs=1e-9), col
+        inside = snap[snap["churn_in_population"].fillna(False).astype(bool)].index[:2].tolist()
+        ev = scored["events"][scored["events"].user_id.isin(inside)]
+        us = scored["users"][scored["users"].user_id.isin(inside)]
+        status, out = srv.post("/score_events", {"as_of": str(scored["as_of"]), "events": event_json(ev),
+                                                 "users": user_json(us)})
+        assert status == 200, out
+        assert set(out["model_versions"]) == {"churn", "ltv"}
+        for r in out["results"]:
+            assert not {"purchase_probability", "purchase_model_version", "purchase_in_population"} & set(r)
+            assert r["churn_probability"] == pytest.approx(float(snap.loc[r["user_id"], "churn_probability"]), abs=1e-9)
+            assert r["reason_1"] == snap.loc[r["user_id"], "reason_1"]
+        status, out = srv.post("/explain", {"user_id": inside[0], "top": 2})
+        assert status == 200 and set(out["reasons"]) == {"churn_up", "churn_down", "ltv_up", "ltv_down"}
+    finally:
+        srv.stop()
 
 
 # --------------------------------------------------------------------------- bad input

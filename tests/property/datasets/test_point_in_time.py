@@ -7,6 +7,9 @@
     the cutoff or at/after ``cutoff + H`` changes no churn, purchase or revenue label.
 (c) Feature values do not depend on the order of rows in the log.
 
+The logs hold every event type, refunds and order lines (a few order ids shared across days)
+included, so orders counted once and revenue net of refunds keep (a)-(c).
+
 Speed: compiling and running the feature expression costs ~0.3 s whatever the log size, so
 the variants of one example run as one query, each variant under its own user-id prefix
 (``tag/user``). Users never interact in the feature code, so this is the same as running
@@ -41,7 +44,7 @@ KINDS = ("churn", "purchase", "revenue")
 USERS = ["u1", "u2", "u3", "u4"]
 NEW_USER = "u5"
 """Only ever added at or after a cutoff (property a) or outside a label window (b)."""
-COLUMNS = ["user_id", "ts", "event", "amount", "category", "channel", "campaign_id"]
+COLUMNS = ["user_id", "ts", "event", "amount", "category", "channel", "campaign_id", "order_id"]
 LEVELS = {"region": ["north", "south"]}
 ACTIVITIES = [
     ActivityEvents(),  # the default: everything but push_sent
@@ -84,10 +87,12 @@ def event_row(draw, ts=ANY_TS, users=tuple(USERS)) -> dict:
         "user_id": draw(st.sampled_from(users)),
         "ts": draw(ts),
         "event": event,
-        "amount": draw(amounts) if event == "purchase" else None,
+        "amount": draw(amounts) if event in ("purchase", "refund") else None,
         "category": draw(st.none() | st.sampled_from(["books", "music", "games"])),
         "channel": draw(st.none() | st.sampled_from(["web", "app", "email"])),
         "campaign_id": draw(st.none() | st.sampled_from(["c1", "c2"])),
+        # order lines: a few order ids, so lines of one order fall on both sides of a cutoff
+        "order_id": draw(st.none() | st.sampled_from(["o1", "o2", "o3"])) if event in ("purchase", "refund") else None,
     }
 
 

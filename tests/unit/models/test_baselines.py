@@ -78,6 +78,35 @@ def test_rfm_missing_column_is_a_one_line_error():
         RecencyRFMBaseline().fit(X.drop(columns="purchases_total"), y)
 
 
+def test_recency_baseline_is_the_rfm_heuristic_on_recency_alone():
+    X, y = rfm_frame()
+    recency = RecencyRFMBaseline(frequency=None, monetary=None).fit(X, y)
+    p = recency.predict_proba(X.drop(columns=["purchases_total", "revenue_total"]))[:, 1]
+    order = np.argsort(X["days_since_last_activity"].to_numpy())
+    assert (np.diff(p[order]) >= -1e-12).all()  # churn risk never falls as silence grows
+    assert recency.predict_proba(X)[:, 1] == pytest.approx(p)
+    both = RecencyRFMBaseline().fit(X, y).predict_proba(X)[:, 1]
+    assert not np.allclose(both, p)  # frequency and monetary do change the full heuristic
+
+
+def fitted_params(**params) -> BGNBDBaseline:
+    """A BG/NBD baseline holding given fitted parameters (what ``fit`` stores), to judge them."""
+    model = BGNBDBaseline()
+    model.params_ = {"r": 0.24, "alpha": 4.4, "a": 0.79, "b": 2.4, "p": 6.25, "q": 3.74, "v": 15.4} | params
+    return model
+
+
+def test_bgnbd_degenerate_fits_are_named():
+    assert fitted_params().degenerate() == {}  # the published CDNOW fit
+    assert "no dropout identified" in fitted_params(a=2.5e-5, b=1755.0).degenerate()["bgnbd"]
+    assert "no dropout identified" in fitted_params(a=0.0).degenerate()["bgnbd"]
+    ran_off = fitted_params(r=3e6).degenerate()["bgnbd"]
+    assert "r at the edge" in ran_off and "not converged" in ran_off
+    assert "undefined" in fitted_params(alpha=float("nan")).degenerate()["bgnbd"]
+    spend = fitted_params(p=8.2e6, q=2.4e11).degenerate()
+    assert set(spend) == {"gamma_gamma"} and "no spread of spend" in spend["gamma_gamma"]
+
+
 def test_last_period_revenue_arithmetic():
     X = pd.DataFrame({"revenue_7d": [7.0, 0.0], "revenue_30d": [30.0, np.nan], "revenue_90d": [90.0, 9.0]})
     np.testing.assert_allclose(LastPeriodRevenue(28).fit(X).predict(X), [28.0, 0.0])

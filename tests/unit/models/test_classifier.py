@@ -205,9 +205,40 @@ def test_auto_keeps_raw_probabilities_when_they_are_right() -> None:
     margin = rng.normal(size=4000)
     y = (rng.random(4000) < 1 / (1 + np.exp(-margin))).astype(float)
     kind, scores = choose_calibration(margin, y)
-    assert kind == "none" and scores["isotonic"] > scores["none"]
+    assert kind == "none" and scores["isotonic"]["log_loss"] > scores["none"]["log_loss"]
     assert choose_calibration(margin * 3, y)[0] in {"sigmoid", "isotonic"}  # overconfident
     assert choose_calibration(margin, np.r_[1.0, np.zeros(3999)])[0] == "none"
+
+
+def test_auto_calibration_is_never_worse_than_the_raw_probabilities() -> None:
+    """Whatever auto picks has out-of-fold Brier and ECE no worse than none's, and every
+    candidate's figures are recorded for the report."""
+    rng = np.random.default_rng(4)
+    for scale, shift, n in ((1.0, 0.0, 3000), (3.0, 0.0, 3000), (1.0, 1.0, 3000), (0.6, -0.5, 300), (1.0, 0.0, 60)):
+        margin = rng.normal(size=n)
+        y = (rng.random(n) < 1 / (1 + np.exp(-margin))).astype(float)
+        kind, scores = choose_calibration(margin * scale + shift, y)
+        assert set(scores) == {"none", "sigmoid", "isotonic"}
+        assert all(set(s) == {"log_loss", "brier", "ece"} for s in scores.values())
+        assert scores[kind]["brier"] <= scores["none"]["brier"]
+        assert scores[kind]["ece"] <= scores["none"]["ece"]
+        if n == 3000:  # right stays raw, overconfident or shifted gets repaired
+            assert (kind == "none") == (scale == 1.0 and shift == 0.0), (scale, shift, kind)
+
+
+def test_a_lower_log_loss_alone_does_not_buy_a_worse_ece() -> None:
+    """80 validation rows: Platt scaling wins on out-of-fold log loss but its ECE is worse
+    than the raw probabilities', so the raw ones are kept."""
+    rng = np.random.default_rng(23)
+    n, scale = int(rng.choice([80, 150, 300, 600])), rng.choice([0.8, 1.0, 1.2])  # how the case was found
+    rng.choice([-0.2, 0.0, 0.2])
+    assert (n, scale) == (80, 1.2)
+    margin = rng.normal(size=80)
+    y = (rng.random(80) < 1 / (1 + np.exp(-margin))).astype(float)
+    kind, scores = choose_calibration(margin * scale, y)
+    assert scores["sigmoid"]["log_loss"] < scores["none"]["log_loss"] * 0.995
+    assert scores["sigmoid"]["ece"] > scores["none"]["ece"]
+    assert kind == "none"
 
 
 def test_without_eval_set(data) -> None:

@@ -12,10 +12,10 @@ from churnkit.errors import ChurnkitError, ConfigError
 from churnkit.scoring.segments import (
     RFMSegmenter,
     SegmentSettings,
-    lifecycle_stage,
     segment_columns_missing,
     segment_settings,
 )
+from churnkit.scoring.stages import lifecycle_stage
 
 NAN = float("nan")
 
@@ -181,7 +181,7 @@ def test_lifecycle_needs_its_features():
         ({"rfm_bins": 1}, "'rfm_bins'"),
         ({"churnd_days": 10}, "unknown key 'churnd_days'"),
         ({"tier_names": {"vip": "VIP"}}, "unknown tiers ['vip']"),
-        ({"silent_min_days": 40}, "silent_min_days (40) must be below churned_days (30)"),
+        ({"silent_min_days": 40, "churned_days": 30}, "silent_min_days (40) must be below churned_days (30)"),
         ({"new_days": "soon"}, "'new_days'"),
     ],
 )
@@ -196,7 +196,7 @@ def test_bad_settings_are_one_line_errors(data, message):
 def test_default_settings_are_documented_values():
     s = segment_settings(None)
     assert (s.rfm_bins, s.new_days, s.silent_factor, s.silent_min_days, s.churned_days, s.recalled_days) == (
-        5, 14, 3.0, 7, 30, 14)
+        5, 14, 3.0, None, None, 14)  # silent and churned cuts: from the data's rhythm
 
 
 def test_segment_columns_missing_names_what_tiers_and_stages_lack():

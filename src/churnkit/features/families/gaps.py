@@ -2,28 +2,57 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import ibis
 import ibis.expr.types as ir
 
 from churnkit.features.context import SECONDS_PER_DAY, Context, days_between, ratio, seconds
 from churnkit.features.families.rfm import silence
-from churnkit.features.spec import Family, FamilyOptions, FeatureSpec
-from churnkit.features.wording import ONE_ACTIVE_DAY, days, simple, whole
+from churnkit.features.spec import Family, FamilyOptions, FeatureSpec, Wording
+from churnkit.features.wording import ONE_ACTIVE_DAY, ReasonRows, days, simple, whole
 
 F = "gaps"
 
+RHYTHM = ("gap_mean_days", "gap_std_days", "gap_max_days", "last_gap_days")
+
+
+def _rhythm(text: Callable[[float], str]) -> Wording:
+    """A gap feature's wording; when every gap is the same length (two active days: one
+    gap) the mean, longest and last gap are one number and the spread says nothing, so it
+    is one fact, said once."""
+    plain = simple(text, whole, ONE_ACTIVE_DAY)
+
+    def wording(r: ReasonRows, i: int, lead: str) -> str:
+        mean, longest, last = r.v(i, RHYTHM[0]), r.v(i, RHYTHM[2]), r.v(i, RHYTHM[3])
+        if mean != longest and lead in RHYTHM[2:] and last == longest:  # the last gap is the longest
+            r.states(RHYTHM[2])
+            r.states(RHYTHM[3])
+            return f"last gap between active days {days(last)}, the longest so far" + r.typical(lead, whole)
+        if mean != longest:  # also when either is unknown (NaN)
+            return plain(r, i, lead)
+        for name in RHYTHM:
+            r.states(name)
+        two = r.v(i, "active_days_total") == 2  # rfm family
+        said = f"one gap between active days so far, {days(mean)}" if two else f"every gap between active days {days(mean)}"
+        return said + r.typical(RHYTHM[0], whole)
+
+    return wording
+
+
 GAP_MEAN_DAYS = FeatureSpec(
     "gap_mean_days", "typical days between active days", "days", F,
-    wording=simple(lambda x: f"usually {days(x)} between active days", whole, ONE_ACTIVE_DAY))
+    wording=_rhythm(lambda x: f"usually {days(x)} between active days"))
 GAP_STD_DAYS = FeatureSpec(
     "gap_std_days", "spread of the days between active days", "days", F,
-    wording=simple(lambda x: f"gaps between active days vary by {days(x)}", whole, ONE_ACTIVE_DAY))
+    wording=_rhythm(lambda x: f"gaps between active days vary by {days(x)}"))
 GAP_MAX_DAYS = FeatureSpec(
     "gap_max_days", "longest gap between active days", "days", F,
-    wording=simple(lambda x: f"longest gap between active days {days(x)}", whole, ONE_ACTIVE_DAY))
+    wording=_rhythm(lambda x: f"longest gap between active days {days(x)}"))
 LAST_GAP_DAYS = FeatureSpec(
     "last_gap_days", "days between the last two active days", "days", F,
-    wording=simple(lambda x: f"last gap between active days {days(x)}", whole, ONE_ACTIVE_DAY))
+    wording=_rhythm(lambda x: f"last gap between active days {days(x)}"))
+assert RHYTHM == (GAP_MEAN_DAYS.name, GAP_STD_DAYS.name, GAP_MAX_DAYS.name, LAST_GAP_DAYS.name)
 SILENCE_VS_TYPICAL_GAP = FeatureSpec(
     "silence_vs_typical_gap", "days since last activity over the typical gap", "ratio", F,
     fact="silence", wording=silence)

@@ -1,5 +1,9 @@
 """Recency, frequency and monetary value, with same-day purchases merged (as in CLV models).
 
+A purchase is an order (the lines of one ``order_id`` count once; see
+:mod:`churnkit.features.context`) and revenue is net of refunds, so ``avg_order_value`` is
+net revenue per order.
+
 ``clv_frequency``, ``clv_recency_days`` and ``clv_age_days`` are the x, t_x and T of the
 BG/NBD literature in days: repeat purchase days, first to last purchase day, first
 purchase day to the last observed day (the day before the cutoff).
@@ -37,6 +41,7 @@ F = "rfm"
 
 def silence(r: ReasonRows, i: int, lead: str) -> str:
     """How long the user has been quiet, against their own rhythm when the gaps are known."""
+    r.states(DAYS_SINCE_LAST_ACTIVITY.name)
     d = r.v(i, DAYS_SINCE_LAST_ACTIVITY.name)
     if math.isnan(d):
         return "no activity yet"
@@ -45,14 +50,17 @@ def silence(r: ReasonRows, i: int, lead: str) -> str:
     text = f"no activity for {days(d)}"
     ratio_, gap = r.v(i, "silence_vs_typical_gap"), r.v(i, "gap_mean_days")  # gaps family
     if ratio_ >= 1.5:
+        r.states("gap_mean_days")
         return f"{text}, {times(ratio_)} this user's usual gap"
     if gap > 0:
+        r.states("gap_mean_days")
         return f"{text} (usual gap for this user: {whole(gap)})"
     return text + r.typical(DAYS_SINCE_LAST_ACTIVITY.name, whole)
 
 
 def purchase_recency(r: ReasonRows, i: int, lead: str) -> str:
     """Typical for the user is their own mean days between purchase days (t_x / x)."""
+    r.states(DAYS_SINCE_LAST_PURCHASE.name)
     d = r.v(i, DAYS_SINCE_LAST_PURCHASE.name)
     if math.isnan(d):
         return NO_PURCHASE
@@ -101,7 +109,21 @@ def _revenue_total(r: ReasonRows, i: int, lead: str) -> str:
     v = r.v(i, lead)
     if v == 0 and r.v(i, PURCHASES_TOTAL.name) in (0.0,):
         return NO_PURCHASE
-    return f"spent {money(v)} in total" + r.typical(lead, money)
+    return spent_in_total(r, i, v) + r.typical(lead, money)
+
+
+RECENT_REVENUE = ("revenue_7d", "revenue_30d", "revenue_90d")
+"""The windows family's revenue (shortest window first): a total all spent recently is one fact."""
+
+
+def spent_in_total(r: ReasonRows, i: int, total: float) -> str:
+    """'spent 40.00 in total', and 'all in the last 30 days' when a window holds all of it
+    (then the windows' revenue says nothing more: declared stated)."""
+    r.states(REVENUE_TOTAL.name)
+    recent = [name for name in RECENT_REVENUE if total > 0 and r.v(i, name) == total]
+    for name in recent:
+        r.states(name)
+    return f"spent {money(total)} in total" + (f", all in the last {recent[0][8:-1]} days" if recent else "")
 
 
 # --------------------------------------------------------------------------- features
@@ -118,10 +140,11 @@ ACTIVE_DAYS_TOTAL = FeatureSpec("active_days_total", "days with any activity, al
                                 wording=simple(lambda x: f"active on {counted(x, 'days')} so far", whole))
 PURCHASE_DAYS_TOTAL = FeatureSpec("purchase_days_total", "days with a purchase, all history", "days", F,
                                   fact="purchases", wording=_purchases)
-PURCHASES_TOTAL = FeatureSpec("purchases_total", "purchases, all history", "purchases", F,
+PURCHASES_TOTAL = FeatureSpec("purchases_total", "purchases (orders), all history", "purchases", F,
                               fact="purchases", wording=_purchases)
-REVENUE_TOTAL = FeatureSpec("revenue_total", "revenue, all history", "currency", F, wording=_revenue_total)
-AVG_ORDER_VALUE = FeatureSpec("avg_order_value", "mean purchase amount, all history", "currency", F,
+REVENUE_TOTAL = FeatureSpec("revenue_total", "revenue net of refunds, all history", "currency", F,
+                            wording=_revenue_total)
+AVG_ORDER_VALUE = FeatureSpec("avg_order_value", "net revenue per order, all history", "currency", F,
                               fact="order_value", wording=_order_value)
 CLV_FREQUENCY = FeatureSpec("clv_frequency", "repeat purchase days (x): purchase days after the first", "days", F,
                             fact="purchases", wording=_purchases)

@@ -11,8 +11,11 @@ from churnkit.features.context import Context, zero_if_null
 from churnkit.features.families.rfm import (
     DAYS_SINCE_LAST_ACTIVITY,
     DAYS_SINCE_LAST_PURCHASE,
+    RECENT_REVENUE,
+    REVENUE_TOTAL,
     purchase_recency,
     silence,
+    spent_in_total,
 )
 from churnkit.features.spec import Family, FamilyOptions, FeatureSpec, Wording
 from churnkit.features.wording import ReasonRows, known, money, num, plural, whole
@@ -106,6 +109,8 @@ def _spend(window: int) -> Wording:
         n = r.v(i, lead)
         if n == 0 and _implied_by_no_purchase(r, i, window):
             return purchase_recency(r, i, lead)
+        if n > 0 and n == r.v(i, REVENUE_TOTAL.name):  # everything they ever spent: one fact
+            return spent_in_total(r, i, n) + r.typical(lead, money)
         return f"spent {money(n)} in the last {window} days" + r.typical(lead, money)
 
     return known(wording)
@@ -139,6 +144,7 @@ def _aggregates(ctx: Context) -> dict[str, ir.Value]:
 
 
 def family(options: FamilyOptions) -> Family:
+    assert tuple(revenue_name(w) for w in WINDOWS) == RECENT_REVENUE
     features = []
     for w in WINDOWS:
         features += [(_count_spec(ev, w), _sum(f"n_{ev}", w)) for ev in EVENT_TYPES]
@@ -147,7 +153,7 @@ def family(options: FamilyOptions) -> Family:
                          fact="activity", wording=_activity(w, days_count=False)), _sum("n_activity", w)),
             (FeatureSpec(f"active_days_{w}d", f"active days in the last {w} days", "days", F,
                          fact="activity", wording=_activity(w, days_count=True)), _days("n_activity", w)),
-            (FeatureSpec(revenue_name(w), f"revenue in the last {w} days", "currency", F,
+            (FeatureSpec(revenue_name(w), f"revenue net of refunds in the last {w} days", "currency", F,
                          fact="spend", wording=_spend(w)), _sum("revenue", w)),
         ]
     return Family(F, features, _aggregates)

@@ -201,6 +201,11 @@ def log_json(obj: Any, artifact_file: str) -> None:
     mlflow.log_text(to_json(obj), artifact_file)
 
 
+def log_artifact(path: Path, artifact_path: str | None = None) -> None:
+    """A file from disk as an artefact of the active run (under ``artifact_path``)."""
+    mlflow.log_artifact(str(path), artifact_path)
+
+
 def log_figure(figure: Any, artifact_file: str) -> None:
     """A matplotlib or plotly figure as an image/HTML artefact of the active run."""
     mlflow.log_figure(figure, artifact_file)

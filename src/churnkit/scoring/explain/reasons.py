@@ -5,8 +5,10 @@ columns of ``platform``, sessions over 7/30/90 days, days since last activity an
 silence over the usual gap). Each feature's spec says which fact it states and how
 (``FeatureSpec.fact`` and ``wording``); SHAP values add up, so a fact's contribution is the
 sum of its members', facts are ranked, and each speaks once, in the words of the member that
-pushed hardest. Texts that still say the same thing (two ways of saying "never bought") are
-dropped for the next reason. This module names no feature: it reads the specs.
+pushed hardest. A reason that states a fact an earlier one stated (the same text, or a
+wording that fell back on another fact's words, which it declares with ``rows.states``) gives
+way to the next fact; features that coincide on the data being scored form one fact (see
+``basis``). This module names no feature: it reads the specs.
 
 Speed: fact sums are one ``np.add.reduceat``, the top facts one ``np.argpartition``; text
 is built only for the facts shown.
@@ -25,8 +27,8 @@ from churnkit.errors import ChurnkitError
 from churnkit.features.wording import ReasonRows
 from churnkit.scoring.explain.facts import Explainer, Fact
 
-SPARE = 2
-"""Extra candidate facts per row, so a duplicate text can be replaced without a second pass."""
+SPARE = 4
+"""Extra candidate facts per row, so a reason that repeats a fact can be replaced without a second pass."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,19 +84,27 @@ def reason_codes(
     lead = _leads(facts, col, x, c, cand, score > 0)
 
     rows = ReasonRows(x, names, explainer.medians, explainer.entries, explainer.activity)
+    fact_of = {m: j for j, f in enumerate(facts) for m in f.members}
     out: list[list[Reason]] = []
     # Python lists: scalar access is several times cheaper than on numpy arrays.
     for i, (scores, facts_i, leads_i) in enumerate(zip(score.tolist(), cand.tolist(), lead.tolist())):
         reasons: list[Reason] = []
         seen: set[str] = set()
+        stated: set[int] = set()
         for s, g_, lj in zip(scores, facts_i, leads_i):
             if not s > 0:
                 break
             name = names[lj]
+            rows.said.clear()
             text = facts[g_].render(rows, i, name)
-            if text in seen:
+            # one fact per reason: a text that says what an earlier one said (the same words,
+            # or the fact another wording fell back on, e.g. "no purchase for 40 days" for
+            # "no revenue in 30 days") gives way to the next fact
+            says = {g_} | {fact_of[f] for f in rows.said if f in fact_of}
+            if text in seen or says & stated:
                 continue
             seen.add(text)
+            stated |= says
             reasons.append(Reason(name, s * sign, float(x[i, lj]), text))
             if len(reasons) == top:
                 break
@@ -126,6 +136,7 @@ def _leads(facts: list[Fact], col: dict[str, int], x: np.ndarray, c: np.ndarray,
 
 
 def reasons_frame(reasons: list[list[Reason]], top: int = 3) -> pd.DataFrame:
-    """Texts as columns ``reason_1..top`` (empty string where a row has fewer), for lists."""
-    cols = {reason_column(j + 1): [r[j].text if j < len(r) else "" for r in reasons] for j in range(top)}
+    """Texts as columns ``reason_1..top`` (null where a row has fewer), for lists."""
+    cols = {reason_column(j + 1): pd.Series([r[j].text if j < len(r) else None for r in reasons], dtype="object")
+            for j in range(top)}
     return pd.DataFrame(cols)

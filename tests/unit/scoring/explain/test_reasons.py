@@ -169,7 +169,7 @@ def test_rows_are_independent_and_may_have_no_reasons():
     assert out[0] == []
     assert [r.text for r in out[1]] == ["2 support tickets in the last 30 days (most users: 0)"]
     frame = reasons_frame(out, top=2)
-    assert frame.to_dict("list") == {"reason_1": ["", out[1][0].text], "reason_2": ["", ""]}
+    assert frame.to_dict("list") == {"reason_1": [None, out[1][0].text], "reason_2": [None, None]}  # null, never ""
 
 
 def test_every_feature_belongs_to_exactly_one_fact():

@@ -1,0 +1,113 @@
+"""One pinned model per role: what it is, whether a row is in its population, what it outputs.
+
+The pieces a :class:`~churnkit.scoring.scorer.Scorer` is made of, apart so the scorer
+module keeps to orchestration.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from churnkit.config import ProblemConfig
+from churnkit.contracts import KIND_OF_ROLE, ROLE_OUTPUTS, VALUE_AT_RISK
+from churnkit.datasets.eligibility import eligible
+from churnkit.datasets.manifest import Manifest
+from churnkit.errors import ChurnkitError
+from churnkit.features.build import ELIGIBILITY_COLUMNS
+from churnkit.models.outputs import model_outputs
+from churnkit.scoring.explain import Explainer
+
+
+@dataclass(frozen=True)
+class RoleModel:
+    """One pinned model: which score it gives, its version, the estimator and its manifest."""
+
+    role: str
+    problem: str
+    version: int
+    model: Any
+    manifest: Manifest
+
+    @property
+    def name(self) -> str:
+        return f"{self.role} model churnkit-{self.problem} v{self.version}"
+
+    @property
+    def features(self) -> list[str]:
+        return self.manifest.feature_names
+
+    @property
+    def spec(self) -> ProblemConfig:
+        return self.manifest.problem
+
+    @cached_property
+    def explainer(self) -> Explainer:
+        return Explainer.for_manifest(self.manifest)
+
+
+def check_role_model(rm: RoleModel) -> None:
+    """The model is of the role's kind and expects exactly its manifest's features."""
+    kind = rm.manifest.label.kind
+    if kind != KIND_OF_ROLE[rm.role]:
+        raise ChurnkitError(
+            f"{rm.name} predicts '{kind}', not '{KIND_OF_ROLE[rm.role]}': check scoring.{rm.role} in the config"
+        )
+    expected = getattr(rm.model, "feature_names_in_", None)
+    if expected is not None and list(expected) != rm.features:
+        missing = sorted(set(expected) - set(rm.features))
+        extra = sorted(set(rm.features) - set(expected))
+        raise ChurnkitError(
+            f"{rm.name}: the feature manifest and the model disagree (model needs {missing[:5]}, "
+            f"manifest adds {extra[:5]}); retrain with churnkit train --problem {rm.problem}"
+        )
+
+
+def feature_key(manifest: Manifest) -> str:
+    """Models whose features are computed identically share one feature pass."""
+    p = manifest.problem
+    return json.dumps(
+        [p.features.model_dump(mode="json"), p.activity.model_dump(mode="json"), manifest.attribute_levels,
+         manifest.feature_names],
+        sort_keys=True,
+    )
+
+
+def in_population(X: pd.DataFrame, problem: ProblemConfig) -> pd.Series:
+    """The :func:`eligible` rule on feature rows; NA where the rows lack what it reads."""
+    since, history = ELIGIBILITY_COLUMNS
+    if since not in X.columns or (problem.min_history_days > 0 and history not in X.columns):
+        return pd.Series(pd.NA, index=X.index, dtype="boolean")
+    hist = X[history].to_numpy("float64") if history in X.columns else np.full(len(X), np.nan)
+    return pd.Series(eligible(X[since].to_numpy("float64"), hist, problem), index=X.index, dtype="boolean")
+
+
+def value_at_risk(churn_probability: np.ndarray, predicted_ltv: np.ndarray) -> np.ndarray:
+    """Revenue expected from the user over the LTV horizon that is lost if they churn."""
+    return churn_probability * predicted_ltv
+
+
+def in_chunks(fn: Callable[[pd.DataFrame], Any], X: pd.DataFrame, rows: int) -> list[Any]:
+    return [fn(X.iloc[i : i + rows]) for i in range(0, len(X), rows)] if len(X) else []
+
+
+def role_outputs(rm: RoleModel, X: pd.DataFrame, chunk_rows: int) -> dict[str, np.ndarray]:
+    """A model's score-row columns for feature rows, in chunks (``churn_probability``, ...)."""
+    kind = KIND_OF_ROLE[rm.role]
+    parts = in_chunks(lambda x: model_outputs(rm.model, x, kind), X[rm.features], chunk_rows)
+    return {col: np.concatenate([p[part] for p in parts]) if parts else np.empty(0)
+            for part, col in ROLE_OUTPUTS[rm.role].items()}
+
+
+
+def add_value_at_risk(out: dict[str, Any] | pd.DataFrame) -> None:
+    """``value_at_risk`` when both its factors are scored; absent otherwise."""
+    churn, ltv = ROLE_OUTPUTS["churn"]["score"], ROLE_OUTPUTS["ltv"]["score"]
+    if churn in out and ltv in out:
+        out[VALUE_AT_RISK] = value_at_risk(np.asarray(out[churn]), np.asarray(out[ltv]))
