@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from churnkit.metrics import normalized_gini
+from churnkit.metrics import decile_mape, normalized_gini
 from churnkit.models.classifier import PropensityClassifier
 from churnkit.models.linear_base import BASE_COLUMNS, LinearBase
 from churnkit.models.ltv import LTVModel, TweedieLTV
@@ -88,3 +88,34 @@ def test_a_bad_base_is_one_line():
     X, y, _ = customers(500, 7, (1, 5))
     with pytest.raises(ChurnkitError, match="base must be one of linear_rfm, none"):
         PropensityClassifier(base="spline").fit(X, y)
+
+
+def test_the_level_map_fixes_a_level_learnt_elsewhere_and_keeps_the_order():
+    """Predictions 40% too high and compressed (b = 0.6 on the log scale: the top too low,
+    the bottom too high): the map fitted on held-out rows brings every decile's total back
+    and keeps the ranking; right predictions stay as they are."""
+    from churnkit.models.ltv import LevelMap
+
+    rng = np.random.default_rng(8)
+    mu = rng.lognormal(2.0, 1.0, 20_000)
+    y = np.where(rng.random(mu.size) < 0.5, rng.gamma(2.0, mu), 0.0)  # mean: mu
+    wrong = 1.4 * np.exp(0.6 * np.log(mu) + 0.4 * np.log(mu).mean())
+    m = LevelMap().fit(wrong[:10_000], y[:10_000])
+    assert m.kept_ and 1.4 < m.b_ < 1.9  # undoes the compression (1 / 0.6)
+    fixed = m.predict(wrong[10_000:])
+    held = y[10_000:]
+    assert abs(fixed.sum() / held.sum() - 1) < 0.05
+    assert decile_mape(held, fixed) < 0.1
+    assert decile_mape(held, wrong[10_000:]) > 0.3
+    assert (np.argsort(fixed) == np.argsort(wrong[10_000:])).all()
+    right = LevelMap().fit(mu[:10_000], y[:10_000])
+    assert not right.kept_ or (abs(right.a_) < 0.1 and abs(right.b_ - 1) < 0.05)
+
+
+def test_ltv_contributions_sum_to_the_log_of_the_levelled_prediction():
+    X, _, revenue = customers(3000, 9, (1, 10))
+    Xv, _, rv = customers(1500, 10, (1, 10))
+    m = LTVModel(random_state=0).fit(X, revenue * 0.5, eval_set=(Xv, rv))  # learnt at half the level
+    assert m.level_.kept_
+    np.testing.assert_allclose(np.exp(m.contributions(Xv).sum(axis=1)), m.predict(Xv), rtol=1e-9)
+    assert abs(m.predict(Xv).sum() / rv.sum() - 1) < 0.1
