@@ -43,7 +43,7 @@ from churnkit.errors import ChurnkitError
 from churnkit.metrics import both_classes, brier, expected_calibration_error, log_loss
 from churnkit.models.checks import check_binary_target, check_features
 from churnkit.models.lgbm import lgbm_params, resolve_threads
-from churnkit.models.linear_base import LinearBase
+from churnkit.models.linear_base import LinearBase, fit_base
 
 CALIBRATIONS = get_args(Calibration)
 BASES = get_args(Base)
@@ -282,7 +282,8 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
                 f" {', '.join(repr(n) for n in odd[:3])}"
             )
         columns = LinearBase.columns_in(names) if self.base == "linear_rfm" else []
-        self.base_ = LinearBase("logit").fit(Xf, yf, columns) if columns and both_classes(yf) else None
+        later = (Xv, yv) if Xv is not None and both_classes(yv) else None
+        self.base_ = fit_base("logit", Xf, yf, columns, later) if both_classes(yf) else None
         train = lgb.Dataset(Xf.to_numpy(), label=yf, feature_name=names, free_raw_data=True,
                             init_score=self._base_margin(Xf))
         valid_sets, callbacks = [], []

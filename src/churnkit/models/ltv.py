@@ -38,7 +38,7 @@ from churnkit.metrics import normalized_gini, rmse
 from churnkit.models.checks import check_features
 from churnkit.models.interval import RevenueInterval
 from churnkit.models.lgbm import lgbm_params, sklearn_params
-from churnkit.models.linear_base import LinearBase
+from churnkit.models.linear_base import LinearBase, fit_base
 
 EvalSet = tuple[pd.DataFrame, Any] | None
 
@@ -280,7 +280,7 @@ class TweedieLTV(_LGBMRegressorBase):
             objective="tweedie", tweedie_variance_power=float(self.variance_power), **_lgbm_kwargs(self, len(X))
         )
         columns = LinearBase.columns_in(list(X.columns)) if self.base == "linear_rfm" else []
-        self.base_ = LinearBase("log", float(self.variance_power)).fit(X, y, columns) if columns else None
+        self.base_ = fit_base("log", X, y, columns, ev, float(self.variance_power))
         _fit_lgbm(self.model_, X, y, ev, self.early_stopping_rounds, self.base_)
         return self
 

@@ -24,7 +24,7 @@ from churnkit.errors import ChurnkitError
 from churnkit.features.families import rfm
 from churnkit.models import baselines as b
 from churnkit.models.classifier import PropensityClassifier
-from churnkit.models.linear_base import LinearBase
+from churnkit.models.linear_base import LinearBase, fit_base
 from churnkit.models.ltv import TweedieLTV
 from churnkit.simulate.truth import OBSERVABLE_SUFFIX, TRUTH_OF_KIND
 
@@ -116,7 +116,8 @@ def _linear(kind: str, rows: BaselineRows, out: Baselines) -> None:
     columns = LinearBase.columns_in(list(rows.fit_X.columns))
     link = "logit" if kind in CLASSIFIER_KINDS else "log"
     ok = len(columns) > 0 and (link == "log" or len(np.unique(rows.fit_y)) == 2) and np.nanmax(rows.fit_y) > 0
-    est = LinearBase(link).fit(rows.fit_X, rows.fit_y, columns) if ok else None
+    later = (rows.calib_X, rows.calib_y) if len(rows.calib_y) else None
+    est = fit_base(link, rows.fit_X, rows.fit_y, columns, later) if ok else None
     if est is None:
         out.notes.append("linear RFM baseline left out: the training set has no varying recency, frequency or"
                          " monetary column")

@@ -119,3 +119,24 @@ def test_ltv_contributions_sum_to_the_log_of_the_levelled_prediction():
     assert m.level_.kept_
     np.testing.assert_allclose(np.exp(m.contributions(Xv).sum(axis=1)), m.predict(Xv), rtol=1e-9)
     assert abs(m.predict(Xv).sum() / rv.sum() - 1) < 0.1
+
+
+def test_the_logistic_takes_pair_products_where_later_rows_rank_better_with_them():
+    from churnkit.models.linear_base import fit_base
+
+    rng = np.random.default_rng(11)
+
+    def rows(n):
+        rec, freq = rng.exponential(40.0, n), rng.integers(1, 30, n).astype(float)
+        X = pd.DataFrame({"days_since_last_purchase": rec, "clv_frequency": freq})
+        # silence means more for a frequent buyer: an interaction no sum of logs can state
+        logit = 3.0 - np.log1p(rec) * (0.1 + 0.5 * np.log1p(freq))
+        return X, (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(float)
+
+    (X, y), (Xv, yv) = rows(8000), rows(4000)
+    base = fit_base("logit", X, y, ["days_since_last_purchase", "clv_frequency"], (Xv, yv))
+    assert base.degree_ == 2 and "days_since_last_purchase*clv_frequency" in base.describe()
+    one = LinearBase("logit", degree=1).fit(X, y, ["days_since_last_purchase", "clv_frequency"])
+    assert roc_auc_score(yv, base.margin(Xv)) > roc_auc_score(yv, one.margin(Xv))
+    revenue = fit_base("log", X, y * 10, ["days_since_last_purchase", "clv_frequency"], (Xv, yv * 10))
+    assert revenue.degree_ == 1  # exponentiated products overshoot bigger customers
