@@ -34,7 +34,7 @@ from churnkit.datasets.build import build_training_set
 from churnkit.events.ingest import ingest
 from churnkit.io.warehouse import duckdb_connection, workspace_events
 from churnkit.io.workspace import Workspace
-from churnkit.metrics import compare_table
+from churnkit.metrics import compare_table, decile_table
 from churnkit.models.classifier import PropensityClassifier
 from churnkit.models.ltv import LTVModel
 from churnkit.models.outputs import model_outputs
@@ -56,6 +56,12 @@ def problem(name: str, kind: str, horizon: int, dates: list[dt.date]) -> Problem
     })
 
 
+def level_errors(y, pred) -> tuple[float, list[float]]:
+    """Predicted over realised revenue, minus 1: in total and per predicted decile."""
+    t = decile_table(y, pred)
+    return float(pred.sum() / y.sum() - 1), (t["mean_pred"] / t["mean_actual"] - 1).round(4).tolist()
+
+
 def main() -> None:
     cdnow = ROOT.parent / "shared" / "data" / "cdnow" / "CDNOW_master.txt"
     with tempfile.TemporaryDirectory() as tmp:
@@ -68,34 +74,48 @@ def main() -> None:
             test, _ = build_training_set(events, None, problem(f"cd_{kind}_test", kind, HOLDOUT_DAYS, [TEST]))
             rfm = [f.name for f in man.features if f.family == RFM_FAMILY]
             sets[kind] = (train, test, man.feature_names, rfm)
+        # the level at the horizon the model learns: the holdout's first 13 weeks
+        test13, _ = build_training_set(events, None, problem("cd_revenue_13w", "revenue", TRAIN_H, [TEST]))
+        sets["revenue_13w"] = (sets["revenue"][0], test13, *sets["revenue"][2:])
     t0 = time.perf_counter()
     reports = {}
-    for kind, make in (("purchase", lambda: PropensityClassifier(random_state=1)), ("revenue", lambda: LTVModel(random_state=1))):
+    models = {}
+    for kind, make in (("purchase", lambda: PropensityClassifier(random_state=1)), ("revenue", lambda: LTVModel(random_state=1)),
+                       ("revenue_13w", None)):
         train, test, names, rfm = sets[kind]
+        horizon = TRAIN_H if kind == "revenue_13w" else HOLDOUT_DAYS
+        kind, label = kind.split("_")[0], kind
         last = train.cutoff.max()
         fit, calib = train[train.cutoff <= last - pd.Timedelta(days=TRAIN_H)], train[train.cutoff == last]
-        model = make().fit(fit[names], fit.label, eval_set=(calib[names], calib.label))
+        model = models[kind] = models.get(kind) or make().fit(fit[names], fit.label, eval_set=(calib[names], calib.label))
         # learnt on 13-week labels: scaled to the 39-week holdout (ranking metrics ignore it)
-        scale = 1.0 if kind == "purchase" else HOLDOUT_DAYS / TRAIN_H
+        scale = 1.0 if kind == "purchase" else horizon / TRAIN_H
         scores = {"model": model_outputs(model, test[names], kind)["score"] * scale}
         rows = BaselineRows(fit[names], fit.label.to_numpy("float64"), calib[names], calib.label.to_numpy("float64"),
                             test[names], test.cutoff.to_numpy())
-        base = baseline_scores(kind, HOLDOUT_DAYS, rows, rfm, bgnbd=True, seed=1)
-        if "lgbm_rfm" in base.scores:
-            base.scores["lgbm_rfm"] = base.scores["lgbm_rfm"] * scale
+        base = baseline_scores(kind, horizon, rows, rfm, bgnbd=True, seed=1)
+        for name in ("lgbm_rfm", "linear_rfm"):  # learnt on 13-week labels too
+            if name in base.scores:
+                base.scores[name] = base.scores[name] * scale
         scores |= base.scores
         y = test.label.to_numpy("float64")
         metrics = metrics_for(kind, y, scores)
         comparison = compare_with_best(kind, y, scores, metrics, list(base.scores), test.user_id.to_numpy(), seed=1)
-        reports[kind] = (len(test), metrics, comparison, base)
+        deciles = {n: level_errors(y, s) for n, s in scores.items()} if kind == "revenue" else {}
+        reports[label] = (len(test), metrics, comparison, base, deciles)
     wall = time.perf_counter() - t0
     keep = {"purchase": ["n", "base_rate", "mean_pred", "roc_auc", "pr_auc", "ece", "lift_top10", "capture_top10"],
             "revenue": ["n", "mean_actual", "mean_pred", "gini_norm", "spearman", "decile_mape", "rmse", "mae"]}
-    title = {"purchase": "buys again in the 39-week holdout", "revenue": "holdout revenue (39 weeks)"}
+    title = {"purchase": "buys again in the 39-week holdout", "revenue": "holdout revenue (39 weeks)",
+             "revenue_13w": "holdout revenue, first 13 weeks (the horizon the models learn; BTYD at 13 weeks)"}
     print(f"customers scored at {TEST}: {reports['purchase'][0]:,}; fit + score {wall:.1f} s")
-    for kind, (_, metrics, comparison, base) in reports.items():
-        print(f"\n{title[kind]}\n" + compare_table(metrics).loc[keep[kind]].to_string(float_format=lambda v: f"{v:.4f}"))
+    for label, (_, metrics, comparison, base, deciles) in reports.items():
+        kind = label.split("_")[0]
+        print(f"\n{title[label]}\n" + compare_table(metrics).loc[keep[kind]].to_string(float_format=lambda v: f"{v:.4f}"))
         print(comparison_text(comparison))
+        for name, (total, per_decile) in deciles.items():
+            print(f"  {name}: predicted/realised - 1, total {total:+.3f}; per predicted decile (1 = top) "
+                  + " ".join(f"{e:+.2f}" for e in per_decile))
         for name, info in base.info.items():
             print(f"  {name}: {json.dumps(info, default=str)}")
         for note in base.notes:

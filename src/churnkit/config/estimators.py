@@ -67,6 +67,9 @@ def canonical_params(params: Mapping[str, Any] | None, where: str = "params") ->
 
 
 Calibration = Literal["auto", "isotonic", "sigmoid", "none"]
+Base = Literal["linear_rfm", "none"]
+"""What a boosted model starts from: a GLM on log recency, frequency and monetary value
+(:mod:`churnkit.models.linear_base`), or a constant."""
 
 
 class ClassifierSettings(StrictModel):
@@ -82,6 +85,8 @@ class ClassifierSettings(StrictModel):
     calibration: Calibration | None = None
     holdout: float | None = Field(None, ge=0.0, lt=1.0)
     """Random holdout fraction used only when fit gets no eval_set."""
+    base: Base | None = None
+    """``linear_rfm`` (default): boost from a logistic on the RFM columns; ``none``."""
 
 
 class LTVSettings(StrictModel):
@@ -100,6 +105,8 @@ class LTVSettings(StrictModel):
     early_stopping_rounds: int | None = Field(None, ge=0)
     holdout: float | None = Field(None, gt=0.0, lt=1.0)
     tie_tol: float | None = Field(None, ge=0.0)
+    base: Base | None = None
+    """``linear_rfm`` (default): the Tweedie part boosts from a Tweedie GLM on the RFM columns."""
     n_jobs: int | None = None
 
 

@@ -14,6 +14,13 @@ the rows for early stopping and calibration. That split ignores time (a user's r
 other cutoffs can fall on both sides), so it is a convenience: the backtest passes a later
 cutoff as ``eval_set``. ``holdout=0`` trains on every row for ``n_estimators`` rounds
 without calibration.
+
+With ``base="linear_rfm"`` (the default) the booster starts from the margin of a logistic
+regression on log recency, frequency and monetary value
+(:class:`~churnkit.models.linear_base.LinearBase`, fitted on the same rows) and learns
+corrections to it: on CDNOW it is what lifts the model from level with that logistic to
+above it (bench/RESULTS.md). The margin, the calibration and the contributions are of the
+sum.
 """
 
 from __future__ import annotations
@@ -31,13 +38,15 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from churnkit.config import ClassifierSettings, canonical_params
-from churnkit.config.estimators import Calibration
+from churnkit.config.estimators import Base, Calibration
 from churnkit.errors import ChurnkitError
 from churnkit.metrics import both_classes, brier, expected_calibration_error, log_loss
 from churnkit.models.checks import check_binary_target, check_features
 from churnkit.models.lgbm import lgbm_params, resolve_threads
+from churnkit.models.linear_base import LinearBase, fit_base
 
 CALIBRATIONS = get_args(Calibration)
+BASES = get_args(Base)
 BINARY_OBJECTIVES = ("binary", "cross_entropy")
 _EPS = 1e-6
 _JSON_CHARS = set('[]{}":,')
@@ -154,6 +163,8 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
     calibration : ``auto`` | ``isotonic`` | ``sigmoid`` | ``none``.
     holdout : random fraction held out for stopping and calibration when ``fit`` gets no
         ``eval_set`` (see the module docstring); 0 disables both in that case.
+    base : ``linear_rfm`` boosts from a logistic regression on the RFM columns the features
+        hold (see the module docstring), ``none`` from a constant.
     random_state : LightGBM ``seed``.
     n_jobs : LightGBM threads; None picks by rows (one per 100k, see
         :func:`~churnkit.models.lgbm.resolve_threads`), -1 uses all cores.
@@ -168,6 +179,7 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
         early_stopping_rounds: int = 50,
         calibration: Calibration = "auto",
         holdout: float = 0.2,
+        base: Base = "linear_rfm",
         random_state: int = 0,
         n_jobs: int | None = None,
         feature_manifest: Sequence[Mapping[str, Any]] | None = None,
@@ -177,6 +189,7 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
         self.early_stopping_rounds = early_stopping_rounds
         self.calibration = calibration
         self.holdout = holdout
+        self.base = base
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.feature_manifest = feature_manifest
@@ -219,6 +232,8 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
             )
         if not 0.0 <= float(self.holdout) < 1.0:
             raise ChurnkitError(f"holdout must be in [0, 1) (got {self.holdout})")
+        if self.base not in BASES:
+            raise ChurnkitError(f"base must be one of {', '.join(BASES)} (got {self.base!r})")
         params = lgbm_params(
             "binary", self.params, seed=self.random_state, n_jobs=self.n_jobs, n_rows=n_rows,
             where="PropensityClassifier.params",
@@ -266,10 +281,14 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
                 f"fit: LightGBM cannot store feature names with any of {''.join(sorted(_JSON_CHARS))}:"
                 f" {', '.join(repr(n) for n in odd[:3])}"
             )
-        train = lgb.Dataset(Xf.to_numpy(), label=yf, feature_name=names, free_raw_data=True)
+        columns = LinearBase.columns_in(names) if self.base == "linear_rfm" else []
+        later = (Xv, yv) if Xv is not None and both_classes(yv) else None
+        self.base_ = fit_base("logit", Xf, yf, columns, later) if both_classes(yf) else None
+        train = lgb.Dataset(Xf.to_numpy(), label=yf, feature_name=names, free_raw_data=True,
+                            init_score=self._base_margin(Xf))
         valid_sets, callbacks = [], []
         if Xv is not None:
-            valid_sets = [lgb.Dataset(Xv.to_numpy(), label=yv, reference=train)]
+            valid_sets = [lgb.Dataset(Xv.to_numpy(), label=yv, reference=train, init_score=self._base_margin(Xv))]
             if self.early_stopping_rounds:
                 callbacks.append(
                     lgb.early_stopping(self.early_stopping_rounds, first_metric_only=True, verbose=False)
@@ -320,9 +339,15 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
         if not hasattr(self, "booster_"):
             raise ChurnkitError("PropensityClassifier is not fitted yet; call fit first")
 
+    def _base_margin(self, Xf: pd.DataFrame) -> np.ndarray | None:
+        base = getattr(self, "base_", None)  # None too for a model pickled before bases
+        return None if base is None else base.margin(Xf)
+
     def _margin(self, Xf: pd.DataFrame) -> np.ndarray:
         threads = resolve_threads(self.n_jobs, len(Xf))
-        return self.booster_.predict(Xf.to_numpy(), raw_score=True, num_threads=threads)
+        raw = self.booster_.predict(Xf.to_numpy(), raw_score=True, num_threads=threads)
+        base = self._base_margin(Xf)
+        return raw if base is None else raw + base
 
     def _checked(self, X: pd.DataFrame, where: str) -> pd.DataFrame:
         self._check_fitted()
@@ -343,13 +368,16 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[(self.predict_proba(X)[:, 1] >= 0.5).astype(int)]
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Per-feature SHAP contributions to the raw margin (TreeSHAP), plus ``bias``.
+        """Per-feature SHAP contributions to the raw margin (TreeSHAP), plus ``bias``; the
+        linear base's exact terms are added to its columns' (and its intercept to ``bias``).
 
         Rows sum to :meth:`predict_raw`; they explain the ranking, not the calibrated map.
         """
         Xf = self._checked(X, "contributions")
         threads = resolve_threads(self.n_jobs, len(Xf))
         values = self.booster_.predict(Xf.to_numpy(), pred_contrib=True, num_threads=threads)
+        if getattr(self, "base_", None) is not None:
+            values = values + self.base_.contributions(Xf, list(self.feature_names_in_))
         return pd.DataFrame(values, columns=[*self.feature_names_in_, "bias"], index=X.index)
 
     def feature_importance(self, kind: Literal["gain", "split"] = "gain") -> pd.Series:
@@ -361,7 +389,7 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
 
 SKOPS_TRUSTED_TYPES: list[str] = [
     f"{c.__module__}.{c.__qualname__}"
-    for c in (PropensityClassifier, *CALIBRATORS.values(), lgb.Booster, IsotonicRegression)
+    for c in (PropensityClassifier, *CALIBRATORS.values(), lgb.Booster, IsotonicRegression, LinearBase)
 ]
 """Types to trust when saving/loading with skops (mlflow.sklearn's default format):
 ``mlflow.sklearn.log_model(..., skops_trusted_types=SKOPS_TRUSTED_TYPES)``."""

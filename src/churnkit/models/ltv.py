@@ -7,7 +7,10 @@ Two LightGBM formulations of the same expectation ``E[revenue | x]``:
   Bregman loss, so it targets the conditional *mean* whatever the spend distribution is;
   a log-revenue regression would need a smearing factor that is only right when the
   log-scale variance is the same for everyone, which it is not for big and small spenders.
-- :class:`TweedieLTV`: one compound Poisson-gamma (``tweedie``) model of revenue directly.
+- :class:`TweedieLTV`: one compound Poisson-gamma (``tweedie``) model of revenue directly,
+  boosted by default from a Tweedie GLM on log recency, frequency and monetary value
+  (:mod:`churnkit.models.linear_base`; on CDNOW it lifts the normalized Gini from 0.706
+  to 0.719).
 
 :class:`LTVModel` fits both, keeps the better one on a held-out set, and adds an interval
 calibrated on that set (:mod:`churnkit.models.interval`). All follow the scikit-learn conventions (``__init__``
@@ -24,6 +27,9 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.linear_model import TweedieRegressor
+from sklearn.metrics import mean_tweedie_deviance
+from sklearn.model_selection import KFold
 from sklearn.utils.validation import check_is_fitted
 
 from churnkit.config import canonical_params
@@ -32,6 +38,7 @@ from churnkit.metrics import normalized_gini, rmse
 from churnkit.models.checks import check_features
 from churnkit.models.interval import RevenueInterval
 from churnkit.models.lgbm import lgbm_params, sklearn_params
+from churnkit.models.linear_base import LinearBase, fit_base
 
 EvalSet = tuple[pd.DataFrame, Any] | None
 
@@ -74,14 +81,18 @@ def _lgbm_kwargs(est: Any, n_rows: int) -> dict[str, Any]:
     return {"n_estimators": est.n_estimators, **sklearn_params(params)}
 
 
-def _fit_lgbm(model: lgb.LGBMModel, X: pd.DataFrame, y: np.ndarray, eval_set: tuple | None, rounds: int):
-    """Fit with early stopping on ``eval_set`` when one is given."""
+def _fit_lgbm(model: lgb.LGBMModel, X: pd.DataFrame, y: np.ndarray, eval_set: tuple | None, rounds: int,
+              base: LinearBase | None = None):
+    """Fit with early stopping on ``eval_set`` when one is given, from ``base``'s margin."""
+    init = None if base is None else {"init_score": base.margin(X)}
     if eval_set is None or len(eval_set[1]) == 0:
-        return model.fit(X, y)
+        return model.fit(X, y, **(init or {}))
     stop = [lgb.early_stopping(rounds, verbose=False)]
+    if init is not None:
+        init["eval_init_score"] = [base.margin(eval_set[0])]
     if _NEW_EVAL_API:
-        return model.fit(X, y, eval_X=(eval_set[0],), eval_y=(eval_set[1],), callbacks=stop)
-    return model.fit(X, y, eval_set=[eval_set], callbacks=stop)
+        return model.fit(X, y, eval_X=(eval_set[0],), eval_y=(eval_set[1],), callbacks=stop, **(init or {}))
+    return model.fit(X, y, eval_set=[eval_set], callbacks=stop, **(init or {}))
 
 
 def _raw_contrib(model: lgb.LGBMModel, X: pd.DataFrame) -> np.ndarray:
@@ -231,7 +242,9 @@ class TweedieLTV(_LGBMRegressorBase):
     """One LightGBM model with the Tweedie (compound Poisson-gamma) loss, log link.
 
     ``variance_power`` in (1, 2): near 1 behaves like Poisson (counts of purchases), near 2
-    like gamma (spend); 1.5 is the usual start and a tuning parameter.
+    like gamma (spend); 1.5 is the usual start and a tuning parameter. ``base``:
+    ``linear_rfm`` boosts from a Tweedie GLM on the RFM columns the features hold (same
+    power), ``none`` from a constant.
     """
 
     def __init__(
@@ -245,7 +258,9 @@ class TweedieLTV(_LGBMRegressorBase):
         random_state: int | None = 0,
         n_jobs: int | None = None,
         lgbm_params: dict[str, Any] | None = None,
+        base: str = "linear_rfm",
     ):
+        self.base = base
         self.variance_power = variance_power
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
@@ -259,24 +274,85 @@ class TweedieLTV(_LGBMRegressorBase):
     def _fit(self, X: pd.DataFrame, y: np.ndarray, ev: tuple | None) -> TweedieLTV:
         if not 1.0 < float(self.variance_power) < 2.0:
             raise ChurnkitError(f"fit: tweedie variance_power must be in (1, 2), got {self.variance_power}")
+        if self.base not in ("linear_rfm", "none"):
+            raise ChurnkitError(f"fit: base must be linear_rfm or none, got {self.base!r}")
         self.model_ = lgb.LGBMRegressor(
             objective="tweedie", tweedie_variance_power=float(self.variance_power), **_lgbm_kwargs(self, len(X))
         )
-        _fit_lgbm(self.model_, X, y, ev, self.early_stopping_rounds)
+        columns = LinearBase.columns_in(list(X.columns)) if self.base == "linear_rfm" else []
+        self.base_ = fit_base("log", X, y, columns, ev, float(self.variance_power))
+        _fit_lgbm(self.model_, X, y, ev, self.early_stopping_rounds, self.base_)
         return self
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return np.asarray(self.model_.predict(self._check_X(X)), dtype="float64")
+        X = self._check_X(X)
+        base = getattr(self, "base_", None)  # None too for a model pickled before bases
+        if base is None:
+            return np.asarray(self.model_.predict(X), dtype="float64")
+        return np.exp(np.asarray(self.model_.predict(X, raw_score=True), dtype="float64") + base.margin(X))
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Exact TreeSHAP contributions to ``log(predicted LTV)``; columns sum to it."""
+        """Exact contributions to ``log(predicted LTV)`` (TreeSHAP plus the linear base's
+        terms); columns sum to it."""
         X = self._check_X(X, "contributions")
-        return _contrib_frame(_raw_contrib(self.model_, X), list(self.feature_names_in_), X.index)
+        values = _raw_contrib(self.model_, X)
+        if getattr(self, "base_", None) is not None:
+            values = values + self.base_.contributions(X, list(self.feature_names_in_))
+        return _contrib_frame(values, list(self.feature_names_in_), X.index)
 
     def feature_importance(self) -> pd.Series:
         check_is_fitted(self, "model_")
         gain = self.model_.booster_.feature_importance("gain")
         return pd.Series(gain, index=self.feature_names_in_, name="gain").sort_values(ascending=False)
+
+
+# --------------------------------------------------------------------------- level
+
+
+class LevelMap:
+    """``log E[revenue] = a + b log(prediction)``, fitted on held-out rows (Tweedie deviance).
+
+    The revenue analogue of a classifier's Platt scaling: a model learnt on earlier cutoffs
+    gets the ranking right and the level wrong (on CDNOW's last training cutoff the plain
+    model predicted 13% too little and compressed the top, the boosted-from-linear one 24%
+    too much); ``b > 0`` keeps the order, so ranking metrics do not move. :meth:`fit`
+    keeps the map only if its 5-fold cross-validated deviance on those rows beats the raw
+    predictions' (``kept``; otherwise ``a = 0, b = 1``).
+    """
+
+    def __init__(self, variance_power: float = 1.5) -> None:
+        self.variance_power = variance_power
+
+    def _glm(self, pred: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        g = TweedieRegressor(power=self.variance_power, link="log", alpha=0.0, max_iter=200)
+        g.fit(np.log(pred)[:, None], y)
+        return float(g.intercept_), float(np.clip(g.coef_[0], 0.25, 4.0))
+
+    def fit(self, pred: np.ndarray, y: np.ndarray, seed: int = 0) -> LevelMap:
+        pred = np.maximum(np.asarray(pred, dtype="float64"), 1e-9)
+        y = np.asarray(y, dtype="float64")
+        self.a_, self.b_, self.kept_ = 0.0, 1.0, False
+        self.deviance_ = {}
+        if len(y) < 50 or not (y > 0).any() or np.ptp(np.log(pred)) < 1e-9:
+            return self
+        oof = np.empty_like(y)
+        for tr, te in KFold(5, shuffle=True, random_state=seed).split(pred):
+            a, b = self._glm(pred[tr], y[tr])
+            oof[te] = np.exp(a + b * np.log(pred[te]))
+        dev = lambda p: float(mean_tweedie_deviance(y, p, power=self.variance_power))
+        self.deviance_ = {"raw": dev(pred), "map": dev(oof)}
+        if self.deviance_["map"] < self.deviance_["raw"]:
+            self.a_, self.b_ = self._glm(pred, y)
+            self.kept_ = True
+        return self
+
+    def predict(self, pred: np.ndarray) -> np.ndarray:
+        if not self.kept_:
+            return np.asarray(pred, dtype="float64")
+        return np.exp(self.a_ + self.b_ * np.log(np.maximum(np.asarray(pred, dtype="float64"), 1e-9)))
+
+    def describe(self) -> dict[str, Any]:
+        return {"kept": self.kept_, "a": self.a_, "b": self.b_, **{f"deviance_{k}": v for k, v in self.deviance_.items()}}
 
 
 # --------------------------------------------------------------------------- chooser
@@ -290,7 +366,8 @@ class LTVModel(_LGBMRegressorBase):
     ``holdout`` share of the rows is held out for early stopping and selection (pass a
     later cutoff as ``eval_set`` when you have one: random rows share users across time).
 
-    ``predict`` is the chosen model's conditional mean. ``predict_interval`` is a range for
+    ``predict`` is the chosen model's conditional mean, its level set on the held-out rows
+(:class:`LevelMap`, kept only where it cross-validates better). ``predict_interval`` is a range for
     the realised revenue (:class:`~churnkit.models.interval.RevenueInterval`: the hurdle
     parts' zero-or-gamma distribution, its levels calibrated on the held-out rows so that the
     nominal share of realised values falls inside), not a confidence interval for the mean,
@@ -312,7 +389,9 @@ class LTVModel(_LGBMRegressorBase):
         random_state: int | None = 0,
         n_jobs: int | None = None,
         lgbm_params: dict[str, Any] | None = None,
+        base: str = "linear_rfm",
     ):
+        self.base = base
         self.variance_power = variance_power
         self.quantiles = quantiles
         self.n_estimators = n_estimators
@@ -341,7 +420,7 @@ class LTVModel(_LGBMRegressorBase):
         Xe, ye = ev
         self.candidates_ = {
             "hurdle": HurdleLTV(**self._part_params())._fit_checked(X, y, ev),
-            "tweedie": TweedieLTV(self.variance_power, **self._part_params())._fit_checked(X, y, ev),
+            "tweedie": TweedieLTV(self.variance_power, **self._part_params(), base=self.base)._fit_checked(X, y, ev),
         }
         self.scores_ = {}
         for name, model in self.candidates_.items():
@@ -351,6 +430,7 @@ class LTVModel(_LGBMRegressorBase):
                 "rmse": rmse(ye, pred),
             }
         self.chosen_ = self._choose(self.scores_)
+        self.level_ = LevelMap(self.variance_power).fit(self.model_.predict(Xe), ye, seed=self.random_state or 0)
         parts = self.candidates_["hurdle"].predict_parts(Xe)
         self.interval_ = RevenueInterval((lo, hi)).fit(parts["p_revenue"], parts["spend_if_any"], ye)
         return self
@@ -378,7 +458,9 @@ class LTVModel(_LGBMRegressorBase):
         return self.candidates_[self.chosen_]
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return self.model_.predict(X)  # the chosen part checks X against the same features
+        pred = self.model_.predict(X)  # the chosen part checks X against the same features
+        level = getattr(self, "level_", None)  # None for a model pickled before level maps
+        return pred if level is None else level.predict(pred)
 
     def predict_interval(
         self, X: pd.DataFrame, low: float = 0.1, high: float = 0.9
@@ -408,8 +490,15 @@ class LTVModel(_LGBMRegressorBase):
         return dict(self.interval_.calibration_)
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
-        """The chosen model's contributions to ``log(predicted LTV)`` (+ ``bias``)."""
-        return self.model_.contributions(X)
+        """The chosen model's contributions to ``log(predicted LTV)`` (+ ``bias``), through
+        the level map (``b`` times each, ``a`` added to the bias): they sum to it."""
+        c = self.model_.contributions(X)
+        level = getattr(self, "level_", None)
+        if level is None or not level.kept_:
+            return c
+        c = c * level.b_
+        c["bias"] = c["bias"] + level.a_
+        return c
 
     def feature_importance(self) -> pd.Series:
         """Gain importance of the chosen model."""

@@ -1,8 +1,9 @@
 """What a model is judged against on the same test rows: baselines, stacking and references.
 
 - transparent baselines (:data:`BASELINES`), fitted on the model's own training rows:
-  recency, an RFM heuristic and a plain LightGBM on the RFM features (churn, purchase),
-  last-period revenue and a plain LightGBM Tweedie (LTV), and BG/NBD + Gamma-Gamma
+  recency, an RFM heuristic, a logistic regression on log recency, frequency and monetary
+  value and a plain LightGBM on the RFM features (churn, purchase), last-period revenue, a
+  Tweedie GLM on the same logs and a plain LightGBM Tweedie (LTV), and BG/NBD + Gamma-Gamma
   (``churnkit[clv]``) with the quantity each kind asks for;
 - the model refitted with BG/NBD outputs as extra features (``--stack-bgnbd``);
 - on simulated data, the simulator's references (:data:`REFERENCES`).
@@ -23,6 +24,7 @@ from churnkit.errors import ChurnkitError
 from churnkit.features.families import rfm
 from churnkit.models import baselines as b
 from churnkit.models.classifier import PropensityClassifier
+from churnkit.models.linear_base import LinearBase, fit_base
 from churnkit.models.ltv import TweedieLTV
 from churnkit.simulate.truth import OBSERVABLE_SUFFIX, TRUTH_OF_KIND
 
@@ -34,7 +36,9 @@ what a perfect model of the log could reach."""
 BASELINES: dict[str, str] = {
     "recency": "days since the last activity (purchase, for purchase) mapped to a probability (isotonic)",
     "rfm": "RFM heuristic: mean of recency, frequency and monetary percentiles, isotonic",
-    "lgbm_rfm": "plain LightGBM (default parameters, no tuning) on the RFM features only",
+    "linear_rfm": "logistic regression (Tweedie GLM for revenue) on log recency, frequency and monetary value:"
+                  " the linear base the model boosts from",
+    "lgbm_rfm": "plain LightGBM (default parameters, no tuning, no linear base) on the RFM features only",
     "bgnbd": "BG/NBD at the test cutoff: P(no purchase in H) for churn, P(alive and buys in H) for purchase",
     "last_period": "revenue in the last comparable window, scaled to the horizon",
     "bgnbd_gg": "BG/NBD expected purchases in H x Gamma-Gamma expected spend",
@@ -83,6 +87,7 @@ def baseline_scores(
         _recency_rfm(kind, rows, out)
     else:
         out.scores["last_period"] = b.LastPeriodRevenue(horizon_days=horizon).fit(X).predict(rows.test_X)
+    _linear(kind, rows, out)
     _plain_lgbm(kind, rows, [f for f in rfm_features if f in X.columns], seed, out)
     if bgnbd is not False:
         _bgnbd(kind, horizon, rows, bgnbd, out)
@@ -107,6 +112,20 @@ def _recency_rfm(kind: str, rows: BaselineRows, out: Baselines) -> None:
         out.info[name] = {"columns": [c for c in (est.recency, est.frequency, est.monetary) if c]}
 
 
+def _linear(kind: str, rows: BaselineRows, out: Baselines) -> None:
+    columns = LinearBase.columns_in(list(rows.fit_X.columns))
+    link = "logit" if kind in CLASSIFIER_KINDS else "log"
+    ok = len(columns) > 0 and (link == "log" or len(np.unique(rows.fit_y)) == 2) and np.nanmax(rows.fit_y) > 0
+    later = (rows.calib_X, rows.calib_y) if len(rows.calib_y) else None
+    est = fit_base(link, rows.fit_X, rows.fit_y, columns, later) if ok else None
+    if est is None:
+        out.notes.append("linear RFM baseline left out: the training set has no varying recency, frequency or"
+                         " monetary column")
+        return
+    out.scores["linear_rfm"] = est.predict(rows.test_X)
+    out.info["linear_rfm"] = {"link": link, "coefficients": est.describe()}
+
+
 def _plain_lgbm(kind: str, rows: BaselineRows, names: list[str], seed: int, out: Baselines) -> None:
     if not names:
         out.notes.append("plain LightGBM baseline left out: the training set has no RFM feature")
@@ -114,11 +133,11 @@ def _plain_lgbm(kind: str, rows: BaselineRows, names: list[str], seed: int, out:
     ev = (rows.calib_X[names], rows.calib_y) if len(rows.calib_y) else None
     try:
         if kind in CLASSIFIER_KINDS:
-            est: Any = PropensityClassifier(random_state=seed).fit(rows.fit_X[names], rows.fit_y, eval_set=ev)
+            est: Any = PropensityClassifier(random_state=seed, base="none").fit(rows.fit_X[names], rows.fit_y, eval_set=ev)
             out.scores["lgbm_rfm"] = est.predict_proba(rows.test_X[names])[:, 1]
             out.info["lgbm_rfm"] = {"features": names, "calibration": est.calibration_}
         else:
-            est = TweedieLTV(random_state=seed).fit(rows.fit_X[names], rows.fit_y, eval_set=ev)
+            est = TweedieLTV(random_state=seed, base="none").fit(rows.fit_X[names], rows.fit_y, eval_set=ev)
             out.scores["lgbm_rfm"] = est.predict(rows.test_X[names])
             out.info["lgbm_rfm"] = {"features": names, "objective": "tweedie"}
     except ChurnkitError as err:

@@ -44,7 +44,7 @@ def test_train_logs_a_challenger_with_metrics_plots_and_manifest(workspace, trai
     # time order: every training cutoff's label window ends before the test cutoff
     for c in r.plan.final_train:
         assert c + dt.timedelta(days=7) <= r.plan.test[0]
-    assert set(r.metrics) == {"model", "recency", "rfm", "lgbm_rfm", "truth", "observable"}
+    assert set(r.metrics) == {"model", "recency", "rfm", "linear_rfm", "lgbm_rfm", "truth", "observable"}
     assert r.metrics["model"]["roc_auc"] > r.metrics["rfm"]["roc_auc"]
     assert r.metrics["lgbm_rfm"]["roc_auc"] > r.metrics["recency"]["roc_auc"] > 0.5
     assert r.metrics["truth"]["roc_auc"] > r.metrics["model"]["roc_auc"] > 0.6
@@ -74,7 +74,7 @@ def test_train_logs_a_challenger_with_metrics_plots_and_manifest(workspace, trai
 def test_report_compares_with_the_best_baseline_and_saves_the_test_rows(workspace, trained):
     r = trained.result
     c = r.comparison
-    best = max(("recency", "rfm", "lgbm_rfm"), key=lambda n: r.metrics[n]["roc_auc"])
+    best = max(("recency", "rfm", "linear_rfm", "lgbm_rfm"), key=lambda n: r.metrics[n]["roc_auc"])
     assert c["baseline"] == best and c["metric"] == "roc_auc" and c["n_groups"] == r.metrics["model"]["n"]
     assert c["estimate"] == pytest.approx(r.metrics["model"]["roc_auc"] - r.metrics[best]["roc_auc"])
     assert c["low"] < c["estimate"] < c["high"] and c["high"] - c["low"] < 0.2

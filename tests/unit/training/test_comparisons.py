@@ -49,7 +49,7 @@ def rows(kind: str, drop: tuple[str, ...] = ()) -> tuple[BaselineRows, np.ndarra
 def test_classifier_baselines_on_the_same_rows(kind):
     r, y = rows(kind)
     out = baseline_scores(kind, 28, r, RFM, bgnbd=False, seed=1)
-    assert list(out.scores) == ["recency", "rfm", "lgbm_rfm"] and out.notes == []
+    assert list(out.scores) == ["recency", "rfm", "linear_rfm", "lgbm_rfm"] and out.notes == []
     assert set(out.scores) <= set(BASELINES)
     for name, s in out.scores.items():
         assert s.shape == (800,) and ((s >= 0) & (s <= 1)).all(), name
@@ -59,6 +59,9 @@ def test_classifier_baselines_on_the_same_rows(kind):
     own = "days_since_last_purchase" if kind == "purchase" else "days_since_last_activity"
     assert out.info["recency"]["columns"] == [own]
     assert out.info["rfm"]["columns"] == ["days_since_last_activity", "purchases_total", "revenue_total"]
+    # the logistic reads the logs of the RFM core it finds, with a was-missing term where needed
+    terms = out.info["linear_rfm"]["coefficients"]
+    assert "days_since_last_purchase_missing" in terms and "sessions_7d" not in str(terms)
 
 
 def test_revenue_baselines_last_period_and_plain_tweedie():
@@ -67,7 +70,8 @@ def test_revenue_baselines_last_period_and_plain_tweedie():
                      r.calib_X.assign(revenue_30d=r.calib_X.revenue_total / 4), r.calib_y,
                      r.test_X.assign(revenue_30d=r.test_X.revenue_total / 4), r.test_cutoff)
     out = baseline_scores("revenue", 28, r, RFM, bgnbd=False, seed=1)
-    assert list(out.scores) == ["last_period", "lgbm_rfm"]
+    assert list(out.scores) == ["last_period", "linear_rfm", "lgbm_rfm"]
+    assert out.info["linear_rfm"]["link"] == "log" and ltv_metrics(y, out.scores["linear_rfm"])["gini_norm"] > 0.2
     assert out.info["lgbm_rfm"]["objective"] == "tweedie" and (out.scores["lgbm_rfm"] > 0).all()
     assert ltv_metrics(y, out.scores["lgbm_rfm"])["gini_norm"] > 0.2
     np.testing.assert_allclose(out.scores["last_period"], r.test_X.revenue_total / 4 * 28 / 30)
@@ -79,8 +83,9 @@ def test_missing_columns_leave_a_baseline_out_with_a_note_not_an_error():
     assert out.info["rfm"]["columns"] == ["days_since_last_activity"] and out.notes == []
     r, _ = rows("churn", drop=tuple(RFM))
     out = baseline_scores("churn", 28, r, RFM, bgnbd=False)
-    assert out.scores == {} and len(out.notes) == 2
-    assert "no recency feature" in out.notes[0] and "no RFM feature" in out.notes[1]
+    assert out.scores == {} and len(out.notes) == 3
+    assert "no recency feature" in out.notes[0] and "linear RFM baseline left out" in out.notes[1]
+    assert "no RFM feature" in out.notes[2]
 
 
 @pytest.mark.slow
