@@ -30,6 +30,7 @@ from churnkit.errors import ChurnkitError
 from churnkit.flows import build as build_flow
 from churnkit.flows import demo as demo_flow
 from churnkit.flows import ingest as ingest_flow
+from churnkit.flows import kpi as kpi_flow
 from churnkit.flows import lists as lists_flow
 from churnkit.flows import promote as promote_flow
 from churnkit.flows import score as score_flow
@@ -381,6 +382,22 @@ def recall_list_command(
     """Silent and churned users, ranked by purchase probability x predicted LTV."""
     _list("recall", lambda scores: recall_list(scores, top=top, tier=tier or None),
           as_of, fmt, out_file, pseudonymise, tracking_uri)
+
+
+@app.command()
+@handle_errors
+def kpi(
+    grain: Annotated[list[str] | None, typer.Option(help="day, week or month (repeat; default: all three).")] = None,
+) -> None:
+    """Operations KPIs per day, week and month (active users, buyers, revenue, funnel ...) in the business time zone."""
+    grains = tuple(grain or kpi_flow.GRAINS)
+    bad = [g for g in grains if g not in kpi_flow.GRAINS]
+    if bad:
+        raise ChurnkitError(f"--grain {bad[0]!r}: use day, week or month")
+    with steps("KPIs") as say:
+        say("events")
+        outcome = kpi_flow.kpis(state.project, grains)  # type: ignore[arg-type]
+    show.kpis(outcome)
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from rich.console import Console
 from churnkit.contracts import ROLE_OUTPUTS, ROLES, VALUE_AT_RISK, in_population_column
 from churnkit.flows import demo as demo_flow
 from churnkit.flows.build import Dataset
+from churnkit.flows.kpi import KpiOutcome, change
 from churnkit.flows.lists import ListOutcome
 from churnkit.flows.project import Project
 from churnkit.flows.promote import PromotionResult
@@ -88,6 +90,25 @@ class Printer:
         self.out.print(res.decision.as_text())
         was = f" (was {res.previous_champion})" if res.previous_champion not in (None, res.champion) else ""
         self.out.print(f"{tracking.model_name(res.problem)}: champion is version {res.champion}{was}")
+
+    def kpis(self, outcome: KpiOutcome) -> None:
+        p, meta = self.out.print, outcome.meta
+        p(f"KPIs from {meta['first_day']} to {meta['last_complete_day']} ({meta['time_zone']}; "
+          f"active = any event but {', '.join(meta['activity']['exclude']) or 'none'})")
+        for grain, table in outcome.tables.items():
+            shown = []
+            for name in SUMMARY_KPIS:
+                c = change(table, name, grain)
+                if c["value"] is None:
+                    continue
+                vs = [f"{label} {_pct(c['value'], c[key])}" for key, label in (("previous", "vs previous"),
+                                                                              ("year_ago", "vs a year ago"))
+                      if c[key] is not None and _pct(c["value"], c[key])]
+                shown.append(f"{name} {_num(c['value'])}" + (f" ({', '.join(vs)})" if vs else ""))
+            period = change(table, SUMMARY_KPIS[0], grain)["period"]
+            open_ = int((~table["complete"]).sum())
+            p(f"{grain} {period}: " + "; ".join(shown) + (f"  [{open_} period in progress, not shown]" if open_ else ""))
+            p(f"  table: {outcome.paths[grain]}")
 
     def scores(self, outcome: ScoringOutcome) -> None:
         p, meta, s = self.out.print, outcome.meta, outcome.meta["summary"]
@@ -174,3 +195,19 @@ class Printer:
         else:
             self.out.print(f"MLflow: {tracking.redact(uri)}")
         self.out.print(f"next: churnkit --workspace {ws.root} risk-list --format xlsx --top 500")
+
+
+SUMMARY_KPIS = ("active_users", "new_users", "buyers", "paying_rate", "revenue", "arpu")
+"""What the console says of each grain's latest complete period."""
+
+
+def _num(v: float) -> str:
+    if float(v).is_integer() or abs(v) >= 100:
+        return f"{v:,.0f}"
+    return f"{v:.3f}" if abs(v) < 1 else f"{v:,.2f}"
+
+
+def _pct(now: float, before: float) -> str:
+    if before is None or not before or math.isnan(now) or math.isnan(before):
+        return ""
+    return f"{(now / before - 1) * 100:+.1f}%"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from churnkit.config.base import StrictModel
+from churnkit.config.problems import ActivityEvents
 from churnkit.contracts import ROLES
 
 
@@ -175,6 +177,24 @@ class ScoringSettings(StrictModel):
         return f"scoring.{role} = {self.problem_of(role)}{default}"
 
 
+class KpiSettings(StrictModel):
+    """``kpi:``: how the operations KPIs count."""
+
+    time_zone: str = "UTC"
+    """The business time zone (IANA name): a day, week and month start at its midnight."""
+    activity: ActivityEvents = ActivityEvents()
+    """What counts as active: the same rule, and default, as a problem's ``activity``."""
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(v)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (an IANA name such as Europe/London)") from None
+        return v
+
+
 class ChurnkitConfig(StrictModel):
     """``configs/churnkit.yaml``: where the workspace lives and project defaults."""
 
@@ -185,3 +205,4 @@ class ChurnkitConfig(StrictModel):
     ingest: IngestSettings = IngestSettings()
     simulate: SimulateSettings = SimulateSettings()
     scoring: ScoringSettings = ScoringSettings()
+    kpi: KpiSettings = KpiSettings()

@@ -17,6 +17,7 @@ amounts, so it is net of refunds (and negative on a day with refunds and no purc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import ibis
@@ -46,9 +47,17 @@ def is_activity(event: ir.StringValue, include: list[str] | None, exclude: list[
     return cond
 
 
-def daily_table(events: ir.Table, include: list[str] | None, exclude: list[str]) -> ir.Table:
-    """One row per (user, day with any event): counts by type, activity, revenue, times."""
-    e = events.mutate(day=events.ts.truncate("D"), act=is_activity(events.event, include, exclude))
+def daily_table(
+    events: ir.Table, include: list[str] | None, exclude: list[str],
+    day: Callable[[ir.TimestampValue], ir.TimestampValue] | None = None,
+) -> ir.Table:
+    """One row per (user, day with any event): counts by type, activity, revenue, times.
+
+    ``day`` maps an event time to its day (default: the UTC day, which features use: their
+    cutoffs are UTC midnights); the KPIs pass the business time zone's day.
+    """
+    e = events.mutate(day=(day or (lambda ts: ts.truncate("D")))(events.ts),
+                      act=is_activity(events.event, include, exclude))
     purchase = e.event == PURCHASE
     aggs: dict[str, ir.Value] = {f"n_{t}": e.event.count(where=e.event == t) for t in EVENT_TYPES}
     aggs |= {

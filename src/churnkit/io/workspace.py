@@ -148,6 +148,16 @@ class Workspace:
     def list_path(self, kind: str, as_of: dt.date, fmt: str) -> Path:
         return self.lists_dir / f"{kind}_{as_of.isoformat()}.{fmt}"
 
+    # -- KPIs -------------------------------------------------------------------------
+
+    @property
+    def kpis_dir(self) -> Path:
+        return self.root / "kpis"
+
+    def kpi_path(self, grain: str) -> Path:
+        """One table per grain (``day``, ``week``, ``month``); its definitions beside it."""
+        return self.kpis_dir / f"kpis_{grain}.parquet"
+
     # -- MLflow -----------------------------------------------------------------------
 
     @property

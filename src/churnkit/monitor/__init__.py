@@ -1,0 +1,1 @@
+"""Operations monitoring: KPIs (cohorts, alerts, drift and realised-vs-predicted to come)."""

@@ -1,0 +1,191 @@
+"""Operations KPIs per day, week and month, as Ibis expressions over the daily user table.
+
+The daily table is the one the features read (:func:`~churnkit.features.context.daily_table`:
+one row per user and day, orders counted once, revenue net of refunds, ``n_activity`` by the
+same ``is_activity`` rule), with days in the business time zone. So "active" means one thing
+in a feature, a label and a KPI, and the KPIs run unchanged on DuckDB and Spark.
+
+Each KPI is a :class:`Kpi`: its name, what it means and its unit live together, like a
+feature's spec. Rates are ratios of period totals (a paying rate is buyers over active users
+of the period, not a mean of daily rates). Weeks start on Monday. A period that ends after
+the data's last complete day is flagged ``complete = False``, never mixed silently with
+finished ones.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from churnkit.features.context import daily_table, ratio
+
+Grain = Literal["day", "week", "month"]
+GRAINS: tuple[Grain, ...] = ("day", "week", "month")
+_UNIT = {"day": "D", "week": "W", "month": "M"}
+
+
+@dataclass(frozen=True)
+class Kpi:
+    name: str
+    description: str
+    unit: str
+    additive: bool = False
+    """A total over users (0 in a period without activity); else a ratio (missing there)."""
+
+
+KPIS: tuple[Kpi, ...] = (
+    Kpi("active_users", "users with any activity in the period (DAU, WAU or MAU by grain)", "users", additive=True),
+    Kpi("new_users", "active users whose first active day is in the period", "users", additive=True),
+    Kpi("returning_users", "active users who were active before the period", "users", additive=True),
+    Kpi("avg_daily_active", "mean over the period's days of the day's active users", "users"),
+    Kpi("stickiness", "mean daily active users over the period's active users (DAU/MAU for a month)", "ratio"),
+    Kpi("buyers", "users with a purchase in the period", "users", additive=True),
+    Kpi("paying_rate", "buyers over active users", "ratio"),
+    Kpi("orders", "purchases (the lines of one order count once)", "orders", additive=True),
+    Kpi("revenue", "purchase amounts minus refund amounts", "currency", additive=True),
+    Kpi("arpu", "revenue per active user", "currency"),
+    Kpi("arppu", "revenue per buyer", "currency"),
+    Kpi("aov", "revenue per order (net of refunds)", "currency"),
+    Kpi("orders_per_buyer", "orders over buyers", "orders"),
+    Kpi("view_users", "users with a view", "users", additive=True),
+    Kpi("cart_users", "users with an add to cart", "users", additive=True),
+    Kpi("view_to_cart", "users who viewed and added to cart, over users who viewed", "ratio"),
+    Kpi("cart_to_purchase", "users who added to cart and bought, over users who added to cart", "ratio"),
+    Kpi("push_open_rate", "push opens over pushes sent", "ratio"),
+)
+"""Every KPI a table holds, in column order (after ``period``, ``days`` and ``complete``)."""
+
+
+# --------------------------------------------------------------------------- business days
+
+
+def utc_offsets(tz: str, start: pd.Timestamp, end: pd.Timestamp) -> list[tuple[pd.Timestamp | None, int]]:
+    """``tz``'s UTC offset in seconds over ``[start, end]``: ``(from, offset)`` segments, the
+    first from None (the beginning of time). Hourly resolution: every zone in use changes
+    offset on the hour or half hour."""
+    hours = pd.date_range(pd.Timestamp(start).floor("h") - pd.Timedelta(hours=1),
+                          pd.Timestamp(end).ceil("h") + pd.Timedelta(hours=1), freq="30min", tz="UTC")
+    off = np.array([h.tz_convert(tz).utcoffset().total_seconds() for h in hours], dtype=int)
+    cuts: list[tuple[pd.Timestamp | None, int]] = [(None, int(off[0]))]
+    for i in np.flatnonzero(np.diff(off)) + 1:
+        cuts.append((hours[i], int(off[i])))
+    return cuts
+
+
+def business_day(tz: str, start: pd.Timestamp, end: pd.Timestamp):
+    """``ts -> its day in tz`` as an Ibis expression (a midnight label), portable: a chain of
+    literal offsets, one per period between the zone's changes of offset in the data's range."""
+    if tz == "UTC":
+        return lambda ts: ts.truncate("D")
+    cuts = utc_offsets(tz, start, end)
+
+    def day(ts: ir.TimestampValue) -> ir.TimestampValue:
+        shifted = ts + ibis.interval(seconds=cuts[0][1])
+        for since, seconds in cuts[1:]:
+            shifted = ibis.ifelse(ts >= ibis.timestamp(since.to_pydatetime()), ts + ibis.interval(seconds=seconds), shifted)
+        return shifted.truncate("D")
+
+    return day
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def kpi_daily(events: ir.Table, include: list[str] | None, exclude: list[str], tz: str,
+              start: pd.Timestamp, end: pd.Timestamp) -> ir.Table:
+    """The daily user table with days in the business time zone ``tz``."""
+    return daily_table(events, include, exclude, day=business_day(tz, start, end))
+
+
+def period_start(day: ir.TimestampValue, grain: Grain) -> ir.TimestampValue:
+    return day.truncate(_UNIT[grain])
+
+
+def kpi_table(daily: ir.Table, grain: Grain) -> ir.Table:
+    """One row per period of ``grain``: ``period`` (its first day) and every :data:`KPIS`
+    column, plus ``active_user_days`` (for stickiness) before the ratios are taken."""
+    d = daily.mutate(period=period_start(daily.day, grain))
+    active = d.n_activity > 0
+    first = d.filter(active).group_by("user_id").aggregate(first_active_day=d.filter(active).day.min())
+    per_user = d.group_by(["period", "user_id"]).aggregate(
+        active=active.any(),
+        active_days=active.sum(),
+        bought=(d.n_purchase > 0).any(),
+        orders=d.n_purchase.sum(),
+        revenue=d.revenue.sum(),
+        viewed=(d.n_view > 0).any(),
+        carted=(d.n_add_to_cart > 0).any(),
+        push_sent=d.n_push_sent.sum(),
+        push_open=d.n_push_open.sum(),
+    )
+    u = per_user.left_join(first, "user_id")
+    new = u.active & (period_start(u.first_active_day, grain) == u.period)
+    agg = u.group_by("period").aggregate(
+        active_users=u.active.sum().cast("float64"),
+        new_users=new.sum().cast("float64"),
+        active_user_days=u.active_days.sum().cast("float64"),
+        buyers=u.bought.sum().cast("float64"),
+        orders=u.orders.sum().cast("float64"),
+        revenue=u.revenue.sum().cast("float64"),
+        view_users=u.viewed.sum().cast("float64"),
+        cart_users=u.carted.sum().cast("float64"),
+        viewed_and_carted=(u.viewed & u.carted).sum().cast("float64"),
+        carted_and_bought=(u.carted & u.bought).sum().cast("float64"),
+        push_sent=u.push_sent.sum().cast("float64"),
+        push_open=u.push_open.sum().cast("float64"),
+    )
+    return agg.mutate(
+        returning_users=agg.active_users - agg.new_users,
+        paying_rate=ratio(agg.buyers, agg.active_users),
+        arpu=ratio(agg.revenue, agg.active_users),
+        arppu=ratio(agg.revenue, agg.buyers),
+        aov=ratio(agg.revenue, agg.orders),
+        orders_per_buyer=ratio(agg.orders, agg.buyers),
+        view_to_cart=ratio(agg.viewed_and_carted, agg.view_users),
+        cart_to_purchase=ratio(agg.carted_and_bought, agg.cart_users),
+        push_open_rate=ratio(agg.push_open, agg.push_sent),
+    )
+
+
+_PARTS = ("active_user_days", "viewed_and_carted", "carted_and_bought", "push_sent", "push_open")
+"""Totals the ratios are taken from."""
+
+
+def finish(table: pd.DataFrame, grain: Grain, first_day: dt.date, last_complete_day: dt.date) -> pd.DataFrame:
+    """Executed :func:`kpi_table` rows as the published table: every period from the data's
+    first to its last day (periods without activity are zeros, not missing rows), the days
+    each period covers in the data, ``complete``, the daily mean and stickiness, KPI order.
+
+    ``last_complete_day``: the last day the data covers entirely (the day before the as-of
+    date); a period ending after it is still in progress.
+    """
+    t = table.copy()
+    t["period"] = pd.to_datetime(t["period"]).dt.tz_localize(None).dt.normalize()
+    first = pd.Timestamp(first_day)
+    last = pd.Timestamp(last_complete_day)
+    starts = pd.period_range(first, last, freq=_UNIT[grain] if grain != "week" else "W-SUN").start_time.normalize()
+    t = t.set_index("period").reindex(starts).rename_axis("period").reset_index()
+    totals = [k.name for k in KPIS if k.additive and k.name in t.columns] + list(_PARTS)
+    t[totals] = t[totals].fillna(0.0)
+    ends = t["period"] + _length(t["period"], grain)
+    t["complete"] = ends <= last + pd.Timedelta(days=1)
+    covered_from = t["period"].clip(lower=first)
+    t["days"] = ((ends.clip(upper=last + pd.Timedelta(days=1)) - covered_from).dt.days).astype("int64")
+    t["avg_daily_active"] = t["active_user_days"] / t["days"]
+    t["stickiness"] = np.where(t["active_users"] > 0, t["avg_daily_active"] / t["active_users"].where(t["active_users"] > 0), np.nan)
+    t["period"] = t["period"].dt.date
+    return t[["period", "days", "complete", *(k.name for k in KPIS)]]
+
+
+def _length(starts: pd.Series, grain: Grain) -> pd.Series:
+    if grain == "day":
+        return pd.Series(pd.Timedelta(days=1), index=starts.index)
+    if grain == "week":
+        return pd.Series(pd.Timedelta(days=7), index=starts.index)
+    return (starts + pd.offsets.MonthBegin(1)) - starts
