@@ -402,6 +402,24 @@ def kpi(
 
 @app.command()
 @handle_errors
+def cohorts(
+    grain: Annotated[str, typer.Option(help="day, week or month.")] = "month",
+    start: Annotated[str, typer.Option(help="first_purchase, first_active or signup.")] = "first_purchase",
+    measure: Annotated[str, typer.Option(help="purchase (repeat-purchase retention) or active.")] = "purchase",
+) -> None:
+    """Retention cohorts: users by when they started, retained per later day, week or month."""
+    for name, value, allowed in (("grain", grain, kpi_flow.GRAINS), ("start", start, kpi_flow.STARTS),
+                                 ("measure", measure, kpi_flow.MEASURES)):
+        if value not in allowed:
+            raise ChurnkitError(f"--{name} {value!r}: use {', '.join(allowed)}")
+    with steps("cohorts") as say:
+        say("events")
+        table, average, path = kpi_flow.cohorts(state.project, grain, start, measure)  # type: ignore[arg-type]
+    show.cohorts(table, average, path, f"{start.replace('_', ' ')} {grain} cohorts, {measure} retention")
+
+
+@app.command()
+@handle_errors
 def sources() -> None:
     """List the built-in source configs."""
     for name, path in presets("sources").items():

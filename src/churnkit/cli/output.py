@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from rich.console import Console
 
 from churnkit.contracts import ROLE_OUTPUTS, ROLES, VALUE_AT_RISK, in_population_column
@@ -109,6 +110,16 @@ class Printer:
             open_ = int((~table["complete"]).sum())
             p(f"{grain} {period}: " + "; ".join(shown) + (f"  [{open_} period in progress, not shown]" if open_ else ""))
             p(f"  table: {outcome.paths[grain]}")
+
+    def cohorts(self, table: pd.DataFrame, average: pd.DataFrame, path: Path, title: str) -> None:
+        p = self.out.print
+        p(f"{title}: {table['cohort'].nunique()} cohorts, {int(table.loc[table['k'] == 0, 'size'].sum()):,} users")
+        shown = average.head(13)
+        p("size-weighted over complete cells, by period k (k = 0: the cohort's own):")
+        p("  k       " + " ".join(f"{k:>6d}" for k in shown["k"]))
+        p("  in k    " + " ".join(f"{v:6.1%}" for v in shown["retention"]))
+        p("  k+      " + " ".join(f"{v:6.1%}" for v in shown["retention_on_or_after"]))
+        p(f"table: {path}")
 
     def scores(self, outcome: ScoringOutcome) -> None:
         p, meta, s = self.out.print, outcome.meta, outcome.meta["summary"]

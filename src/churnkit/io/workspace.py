@@ -158,6 +158,10 @@ class Workspace:
         """One table per grain (``day``, ``week``, ``month``); its definitions beside it."""
         return self.kpis_dir / f"kpis_{grain}.parquet"
 
+    def cohort_path(self, start: str, measure: str, grain: str) -> Path:
+        """A cohort table: users by ``start`` (first_purchase ...), ``measure`` per ``grain``."""
+        return self.kpis_dir / f"cohorts_{start}_{measure}_{grain}.parquet"
+
     # -- MLflow -----------------------------------------------------------------------
 
     @property
