@@ -121,6 +121,16 @@ class Printer:
         p("  k+      " + " ".join(f"{v:6.1%}" for v in shown["retention_on_or_after"]))
         p(f"table: {path}")
 
+    def alerts(self, table: pd.DataFrame, title: str, path: Path) -> None:
+        p = self.out.print
+        p(title)
+        for r in table.itertuples():
+            span = str(r.first_period) if r.periods == 1 else f"{r.first_period}..{r.last_period} ({r.periods} {r.grain}s)"
+            p(f"  {r.severity}: {r.id}: {r.kpi} {_num(r.observed)} vs expected {_num(r.expected)}"
+              f" ({_num(r.low)} to {_num(r.high)}) on {span}; {r.status}" + (f" by {r.by}" if r.by else ""),
+              markup=False)
+        p(f"ledger: {path}")
+
     def scores(self, outcome: ScoringOutcome) -> None:
         p, meta, s = self.out.print, outcome.meta, outcome.meta["summary"]
         versions = ", ".join(f"{r} {v['problem']} v{v['version']}" for r, v in meta["versions"].items())

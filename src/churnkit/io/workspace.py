@@ -162,6 +162,21 @@ class Workspace:
         """A cohort table: users by ``start`` (first_purchase ...), ``measure`` per ``grain``."""
         return self.kpis_dir / f"cohorts_{start}_{measure}_{grain}.parquet"
 
+    # -- alerts -----------------------------------------------------------------------
+
+    @property
+    def alerts_dir(self) -> Path:
+        return self.root / "alerts"
+
+    @property
+    def alerts_path(self) -> Path:
+        """The alert ledger: one row per alert, kept across runs."""
+        return self.alerts_dir / "ledger.parquet"
+
+    @property
+    def alerts_lock(self) -> Path:
+        return self.alerts_dir / ".lock"
+
     # -- MLflow -----------------------------------------------------------------------
 
     @property
