@@ -34,6 +34,7 @@ from churnkit.flows import ingest as ingest_flow
 from churnkit.flows import kpi as kpi_flow
 from churnkit.flows import lists as lists_flow
 from churnkit.flows import promote as promote_flow
+from churnkit.flows import report as report_flow
 from churnkit.flows import score as score_flow
 from churnkit.flows import simulate as simulate_flow
 from churnkit.flows import train as train_flow
@@ -477,6 +478,22 @@ def alerts_resolve(
 ) -> None:
     """Resolve an alert."""
     _move(alert_id, "resolved", by, note)
+
+
+report_app = typer.Typer(help="Self-contained HTML reports.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("weekly")
+@handle_errors
+def report_weekly(
+    out_file: Annotated[Path | None, typer.Option("--out", help="HTML file (default: WORKSPACE/reports/weekly_WEEK.html).")] = None,
+) -> None:
+    """The weekly operations report: KPI tiles, retention, open alerts, value at risk, lists."""
+    with steps("weekly report") as say:
+        say("KPIs, cohorts, alerts, scores")
+        made = report_flow.weekly(state.project, out_file)
+    out.print(f"weekly report for the week of {made.week}: {made.path} ({made.path.stat().st_size / 1024:,.0f} KiB)")
 
 
 @app.command()

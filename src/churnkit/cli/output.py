@@ -186,6 +186,10 @@ class Printer:
         elif step == "lists":
             for made, value in zip(result, ("value at risk", "recall value"), strict=True):
                 self.list(f"{made.kind} list (top {len(made.frame)})", value, made)
+        elif step == demo_flow.STEPS[6]:
+            self.kpis(result.kpis)
+            self.alerts(result.alerts.open, f"{len(result.alerts.new)} alert(s) opened:", result.alerts.path)
+            self.out.print(f"weekly report: {result.report.path}")
         nxt = demo_flow.STEPS.index(step) + 1
         self.out.rule(f"{nxt + 1}/{len(demo_flow.STEPS)} {demo_flow.STEPS[nxt]}" if nxt < len(demo_flow.STEPS)
                       else "done")

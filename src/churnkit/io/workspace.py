@@ -177,6 +177,16 @@ class Workspace:
     def alerts_lock(self) -> Path:
         return self.alerts_dir / ".lock"
 
+    # -- reports ----------------------------------------------------------------------
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.root / "reports"
+
+    def report_path(self, kind: str, period: dt.date) -> Path:
+        """A self-contained HTML report (``weekly``: the week starting ``period``)."""
+        return self.reports_dir / f"{kind}_{period.isoformat()}.html"
+
     # -- MLflow -----------------------------------------------------------------------
 
     @property
