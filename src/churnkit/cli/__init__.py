@@ -27,12 +27,14 @@ from churnkit.cli.output import Printer
 from churnkit.config import DEFAULT_SOURCE, SimulateSettings, load_churnkit_config, presets
 from churnkit.contracts import as_of_cutoff
 from churnkit.errors import ChurnkitError
+from churnkit.flows import alerts as alerts_flow
 from churnkit.flows import build as build_flow
 from churnkit.flows import demo as demo_flow
 from churnkit.flows import ingest as ingest_flow
 from churnkit.flows import kpi as kpi_flow
 from churnkit.flows import lists as lists_flow
 from churnkit.flows import promote as promote_flow
+from churnkit.flows import report as report_flow
 from churnkit.flows import score as score_flow
 from churnkit.flows import simulate as simulate_flow
 from churnkit.flows import train as train_flow
@@ -398,6 +400,100 @@ def kpi(
         say("events")
         outcome = kpi_flow.kpis(state.project, grains)  # type: ignore[arg-type]
     show.kpis(outcome)
+
+
+@app.command()
+@handle_errors
+def cohorts(
+    grain: Annotated[str, typer.Option(help="day, week or month.")] = "month",
+    start: Annotated[str, typer.Option(help="first_purchase, first_active or signup.")] = "first_purchase",
+    measure: Annotated[str, typer.Option(help="purchase (repeat-purchase retention) or active.")] = "purchase",
+) -> None:
+    """Retention cohorts: users by when they started, retained per later day, week or month."""
+    for name, value, allowed in (("grain", grain, kpi_flow.GRAINS), ("start", start, kpi_flow.STARTS),
+                                 ("measure", measure, kpi_flow.MEASURES)):
+        if value not in allowed:
+            raise ChurnkitError(f"--{name} {value!r}: use {', '.join(allowed)}")
+    with steps("cohorts") as say:
+        say("events")
+        table, average, path = kpi_flow.cohorts(state.project, grain, start, measure)  # type: ignore[arg-type]
+    show.cohorts(table, average, path, f"{start.replace('_', ' ')} {grain} cohorts, {measure} retention")
+
+
+alerts_app = typer.Typer(help="KPI anomaly alerts: check the rules, list, acknowledge, resolve.",
+                         invoke_without_command=True)
+app.add_typer(alerts_app, name="alerts")
+
+
+@alerts_app.callback()
+@handle_errors
+def alerts(ctx: typer.Context) -> None:
+    """Check every alert rule on the KPIs and update the ledger (alone: ``churnkit alerts``)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with steps("alerts") as say:
+        say("KPIs")
+        outcome = alerts_flow.check(state.project)
+    show.alerts(outcome.open, f"{len(outcome.new)} new alert(s); open or acknowledged:", outcome.path)
+    for note in outcome.notes:
+        out.print(f"note: {note}")
+
+
+@alerts_app.command("list")
+@handle_errors
+def alerts_list(
+    status: Annotated[str | None, typer.Option(help="open, acknowledged or resolved (default: all).")] = None,
+) -> None:
+    """The ledger's alerts, newest last."""
+    table = alerts_flow.read_ledger(state.project)
+    if status is not None:
+        if status not in alerts_flow.L.STATUSES:
+            raise ChurnkitError(f"--status {status!r}: use {', '.join(alerts_flow.L.STATUSES)}")
+        table = table[table["status"] == status]
+    show.alerts(table, f"{len(table)} alert(s)", state.project.workspace.alerts_path)
+
+
+def _move(alert_id: str, status: str, by: str | None, note: str | None) -> None:
+    row = alerts_flow.set_status(state.project, alert_id, status, by or os.environ.get("USER"), note)
+    out.print(f"{row['id']}: {row['status']}" + (f" by {row['by']}" if row["by"] else "") + (f" ({row['note']})" if row["note"] else ""))
+
+
+@alerts_app.command("ack")
+@handle_errors
+def alerts_ack(
+    alert_id: Annotated[str, typer.Argument(help="The alert's id (churnkit alerts list).")],
+    by: Annotated[str | None, typer.Option(help="Who (default: $USER).")] = None,
+    note: Annotated[str | None, typer.Option(help="Why, or what is being done.")] = None,
+) -> None:
+    """Acknowledge an alert: someone is on it."""
+    _move(alert_id, "acknowledged", by, note)
+
+
+@alerts_app.command("resolve")
+@handle_errors
+def alerts_resolve(
+    alert_id: Annotated[str, typer.Argument(help="The alert's id (churnkit alerts list).")],
+    by: Annotated[str | None, typer.Option(help="Who (default: $USER).")] = None,
+    note: Annotated[str | None, typer.Option(help="What it was.")] = None,
+) -> None:
+    """Resolve an alert."""
+    _move(alert_id, "resolved", by, note)
+
+
+report_app = typer.Typer(help="Self-contained HTML reports.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("weekly")
+@handle_errors
+def report_weekly(
+    out_file: Annotated[Path | None, typer.Option("--out", help="HTML file (default: WORKSPACE/reports/weekly_WEEK.html).")] = None,
+) -> None:
+    """The weekly operations report: KPI tiles, retention, open alerts, value at risk, lists."""
+    with steps("weekly report") as say:
+        say("KPIs, cohorts, alerts, scores")
+        made = report_flow.weekly(state.project, out_file)
+    out.print(f"weekly report for the week of {made.week}: {made.path} ({made.path.stat().st_size / 1024:,.0f} KiB)")
 
 
 @app.command()

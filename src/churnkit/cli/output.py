@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from rich.console import Console
 
 from churnkit.contracts import ROLE_OUTPUTS, ROLES, VALUE_AT_RISK, in_population_column
@@ -110,6 +111,26 @@ class Printer:
             p(f"{grain} {period}: " + "; ".join(shown) + (f"  [{open_} period in progress, not shown]" if open_ else ""))
             p(f"  table: {outcome.paths[grain]}")
 
+    def cohorts(self, table: pd.DataFrame, average: pd.DataFrame, path: Path, title: str) -> None:
+        p = self.out.print
+        p(f"{title}: {table['cohort'].nunique()} cohorts, {int(table.loc[table['k'] == 0, 'size'].sum()):,} users")
+        shown = average.head(13)
+        p("size-weighted over complete cells, by period k (k = 0: the cohort's own):")
+        p("  k       " + " ".join(f"{k:>6d}" for k in shown["k"]))
+        p("  in k    " + " ".join(f"{v:6.1%}" for v in shown["retention"]))
+        p("  k+      " + " ".join(f"{v:6.1%}" for v in shown["retention_on_or_after"]))
+        p(f"table: {path}")
+
+    def alerts(self, table: pd.DataFrame, title: str, path: Path) -> None:
+        p = self.out.print
+        p(title)
+        for r in table.itertuples():
+            span = str(r.first_period) if r.periods == 1 else f"{r.first_period}..{r.last_period} ({r.periods} {r.grain}s)"
+            p(f"  {r.severity}: {r.id}: {r.kpi} {_num(r.observed)} vs expected {_num(r.expected)}"
+              f" ({_num(r.low)} to {_num(r.high)}) on {span}; {r.status}" + (f" by {r.by}" if r.by else ""),
+              markup=False)
+        p(f"ledger: {path}")
+
     def scores(self, outcome: ScoringOutcome) -> None:
         p, meta, s = self.out.print, outcome.meta, outcome.meta["summary"]
         versions = ", ".join(f"{r} {v['problem']} v{v['version']}" for r, v in meta["versions"].items())
@@ -165,6 +186,10 @@ class Printer:
         elif step == "lists":
             for made, value in zip(result, ("value at risk", "recall value"), strict=True):
                 self.list(f"{made.kind} list (top {len(made.frame)})", value, made)
+        elif step == demo_flow.STEPS[6]:
+            self.kpis(result.kpis)
+            self.alerts(result.alerts.open, f"{len(result.alerts.new)} alert(s) opened:", result.alerts.path)
+            self.out.print(f"weekly report: {result.report.path}")
         nxt = demo_flow.STEPS.index(step) + 1
         self.out.rule(f"{nxt + 1}/{len(demo_flow.STEPS)} {demo_flow.STEPS[nxt]}" if nxt < len(demo_flow.STEPS)
                       else "done")

@@ -35,6 +35,8 @@ from churnkit.config.loading import (
 from churnkit.config.problems import ActivityEvents, CutoffGrid, FeatureSelection, ProblemConfig
 from churnkit.config.project import (
     TIERS,
+    AlertRule,
+    AlertSettings,
     ChurnkitConfig,
     IngestSettings,
     KpiSettings,
@@ -61,6 +63,8 @@ __all__ = [
     "METRICS",
     "TIERS",
     "ActivityEvents",
+    "AlertRule",
+    "AlertSettings",
     "Case",
     "ChurnkitConfig",
     "ClassifierSettings",

@@ -195,6 +195,69 @@ class KpiSettings(StrictModel):
         return v
 
 
+class AlertRule(StrictModel):
+    """One KPI rule (:mod:`churnkit.monitor.anomalies` says how each method judges)."""
+
+    kpi: str
+    name: str = ""
+    """Defaults to ``<kpi>_<grain>_<method>``; an alert's id starts with it."""
+    grain: Literal["day", "week", "month"] = "day"
+    method: Literal["seasonal", "threshold"] = "seasonal"
+    direction: Literal["down", "up", "both"] = "both"
+    weeks: int = Field(8, ge=3, le=52)
+    """seasonal: how many earlier same weekdays (or periods) make the baseline."""
+    k: float = Field(3.5, gt=0)
+    """seasonal: robust standard deviations from the median that open a warning (3.5: on
+    Poisson-noise daily series with a weekly pattern, 0.009 false alarms per KPI-month;
+    3.0: 0.054; 4.0 missed a day with 40% of the users lost in a 2,000-user simulation) ..."""
+    critical_k: float = Field(5.0, gt=0)
+    """... and a critical alert."""
+    min_spread: float = Field(0.05, ge=0)
+    """seasonal: the band is at least this share of the median wide."""
+    low: float | None = None
+    high: float | None = None
+    """threshold: fixed bounds."""
+    max_change: float | None = Field(None, gt=0)
+    """threshold: largest relative change against ``vs`` that is not an alert (0.3: 30%)."""
+    vs: Literal["previous", "last_week"] = "previous"
+    min_volume: float = Field(0.0, ge=0)
+    """No alert where the expected value is below this (small numbers move a lot)."""
+
+    @model_validator(mode="after")
+    def _named(self) -> AlertRule:
+        if not self.name:
+            object.__setattr__(self, "name", f"{self.kpi}_{self.grain}_{self.method}")
+        if self.method == "threshold" and self.low is None and self.high is None and self.max_change is None:
+            raise ValueError(f"alert rule {self.name}: a threshold rule needs low, high or max_change")
+        return self
+
+
+def _default_rules() -> list[AlertRule]:
+    return [
+        AlertRule(kpi="active_users", direction="both", min_volume=20),
+        AlertRule(kpi="orders", direction="down", min_volume=10),
+        AlertRule(kpi="revenue", direction="down", min_volume=100),
+        AlertRule(kpi="paying_rate", grain="week", method="threshold", max_change=0.3, direction="down"),
+    ]
+
+
+class AlertSettings(StrictModel):
+    """``alerts:``: the rules ``churnkit alerts`` checks."""
+
+    rules: list[AlertRule] = Field(default_factory=_default_rules)
+    webhook_url: str | None = None
+    """Optional: new alerts are POSTed here as JSON; a failing hook never fails the run."""
+
+    @field_validator("rules")
+    @classmethod
+    def _unique(cls, v: list[AlertRule]) -> list[AlertRule]:
+        names = [r.name for r in v]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"alert rule names must be unique: {', '.join(dup)} appears twice")
+        return v
+
+
 class ChurnkitConfig(StrictModel):
     """``configs/churnkit.yaml``: where the workspace lives and project defaults."""
 
@@ -206,3 +269,4 @@ class ChurnkitConfig(StrictModel):
     simulate: SimulateSettings = SimulateSettings()
     scoring: ScoringSettings = ScoringSettings()
     kpi: KpiSettings = KpiSettings()
+    alerts: AlertSettings = AlertSettings()

@@ -1,6 +1,7 @@
 """``churnkit demo``: the whole flow on simulated data, step by step.
 
-simulate -> ingest -> build the GA4 training sets -> train and promote -> score -> lists.
+simulate -> ingest -> build the GA4 training sets -> train and promote -> score -> lists ->
+KPIs, alerts and the weekly report.
 Each step's result is handed to ``on_step`` as it finishes (the CLI prints it) and kept in
 the returned :class:`DemoResult`.
 """
@@ -14,11 +15,14 @@ from typing import Any
 
 from churnkit.config import SimulateSettings
 from churnkit.contracts import VALUE_AT_RISK, as_of_cutoff
+from churnkit.flows.alerts import AlertsOutcome, check
 from churnkit.flows.build import Dataset, build_dataset
 from churnkit.flows.ingest import ingest
+from churnkit.flows.kpi import KpiOutcome, kpis
 from churnkit.flows.lists import ListOutcome, make_list
 from churnkit.flows.project import Project
 from churnkit.flows.promote import PromotionResult, promote_problem
+from churnkit.flows.report import ReportOutcome, weekly
 from churnkit.flows.score import ScoringOutcome, score
 from churnkit.flows.simulate import simulate_to
 from churnkit.flows.train import TrainOutcome, train
@@ -26,7 +30,7 @@ from churnkit.scoring.lists import RECALL_VALUE, recall_list, risk_list
 from churnkit.training.fit import TrainOptions
 
 PROBLEMS = ("churn_ga4", "purchase_ga4", "revenue_ga4")
-STEPS = ("simulate", "ingest", "build training sets", "train and promote", "score", "lists")
+STEPS = ("simulate", "ingest", "build training sets", "train and promote", "score", "lists", "KPIs, alerts and weekly report")
 
 
 @dataclass
@@ -37,6 +41,9 @@ class DemoResult:
     trained: list[tuple[TrainOutcome, PromotionResult]] = field(default_factory=list)
     scored: ScoringOutcome | None = None
     lists: list[ListOutcome] = field(default_factory=list)
+    kpis: KpiOutcome | None = None
+    alerts: AlertsOutcome | None = None
+    report: ReportOutcome | None = None
 
 
 Step = Callable[[str, Any], None]
@@ -92,4 +99,12 @@ def demo(
         make_list(project, "recall", lambda s: recall_list(s, top=top), RECALL_VALUE, as_of=date, fmt="csv"),
     ]
     done(STEPS[5], out.lists)
+
+    say("KPIs")
+    out.kpis = kpis(project)
+    say("alerts")
+    out.alerts = check(project, out.kpis.tables)
+    say("weekly report")
+    out.report = weekly(project)
+    done(STEPS[6], out)
     return out

@@ -158,6 +158,35 @@ class Workspace:
         """One table per grain (``day``, ``week``, ``month``); its definitions beside it."""
         return self.kpis_dir / f"kpis_{grain}.parquet"
 
+    def cohort_path(self, start: str, measure: str, grain: str) -> Path:
+        """A cohort table: users by ``start`` (first_purchase ...), ``measure`` per ``grain``."""
+        return self.kpis_dir / f"cohorts_{start}_{measure}_{grain}.parquet"
+
+    # -- alerts -----------------------------------------------------------------------
+
+    @property
+    def alerts_dir(self) -> Path:
+        return self.root / "alerts"
+
+    @property
+    def alerts_path(self) -> Path:
+        """The alert ledger: one row per alert, kept across runs."""
+        return self.alerts_dir / "ledger.parquet"
+
+    @property
+    def alerts_lock(self) -> Path:
+        return self.alerts_dir / ".lock"
+
+    # -- reports ----------------------------------------------------------------------
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.root / "reports"
+
+    def report_path(self, kind: str, period: dt.date) -> Path:
+        """A self-contained HTML report (``weekly``: the week starting ``period``)."""
+        return self.reports_dir / f"{kind}_{period.isoformat()}.html"
+
     # -- MLflow -----------------------------------------------------------------------
 
     @property

@@ -87,3 +87,8 @@ def test_demo_runs_the_whole_flow(tmp_path, churnkit):
         path = ws / "lists" / f"{kind}_{date}.csv"
         assert path.exists() and 1 < len(path.read_text().splitlines()) <= 21
     assert "mlflow ui --backend-store-uri sqlite:///" in proc.stdout.replace("\n", "")
+    # it ends with the KPIs, the alerts and the weekly report, and prints the report's path
+    text = proc.stdout.replace("\n", "")
+    reports = list((ws / "reports").glob("weekly_*.html"))
+    assert len(reports) == 1 and str(reports[0].name) in text and "KPIs from" in text
+    assert (ws / "kpis" / "kpis_week.parquet").exists() and (ws / "alerts" / "ledger.parquet").exists()

@@ -1,0 +1,93 @@
+"""``churnkit alerts``: check the KPI rules, keep the ledger, notify, and move alerts along."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from churnkit.errors import ChurnkitError
+from churnkit.flows.kpi import compute_kpis
+from churnkit.flows.project import Project
+from churnkit.io.artifacts import write_parquet
+from churnkit.io.locks import exclusive
+from churnkit.monitor import ledger as L
+from churnkit.monitor.anomalies import breaches
+from churnkit.monitor.kpis import KPIS
+
+UNITS = {k.name: k.unit for k in KPIS}
+
+
+@dataclass
+class AlertsOutcome:
+    ledger: pd.DataFrame
+    new: list[str]
+    path: Any
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def open(self) -> pd.DataFrame:
+        return self.ledger[self.ledger["status"] != "resolved"]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def read_ledger(project: Project) -> pd.DataFrame:
+    path = project.workspace.alerts_path
+    return pd.read_parquet(path) if path.exists() else L.empty()
+
+
+def _write(project: Project, table: pd.DataFrame) -> None:
+    path = project.workspace.alerts_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    write_parquet(table.astype({c: "object" for c in ("first_period", "last_period")}), tmp)
+    tmp.replace(path)
+
+
+def check(project: Project, tables: dict[str, pd.DataFrame] | None = None) -> AlertsOutcome:
+    """Judge every rule on the KPI tables (computed here unless given) and update the ledger."""
+    rules = project.config.alerts.rules
+    unknown = [r.kpi for r in rules if r.kpi not in UNITS]
+    if unknown:
+        raise ChurnkitError(f"alert rule on unknown KPI {unknown[0]!r} (known: {', '.join(UNITS)})")
+    if tables is None:
+        events, _ = project.tables()
+        grains = tuple(sorted({r.grain for r in rules}))
+        tables, _ = compute_kpis(events, project.config.kpi, grains)  # type: ignore[arg-type]
+    found = [b for r in rules for b in breaches(tables[r.grain], r, UNITS[r.kpi])]
+    alerts = L.episodes(found, {r.name: r.grain for r in rules})
+    with exclusive(project.workspace.alerts_lock, "alerts"):
+        merged, new = L.merge(read_ledger(project), alerts, _now())
+        _write(project, merged)
+    outcome = AlertsOutcome(merged, new, project.workspace.alerts_path)
+    url = project.config.alerts.webhook_url
+    if url and new:
+        outcome.notes += notify(url, merged[merged["id"].isin(new)])
+    return outcome
+
+
+def notify(url: str, alerts: pd.DataFrame, timeout: float = 5.0) -> list[str]:
+    """POST the new alerts as JSON; a failure is a note, never an error (the ledger has them)."""
+    body = json.dumps({"alerts": json.loads(alerts.to_json(orient="records", date_format="iso"))}).encode()
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            if resp.status >= 300:
+                return [f"webhook {url} answered {resp.status}; the alerts are in the ledger"]
+    except Exception as err:  # noqa: BLE001 - any failure of the hook leaves the run alone
+        return [f"webhook {url} failed ({type(err).__name__}: {err}); the alerts are in the ledger"]
+    return [f"webhook {url}: {len(alerts)} new alert(s) sent"]
+
+
+def set_status(project: Project, alert_id: str, status: str, by: str | None, note: str | None) -> pd.Series:
+    with exclusive(project.workspace.alerts_lock, f"alerts {status}"):
+        table = L.set_status(read_ledger(project), alert_id, status, by, note, _now())
+        _write(project, table)
+    return table[table["id"] == alert_id].iloc[0]

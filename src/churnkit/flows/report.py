@@ -1,0 +1,80 @@
+"""``churnkit report weekly``: one self-contained HTML file for the operations team."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from churnkit.contracts import VALUE_AT_RISK
+from churnkit.datasets.span import fingerprint
+from churnkit.flows.alerts import read_ledger
+from churnkit.flows.kpi import compute_cohorts, compute_kpis
+from churnkit.flows.project import Project
+from churnkit.monitor.cohorts import heatmap
+from churnkit.reports.weekly import retention_heatmap, tiles, weekly_html
+
+
+@dataclass
+class ReportOutcome:
+    path: Path
+    week: dt.date | None
+    context: dict[str, Any]
+
+
+def _scores(project: Project) -> dict[str, Any] | None:
+    path = project.workspace.latest_scores()
+    if path is None:
+        return None
+    s = pd.read_parquet(path)
+    if VALUE_AT_RISK not in s.columns:
+        return None
+    by = {}
+    for col, name in (("rfm_tier", "tier"), ("lifecycle_stage", "stage")):
+        if col in s.columns:
+            g = s.groupby(col, dropna=False)[VALUE_AT_RISK].agg(["size", "sum"]).sort_values("sum", ascending=False)
+            by[name] = [{"key": str(k), "users": int(r["size"]), "value": float(r["sum"])} for k, r in g.iterrows()]
+    return {"as_of": path.stem.removeprefix("scores_"), "users": len(s), "value_at_risk": float(s[VALUE_AT_RISK].sum()),
+            "by": by}
+
+
+def weekly(project: Project, out: Path | None = None) -> ReportOutcome:
+    """Compute this week's report from the workspace and write it (default:
+    ``WORKSPACE/reports/weekly_<week>.html``)."""
+    events, _ = project.tables()
+    settings = project.config.kpi
+    fp = fingerprint(events)
+    tables, meta = compute_kpis(events, settings, ("week",), fp=fp)
+    week_table = tables["week"]
+    done = week_table[week_table["complete"]]
+    week = done["period"].iloc[-1] if len(done) else None
+    labels = {k: k.replace("_", " ") for k in week_table.columns}
+    cohort, _, _ = compute_cohorts(events, None, settings, "week", "first_active", "active", fp=fp)
+    matrix = heatmap(cohort)
+    ledger = read_ledger(project)
+    open_alerts = ledger[ledger["status"] != "resolved"].to_dict("records")
+    path = out or project.workspace.report_path("weekly", week or meta["last_complete_day"])
+    lists = sorted(project.workspace.lists_dir.glob("*.*")) if project.workspace.lists_dir.exists() else []
+    context = {
+        "week": week or "-",
+        "time_zone": meta["time_zone"],
+        "last_day": meta["last_complete_day"],
+        "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "not_activity": ", ".join(meta["activity"]["exclude"]) or "none",
+        "fingerprint": str(fp.get("digest", fp.get("rows"))),
+        "tiles": tiles(week_table, labels),
+        "heatmap": retention_heatmap(matrix, "Weekly activity cohorts") if matrix.shape[0] and matrix.shape[1] > 1 else None,
+        "alerts": open_alerts,
+        "alerts_checked": project.workspace.alerts_path.exists(),
+        "scores": _scores(project),
+        "lists": [{"name": p.name, "href": os.path.relpath(p, path.parent)} for p in lists[-4:]],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(weekly_html(context), encoding="utf-8")
+    tmp.replace(path)
+    return ReportOutcome(path, week, context)

@@ -1,0 +1,101 @@
+"""``churnkit alerts`` on a log with an injected incident: found, kept once across reruns,
+moved along from the CLI, and sent to a webhook without ever failing the run for it."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import threading
+from typing import ClassVar
+
+import pandas as pd
+import pytest
+
+from churnkit.config import ChurnkitConfig, SimulateSettings
+from churnkit.flows import alerts as alerts_flow
+from churnkit.flows.ingest import ingest
+from churnkit.flows.project import Project
+from churnkit.io.warehouse import duckdb_connection, workspace_events
+from churnkit.io.workspace import Workspace
+
+LOST_DAY = pd.Timestamp("2024-04-10", tz="UTC")
+
+
+@pytest.fixture(scope="module")
+def incident_ws(simulated_workspace, tmp_path_factory):
+    """A simulated log in which 40% of one day's active users vanish (a platform outage),
+    ingested as a contract file."""
+    sim = simulated_workspace("alerts_sim", SimulateSettings(users=2000, days=130, seed=9, horizons=[7]))
+    ev = workspace_events(duckdb_connection(), sim).execute()
+    ev["ts"] = pd.to_datetime(ev["ts"], utc=True)
+    day = ev["ts"].dt.floor("D") == LOST_DAY
+    users = pd.Series(ev.loc[day, "user_id"].unique())
+    lost = set(users.sample(frac=0.4, random_state=1))
+    ev = ev[~(day & ev["user_id"].isin(lost))]
+    root = tmp_path_factory.mktemp("alerts_ws")
+    path = root / "events.parquet"
+    ev.to_parquet(path)
+    ws = Workspace(root / "ws")
+    ingest(Project.at(ws), [path], "contract")
+    return ws
+
+
+def test_the_lost_day_is_an_alert_and_a_rerun_changes_nothing(incident_ws):
+    project = Project.at(incident_ws)
+    first = alerts_flow.check(project)
+    hit = first.ledger[(first.ledger["kpi"] == "active_users") & (first.ledger["first_period"].astype(str) == "2024-04-10")]
+    assert len(hit) == 1 and hit.iloc[0]["observed"] < hit.iloc[0]["low"] and hit.iloc[0]["status"] == "open"
+    again = alerts_flow.check(project)
+    assert again.new == []
+    pd.testing.assert_frame_equal(first.ledger, again.ledger)
+
+
+class Hook(http.server.BaseHTTPRequestHandler):
+    received: ClassVar[list] = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Hook.received.append(json.loads(body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_new_alerts_go_to_the_webhook_and_a_dead_hook_is_a_note(incident_ws, tmp_path):
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        ws = Workspace(tmp_path / "copy")
+        ws.root.mkdir(parents=True)
+        (ws.root / "data").symlink_to(incident_ws.root / "data", target_is_directory=True)
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        out = alerts_flow.check(Project.at(ws, ChurnkitConfig.model_validate({"alerts": {"webhook_url": url}})))
+        assert out.new and Hook.received and {a["id"] for a in Hook.received[0]["alerts"]} == set(out.new)
+        assert any("sent" in n for n in out.notes)
+    finally:
+        server.shutdown()
+    ws2 = Workspace(tmp_path / "copy2")
+    ws2.root.mkdir(parents=True)
+    (ws2.root / "data").symlink_to(incident_ws.root / "data", target_is_directory=True)
+    dead = ChurnkitConfig.model_validate({"alerts": {"webhook_url": url}})  # the server is gone
+    out = alerts_flow.check(Project.at(ws2, dead))
+    assert out.new and any("failed" in n for n in out.notes)  # the run went on; the ledger has them
+    assert ws2.alerts_path.exists()
+
+
+def test_alerts_from_the_cli(incident_ws, churnkit):
+    run = churnkit("--workspace", str(incident_ws.root), "alerts")
+    assert run.returncode == 0, run.stderr
+    aid = next(i for i in alerts_flow.read_ledger(Project.at(incident_ws))["id"] if i.endswith("2024-04-10"))
+    ack = churnkit("--workspace", str(incident_ws.root), "alerts", "ack", aid, "--by", "ops", "--note", "tracking outage")
+    assert ack.returncode == 0 and "acknowledged by ops (tracking outage)" in " ".join(ack.stdout.split())
+    listed = churnkit("--workspace", str(incident_ws.root), "alerts", "list", "--status", "acknowledged")
+    assert aid in "".join(listed.stdout.split())
+    done = churnkit("--workspace", str(incident_ws.root), "alerts", "resolve", aid, "--by", "ops")
+    assert done.returncode == 0 and "resolved" in done.stdout
+    again = churnkit("--workspace", str(incident_ws.root), "alerts", "ack", aid)
+    assert again.returncode == 1 and again.stderr.strip().count("\n") == 0 and "is resolved" in again.stderr
+    unknown = churnkit("--workspace", str(incident_ws.root), "alerts", "resolve", "nope")
+    assert unknown.returncode == 1 and "no alert 'nope'" in unknown.stderr

@@ -1,0 +1,95 @@
+"""Alert rules on KPI series: incidents found, clean weeks quiet (by simulation), and the
+ledger keeps one row per alert across reruns."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churnkit.config import AlertRule
+from churnkit.errors import ChurnkitError
+from churnkit.monitor import ledger as L
+from churnkit.monitor.anomalies import breaches
+
+NOW = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+
+
+def daily_series(days: int, seed: int, level: float = 500.0) -> pd.DataFrame:
+    """Daily active users with a weekly pattern (weekends 30% lower) and Poisson noise."""
+    rng = np.random.default_rng(seed)
+    start = dt.date(2024, 1, 1)
+    period = [start + dt.timedelta(days=i) for i in range(days)]
+    weekly = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 0.7, 0.7])[[d.weekday() for d in period]]
+    values = rng.poisson(level * weekly).astype(float)
+    return pd.DataFrame({"period": period, "complete": True, "active_users": values})
+
+
+def test_a_lost_day_and_a_step_are_found_and_weekends_are_not_incidents():
+    s = daily_series(120, 1)
+    s.loc[80, "active_users"] *= 0.6  # a day with 40% of the users lost
+    s.loc[100:, "active_users"] *= 0.7  # a step down that lasts
+    found = breaches(s, AlertRule(kpi="active_users"), "users")
+    days = {b.period for b in found}
+    assert s.loc[80, "period"] in days and s.loc[100, "period"] in days
+    assert all(b.observed < b.low for b in found) and {b.severity for b in found} <= {"warning", "critical"}
+    assert next(b for b in found if b.period == s.loc[80, "period"]).severity == "critical"
+    episodes = L.episodes(found, {"active_users_day_seasonal": "day"})
+    step = next(e for e in episodes if e["first_period"] == s.loc[100, "period"])
+    assert step["periods"] >= 5  # one alert for the step, not one per day
+    early = [b for b in found if b.period < s.loc[80, "period"]]
+    assert early == []  # weekends are the pattern, not incidents
+
+
+def test_false_alarms_on_clean_series_are_rare():
+    """400 clean series of 120 days: the default rule's false alarms per KPI-month."""
+    rule = AlertRule(kpi="active_users")
+    alarms = sum(len(breaches(daily_series(120, seed), rule, "users")) for seed in range(400))
+    judged_months = 400 * (120 - 7 * rule.weeks) / 30
+    assert alarms / judged_months < 0.05
+
+
+def test_direction_volume_and_threshold_rules():
+    s = daily_series(90, 3)
+    s.loc[70, "active_users"] *= 1.6
+    assert breaches(s, AlertRule(kpi="active_users", direction="down"), "users") == []
+    assert [b.period for b in breaches(s, AlertRule(kpi="active_users", direction="up"), "users")] == [s.loc[70, "period"]]
+    assert breaches(s, AlertRule(kpi="active_users", min_volume=10_000), "users") == []
+    week = pd.DataFrame({"period": pd.date_range("2024-01-01", periods=6, freq="W-MON").date, "complete": True,
+                         "paying_rate": [0.30, 0.31, 0.30, 0.18, 0.30, 0.30]})
+    rule = AlertRule(kpi="paying_rate", grain="week", method="threshold", max_change=0.3, direction="down")
+    assert [b.period for b in breaches(week, rule, "ratio")] == [week.loc[3, "period"]]
+    week.loc[3, "complete"] = False  # a period in progress is never judged
+    assert breaches(week, rule, "ratio") == []
+    with pytest.raises(ValueError, match="needs low, high or max_change"):
+        AlertRule(kpi="revenue", method="threshold")
+
+
+def test_the_ledger_is_the_same_after_a_rerun_and_an_alert_that_goes_on_stays_one():
+    s = daily_series(120, 4)
+    s.loc[100:104, "active_users"] *= 0.5
+    rule = AlertRule(kpi="active_users")
+    grains = {rule.name: "day"}
+    first, new = L.merge(L.empty(), L.episodes(breaches(s.iloc[:103], rule, "users"), grains), NOW)
+    assert len(new) == 1 and first.iloc[0]["periods"] == 3 and first.iloc[0]["status"] == "open"
+    again, new2 = L.merge(first, L.episodes(breaches(s.iloc[:103], rule, "users"), grains), NOW + dt.timedelta(hours=1))
+    pd.testing.assert_frame_equal(first, again)
+    assert new2 == []
+    later, new3 = L.merge(first, L.episodes(breaches(s, rule, "users"), grains), NOW + dt.timedelta(days=2))
+    assert new3 == [] and len(later) == 1 and later.iloc[0]["periods"] == 5  # the same alert, longer
+
+
+def test_status_moves_forward_with_who_and_why():
+    s = daily_series(100, 5)
+    s.loc[90, "active_users"] *= 0.5
+    rule = AlertRule(kpi="active_users")
+    table, (aid,) = L.merge(L.empty(), L.episodes(breaches(s, rule, "users"), {rule.name: "day"}), NOW)
+    acked = L.set_status(table, aid, "acknowledged", "ana", "looking", NOW)
+    assert acked.iloc[0][["status", "by", "note"]].tolist() == ["acknowledged", "ana", "looking"]
+    done = L.set_status(acked, aid, "resolved", "ana", "tracking bug", NOW)
+    with pytest.raises(ChurnkitError, match="is resolved; it cannot be acknowledged"):
+        L.set_status(done, aid, "acknowledged", None, None, NOW)
+    with pytest.raises(ChurnkitError, match="no alert 'nope'"):
+        L.set_status(done, "nope", "resolved", None, None, NOW)
