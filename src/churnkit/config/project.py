@@ -207,9 +207,9 @@ class AlertRule(StrictModel):
     weeks: int = Field(8, ge=3, le=52)
     """seasonal: how many earlier same weekdays (or periods) make the baseline."""
     k: float = Field(3.5, gt=0)
-    """seasonal: robust standard deviations from the median that open a warning (3.5: on
-    Poisson-noise daily series with a weekly pattern, 0.009 false alarms per KPI-month;
-    3.0: 0.054; 4.0 missed a day with 40% of the users lost in a 2,000-user simulation) ..."""
+    """seasonal: robust standard deviations from the expected value that open a warning
+    (3.5: on Poisson-noise daily series with a weekly pattern, 0.002 false alarms per
+    KPI-month; 3.0: 0.064) ..."""
     critical_k: float = Field(5.0, gt=0)
     """... and a critical alert."""
     min_spread: float = Field(0.05, ge=0)

@@ -4,11 +4,12 @@ Two kinds of rule (:class:`~churnkit.config.AlertRule`):
 
 - ``seasonal``: the expected value of a period is the median of the same weekday over the
   previous ``weeks`` weeks (daily series), or of the previous ``weeks`` periods (weekly,
-  monthly); the range is that median +- ``k`` robust standard deviations (1.4826 x the
-  median absolute deviation of those same values), widened to at least ``min_spread`` of
-  the median (a perfectly flat history would otherwise alert on any wobble) and, for
-  counts, to the Poisson noise ``sqrt(median)``. Robust: one past incident in the history
-  does not widen the band for the weeks after it.
+  monthly), each taken relative to the level of the days before it and brought to today's
+  level (see :func:`seasonal_band`); the range is that +- ``k`` robust standard deviations
+  (1.4826 x the median absolute deviation of the same ratios), widened to at least
+  ``min_spread`` of it (a perfectly flat history would otherwise alert on any wobble) and,
+  for counts, to the Poisson noise ``sqrt(expected)``. Robust: one past incident in the
+  history does not widen the band for the weeks after it.
 - ``threshold``: fixed bounds (``low``/``high``) or a relative change against the previous
   period (``max_change``) or the same weekday a week earlier (``vs: last_week``).
 
@@ -44,17 +45,31 @@ class Breach:
 def seasonal_band(values: pd.Series, lag: int, weeks: int, k: float, min_spread: float,
                   counts: bool) -> pd.DataFrame:
     """Expected value and band per position, from the ``weeks`` earlier values ``lag`` apart
-    (7 for a daily series: the same weekday); NaN until ``weeks`` of history exist."""
+    (7 for a daily series: the same weekday), level-adjusted; NaN until that history exists.
+
+    Each earlier value is taken relative to the median of the ``4 x lag`` values before it
+    (its level), and the median of those ratios times this position's level is the expected
+    value: growth over the weeks in the history neither biases the baseline nor
+    widens the band (the raw same-weekday values of a growing series spread by the growth),
+    and a step down is judged against the level just before it.
+    """
     v = values.to_numpy("float64")
     n = len(v)
+    # the level: the median of the 4 x lag values before (28 days for a daily series):
+    # robust to an incident of up to a fortnight among them, slow enough that a step
+    # down stays an alert for about two weeks, quick enough for growth
+    window = 4 * lag
+    level = pd.Series(v).rolling(window, min_periods=window).median().shift(1).to_numpy()
     expected, spread = np.full(n, np.nan), np.full(n, np.nan)
-    for i in range(lag * weeks, n):
-        past = v[i - lag * np.arange(1, weeks + 1)]
-        past = past[np.isfinite(past)]
-        if len(past) < max(3, weeks // 2):
+    for i in range(lag * weeks + window, n):
+        idx = i - lag * np.arange(1, weeks + 1)
+        ratio = v[idx] / level[idx]
+        ratio = ratio[np.isfinite(ratio)]
+        if len(ratio) < max(3, weeks // 2) or not np.isfinite(level[i]) or level[i] <= 0:
             continue
-        med = float(np.median(past))
-        sd = MAD_TO_SD * float(np.median(np.abs(past - med)))
+        r = float(np.median(ratio))
+        med = r * level[i]
+        sd = MAD_TO_SD * float(np.median(np.abs(ratio - r))) * level[i]
         floor = max(min_spread * abs(med), np.sqrt(max(med, 0.0)) if counts else 0.0)
         expected[i], spread[i] = med, max(sd, floor)
     return pd.DataFrame({"expected": expected, "spread": spread, "low": expected - k * spread,
