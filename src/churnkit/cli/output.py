@@ -219,6 +219,9 @@ class Printer:
                            soft_wrap=True, highlight=False)
         else:
             self.out.print(f"MLflow: {tracking.redact(uri)}")
+        reports = sorted(ws.reports_dir.glob("weekly_*.html")) if ws.reports_dir.exists() else []
+        if reports:
+            self.out.print(f"weekly report: {reports[-1].resolve()}", soft_wrap=True, highlight=False)
         self.out.print(f"next: churnkit --workspace {ws.root} risk-list --format xlsx --top 500")
 
 

@@ -91,4 +91,5 @@ def test_demo_runs_the_whole_flow(tmp_path, churnkit):
     text = proc.stdout.replace("\n", "")
     reports = list((ws / "reports").glob("weekly_*.html"))
     assert len(reports) == 1 and str(reports[0].name) in text and "KPIs from" in text
+    assert f"weekly report: {reports[0].resolve()}" in proc.stdout  # said last, whole, to open it
     assert (ws / "kpis" / "kpis_week.parquet").exists() and (ws / "alerts" / "ledger.parquet").exists()
