@@ -20,6 +20,7 @@ from churnkit.flows.score import ScoringOutcome
 from churnkit.flows.train import TrainOutcome
 from churnkit.io import tracking
 from churnkit.metrics import compare_table
+from churnkit.reports.html import number
 from churnkit.scoring.stages import StageCuts
 from churnkit.training.evaluation import comparison_text
 from churnkit.training.promotion import HEADLINE
@@ -105,7 +106,7 @@ class Printer:
                 vs = [f"{label} {_pct(c['value'], c[key])}" for key, label in (("previous", "vs previous"),
                                                                               ("year_ago", "vs a year ago"))
                       if c[key] is not None and _pct(c["value"], c[key])]
-                shown.append(f"{name} {_num(c['value'])}" + (f" ({', '.join(vs)})" if vs else ""))
+                shown.append(f"{name} {number(c['value'])}" + (f" ({', '.join(vs)})" if vs else ""))
             period = change(table, SUMMARY_KPIS[0], grain)["period"]
             open_ = int((~table["complete"]).sum())
             p(f"{grain} {period}: " + "; ".join(shown) + (f"  [{open_} period in progress, not shown]" if open_ else ""))
@@ -126,8 +127,8 @@ class Printer:
         p(title)
         for r in table.itertuples():
             span = str(r.first_period) if r.periods == 1 else f"{r.first_period}..{r.last_period} ({r.periods} {r.grain}s)"
-            p(f"  {r.severity}: {r.id}: {r.kpi} {_num(r.observed)} vs expected {_num(r.expected)}"
-              f" ({_num(r.low)} to {_num(r.high)}) on {span}; {r.status}" + (f" by {r.by}" if r.by else ""),
+            p(f"  {r.severity}: {r.id}: {r.kpi} {number(r.observed)} vs expected {number(r.expected)}"
+              f" ({number(r.low)} to {number(r.high)}) on {span}; {r.status}" + (f" by {r.by}" if r.by else ""),
               markup=False)
         p(f"ledger: {path}")
 
@@ -227,12 +228,6 @@ class Printer:
 
 SUMMARY_KPIS = ("active_users", "new_users", "buyers", "paying_rate", "revenue", "arpu")
 """What the console says of each grain's latest complete period."""
-
-
-def _num(v: float) -> str:
-    if float(v).is_integer() or abs(v) >= 100:
-        return f"{v:,.0f}"
-    return f"{v:.3f}" if abs(v) < 1 else f"{v:,.2f}"
 
 
 def _pct(now: float, before: float) -> str:

@@ -25,7 +25,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from churnkit.monitor.kpis import Grain, period_start
+from churnkit.monitor.kpis import Grain, period_after, period_start
 
 Start = Literal["first_active", "first_purchase", "signup"]
 Measure = Literal["active", "purchase"]
@@ -86,7 +86,7 @@ def cohort_table(sizes: pd.DataFrame, cells: pd.DataFrame, lasts: pd.DataFrame, 
                 "retained": int(got["retained"]) if got is not None else 0,
                 "retained_on_or_after": int(ls[ls.index >= k].sum()),
                 "revenue": float(got["revenue"]) if got is not None else 0.0,
-                "complete": _shift(cohort, k + 1, grain) <= end,
+                "complete": period_after(cohort, k + 1, grain) <= end,
             })
     t = pd.DataFrame(rows, columns=["cohort", "k", "size", "retained", "retained_on_or_after", "revenue", "complete"])
     t["retention"] = t["retained"] / t["size"]
@@ -117,16 +117,10 @@ def heatmap(table: pd.DataFrame, value: str = "retention") -> pd.DataFrame:
     return t.pivot(index="cohort", columns="k", values="v")
 
 
-def _shift(start: pd.Timestamp, n: int, grain: Grain) -> pd.Timestamp:
-    if grain == "month":
-        return start + pd.DateOffset(months=n)
-    return start + pd.Timedelta(days=n * (7 if grain == "week" else 1))
-
-
 def _reached(cohort: pd.Timestamp, end: pd.Timestamp, grain: Grain) -> int:
     """How many periods from the cohort's start begin before the data end."""
     n = 0
-    while _shift(cohort, n, grain) < end:
+    while period_after(cohort, n, grain) < end:
         n += 1
     return n
 

@@ -173,7 +173,7 @@ def finish(table: pd.DataFrame, grain: Grain, first_day: dt.date, last_complete_
     t = t.set_index("period").reindex(starts).rename_axis("period").reset_index()
     totals = [k.name for k in KPIS if k.additive and k.name in t.columns] + list(_PARTS)
     t[totals] = t[totals].fillna(0.0)
-    ends = t["period"] + _length(t["period"], grain)
+    ends = t["period"].map(lambda start: period_after(start, 1, grain))
     t["complete"] = ends <= last + pd.Timedelta(days=1)
     covered_from = t["period"].clip(lower=first)
     t["days"] = ((ends.clip(upper=last + pd.Timedelta(days=1)) - covered_from).dt.days).astype("int64")
@@ -183,9 +183,8 @@ def finish(table: pd.DataFrame, grain: Grain, first_day: dt.date, last_complete_
     return t[["period", "days", "complete", *(k.name for k in KPIS)]]
 
 
-def _length(starts: pd.Series, grain: Grain) -> pd.Series:
-    if grain == "day":
-        return pd.Series(pd.Timedelta(days=1), index=starts.index)
-    if grain == "week":
-        return pd.Series(pd.Timedelta(days=7), index=starts.index)
-    return (starts + pd.offsets.MonthBegin(1)) - starts
+def period_after(start: pd.Timestamp, n: int, grain: Grain) -> pd.Timestamp:
+    """The start of the ``n``-th ``grain`` period after the one starting at ``start``."""
+    if grain == "month":
+        return start + pd.DateOffset(months=n)
+    return start + pd.Timedelta(days=n * (7 if grain == "week" else 1))
