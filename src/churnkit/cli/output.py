@@ -111,6 +111,14 @@ class Printer:
             open_ = int((~table["complete"]).sum())
             p(f"{grain} {period}: " + "; ".join(shown) + (f"  [{open_} period in progress, not shown]" if open_ else ""))
             p(f"  table: {outcome.paths[grain]}")
+            if grain in outcome.segment_paths:
+                dims = ", ".join(outcome.segments[grain]["dimension"].drop_duplicates()) or "none"
+                p(f"  by segment ({dims}): {outcome.segment_paths[grain]}")
+        cuts = meta.get("stage_cuts")
+        if cuts:
+            p(f"stage moves: silent after {cuts['silent_min_days']:g}+ quiet days, churned after {cuts['churned_days']:g}")
+        for note in meta.get("notes", []):
+            p(f"note: {note}")
 
     def cohorts(self, table: pd.DataFrame, average: pd.DataFrame, path: Path, title: str) -> None:
         p = self.out.print

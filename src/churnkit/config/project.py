@@ -184,6 +184,12 @@ class KpiSettings(StrictModel):
     """The business time zone (IANA name): a day, week and month start at its midnight."""
     activity: ActivityEvents = ActivityEvents()
     """What counts as active: the same rule, and default, as a problem's ``activity``."""
+    segment_by: list[str] | None = None
+    """Dimensions of the by-segment KPI tables: user attributes and ``lifecycle_stage`` /
+    ``rfm_tier`` (each user's stage or tier at the period's start, cut as
+    ``scoring.segments`` says). None: every user attribute with at most
+    ``max_segment_values`` values, then the stage and the tier."""
+    max_segment_values: int = Field(20, ge=2, le=1000)
 
     @field_validator("time_zone")
     @classmethod

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from churnkit.config import SegmentSettings
 from churnkit.datasets.span import fingerprint
 from churnkit.errors import ChurnkitError
 from churnkit.flows.project import Project
@@ -20,7 +22,21 @@ from churnkit.monitor.cohorts import (
     cohort_table,
     signup_days,
 )
-from churnkit.monitor.kpis import GRAINS, KPIS, Grain, business_day, finish, kpi_daily, kpi_table
+from churnkit.monitor.kpis import (
+    GRAINS,
+    KPIS,
+    Grain,
+    StageCutDays,
+    business_day,
+    finish,
+    finish_segments,
+    kpi_daily,
+    kpi_table,
+    period_states,
+    user_periods,
+)
+from churnkit.scoring.segments import RFMSegmenter
+from churnkit.scoring.stages import StageCuts, gap_counts, lifecycle_stage, stage_cuts
 
 
 @dataclass
@@ -28,6 +44,9 @@ class KpiOutcome:
     tables: dict[str, pd.DataFrame]
     paths: dict[str, Path]
     meta: dict[str, Any] = field(default_factory=dict)
+    segments: dict[str, pd.DataFrame] = field(default_factory=dict)
+    """Per grain, every KPI by segment (long: dimension, segment, period ...)."""
+    segment_paths: dict[str, Path] = field(default_factory=dict)
 
 
 def meta_path(path: Path) -> Path:
@@ -44,16 +63,34 @@ def _day_range(fp: dict[str, Any], tz: str) -> tuple[pd.Timestamp, pd.Timestamp,
     return first_ts, last_ts, first_ts.tz_convert(tz).date(), last_ts.tz_convert(tz).date()
 
 
-def compute_kpis(events: Any, settings: Any, grains: tuple[Grain, ...] = GRAINS,
-                 fp: dict[str, Any] | None = None) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
-    """KPI tables per grain for an events table on any engine, and what they were computed
-    from: the data's fingerprint, time zone, activity rule, first day, last complete day."""
+STAGE, TIER = "lifecycle_stage", "rfm_tier"
+"""Segment dimensions that are a user's state at each period's start, not an attribute."""
+
+
+@dataclass
+class KpiSource:
+    """What every KPI table of one run is computed from: the daily user table in the
+    business time zone, the users table, the lifecycle cuts and the run's description."""
+
+    daily: Any
+    users: Any
+    cuts: StageCuts
+    segments: SegmentSettings
+    first_day: Any
+    last_day: Any
+    meta: dict[str, Any]
+
+
+def kpi_source(events: Any, settings: Any, users: Any = None, segments: SegmentSettings | None = None,
+               fp: dict[str, Any] | None = None) -> KpiSource:
+    """The daily table and stage cuts (the scoring stages' cuts, from the data's rhythm
+    unless ``segments`` sets them) for ``events`` on any engine."""
     fp = fp if fp is not None else fingerprint(events)
     tz = settings.time_zone
     first_ts, last_ts, first_day, last_day = _day_range(fp, tz)
     act = settings.activity
-    daily = kpi_daily(events, act.include, act.exclude, tz, first_ts, last_ts)
-    tables = {g: finish(kpi_table(daily, g).execute(), g, first_day, last_day) for g in grains}
+    segments = segments or SegmentSettings()
+    cuts = stage_cuts(segments, gap_counts(events, act, last_day + dt.timedelta(days=1)))
     meta = {
         "data": fp,
         "time_zone": tz,
@@ -61,22 +98,114 @@ def compute_kpis(events: Any, settings: Any, grains: tuple[Grain, ...] = GRAINS,
         "first_day": first_day,
         "last_complete_day": last_day,
         "week_starts": "Monday",
+        "stage_cuts": cuts.to_dict(),
         "definitions": {k.name: {"description": k.description, "unit": k.unit} for k in KPIS},
     }
-    return tables, meta
+    daily = kpi_daily(events, act.include, act.exclude, tz, first_ts, last_ts)
+    return KpiSource(daily, users, cuts, segments, first_day, last_day, meta)
 
 
-def kpis(project: Project, grains: tuple[Grain, ...] = GRAINS) -> KpiOutcome:
-    """Compute and write ``kpis_<grain>.parquet`` (+ ``.json``) under the workspace."""
-    events, _ = project.tables()
-    tables, meta = compute_kpis(events, project.config.kpi, grains)
-    paths = {}
+def _flow_cuts(source: KpiSource) -> StageCutDays:
+    return StageCutDays(source.cuts.silent_min_days, source.cuts.churned_days)
+
+
+def compute_kpis(events: Any, settings: Any, grains: tuple[Grain, ...] = GRAINS,
+                 fp: dict[str, Any] | None = None, source: KpiSource | None = None,
+                 ) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """KPI tables (totals) per grain for an events table on any engine, and what they were
+    computed from: the data's fingerprint, time zone, activity rule, stage cuts, first day
+    and last complete day."""
+    src = source or kpi_source(events, settings, fp=fp)
+    tables = {g: finish(kpi_table(user_periods(src.daily, g, _flow_cuts(src))).execute(), g, src.first_day,
+                        src.last_day) for g in grains}
+    return tables, src.meta
+
+
+def segment_dimensions(source: KpiSource, settings: Any) -> tuple[list[str], list[str]]:
+    """The dimensions to cut KPIs by, and notes on attributes left out (too many values)."""
+    attrs = [] if source.users is None else [c for c in source.users.columns if c not in ("user_id", "signup_ts")]
+    if settings.segment_by is not None:
+        unknown = [d for d in settings.segment_by if d not in (*attrs, STAGE, TIER)]
+        if unknown:
+            raise ChurnkitError(f"kpi.segment_by: no dimension {unknown[0]!r} (user attributes: "
+                                f"{', '.join(attrs) or 'none'}; or {STAGE}, {TIER})")
+        return list(settings.segment_by), []
+    notes, keep = [], []
+    if attrs:
+        u = source.users
+        counts = u.aggregate(**{c: u[c].nunique() for c in attrs}).execute().iloc[0]
+        for c in attrs:
+            if int(counts[c]) <= settings.max_segment_values:
+                keep.append(c)
+            else:
+                notes.append(f"attribute {c} has {int(counts[c]):,} values (> kpi.max_segment_values = "
+                             f"{settings.max_segment_values}): not a KPI segment")
+    return [*keep, STAGE, TIER], notes
+
+
+def compute_segments(source: KpiSource, dimensions: list[str], grains: tuple[Grain, ...] = GRAINS,
+                     ) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """Per grain, a long table of every KPI by segment of each dimension (see
+    :func:`~churnkit.monitor.kpis.finish_segments`); notes on dimensions left out."""
+    import ibis
+
+    out, notes = {}, []
+    for grain in grains:
+        up = user_periods(source.daily, grain, _flow_cuts(source))
+        states = None
+        parts = []
+        for dim in dimensions:
+            if dim in (STAGE, TIER):
+                if states is None:
+                    states = period_states(up).execute()
+                labels = _state_segments(states, dim, source)
+                if labels is None:
+                    if grain == grains[0]:
+                        notes.append(f"{dim}: nobody has bought yet, so no RFM tiers")
+                    continue
+                segs = ibis.memtable(states[["period", "user_id"]].assign(segment=labels.to_numpy()))
+            else:
+                u = source.users
+                segs = u.select("user_id", segment=u[dim].cast("string"))
+            table = kpi_table(up, segs).execute()
+            parts.append(finish_segments(table, dim, grain, source.first_day, source.last_day))
+        out[grain] = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    return out, notes
+
+
+def _state_segments(states: pd.DataFrame, dim: str, source: KpiSource) -> pd.Series | None:
+    """Each (period, user)'s stage or RFM tier at the period's start, by the scoring code."""
+    if dim == STAGE:
+        return lifecycle_stage(states, source.segments, source.cuts)
+    try:
+        return RFMSegmenter(source.segments).fit(states).transform(states)["rfm_tier"]
+    except ChurnkitError:
+        return None
+
+
+def kpis(project: Project, grains: tuple[Grain, ...] = GRAINS, segments: bool = True) -> KpiOutcome:
+    """Compute and write ``kpis_<grain>.parquet`` (+ ``.json``) under the workspace, and the
+    by-segment tables ``kpis_<grain>_segments.parquet`` unless ``segments`` is False."""
+    events, users = project.tables()
+    settings = project.config.kpi
+    source = kpi_source(events, settings, users, project.config.scoring.segments)
+    tables, meta = compute_kpis(events, settings, grains, source=source)
+    paths, notes, by, by_paths = {}, [], {}, {}
     for grain, table in tables.items():
         path = project.workspace.kpi_path(grain)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_table_with_meta(table, {**meta, "grain": grain}, path, meta_path(path))
         paths[grain] = path
-    return KpiOutcome(tables, paths, meta)
+    if segments:
+        dims, notes = segment_dimensions(source, settings)
+        by, more = compute_segments(source, dims, grains)
+        notes += more
+        for grain, table in by.items():
+            path = project.workspace.kpi_path(grain, segments=True)
+            write_table_with_meta(table, {**meta, "grain": grain, "dimensions": dims, "notes": notes}, path,
+                                  meta_path(path))
+            by_paths[grain] = path
+    return KpiOutcome(tables, paths, {**meta, "notes": notes}, by, by_paths)
 
 
 YEAR_BACK = {"day": pd.Timedelta(days=364), "week": pd.Timedelta(days=364), "month": pd.DateOffset(years=1)}

@@ -154,9 +154,10 @@ class Workspace:
     def kpis_dir(self) -> Path:
         return self.root / "kpis"
 
-    def kpi_path(self, grain: str) -> Path:
-        """One table per grain (``day``, ``week``, ``month``); its definitions beside it."""
-        return self.kpis_dir / f"kpis_{grain}.parquet"
+    def kpi_path(self, grain: str, segments: bool = False) -> Path:
+        """One table per grain (``day``, ``week``, ``month``), and one by segment; its
+        definitions beside it."""
+        return self.kpis_dir / f"kpis_{grain}{'_segments' if segments else ''}.parquet"
 
     def cohort_path(self, start: str, measure: str, grain: str) -> Path:
         """A cohort table: users by ``start`` (first_purchase ...), ``measure`` per ``grain``."""

@@ -16,7 +16,25 @@ from churnkit.monitor.kpis import GRAINS, KPIS
 PERIOD = {"day": "D", "week": "W-SUN", "month": "M"}
 
 
-def reference(ev: pd.DataFrame, tz: str, exclude: list[str], grain: str) -> pd.DataFrame:
+def stage_moves(e: pd.DataFrame, silent: float, churned: float, last_day: pd.Timestamp) -> pd.DataFrame:
+    """(user_id, day, move) for every lifecycle move, walking each user's active days."""
+    rows = []
+    for user, days in e[e["act"]].groupby("user_id")["day"]:
+        days = sorted(set(days))
+        for d, n in zip(days, [*days[1:], None], strict=True):
+            gap = None if n is None else (n - d).days
+            for move, after in (("went_silent", int(np.floor(silent)) + 1), ("churned", int(np.ceil(churned)))):
+                at = d + pd.Timedelta(days=after)
+                if (gap is None or gap >= after) and at <= last_day:
+                    rows.append((user, at, move))
+            if gap is not None and gap >= churned:
+                rows.append((user, n, "resurrected"))
+            elif gap is not None and gap > silent:
+                rows.append((user, n, "reactivated"))
+    return pd.DataFrame(rows, columns=["user_id", "day", "move"])
+
+
+def reference(ev: pd.DataFrame, tz: str, exclude: list[str], grain: str, cuts: dict) -> pd.DataFrame:
     """Every KPI from the raw events with pandas alone (no shared code with the package)."""
     e = ev.copy()
     e["day"] = e["ts"].dt.tz_convert(tz).dt.tz_localize(None).dt.normalize()
@@ -24,8 +42,12 @@ def reference(ev: pd.DataFrame, tz: str, exclude: list[str], grain: str) -> pd.D
     e["act"] = e["event"].notna() & ~e["event"].isin(exclude)
     first_day, last_day = e["day"].min(), e["day"].max()
     first_active = e[e["act"]].groupby("user_id")["day"].min().dt.to_period(PERIOD[grain]).dt.start_time
+    moves = stage_moves(e, cuts["silent_min_days"], cuts["churned_days"], last_day)
+    moves["period"] = moves["day"].dt.to_period(PERIOD[grain]).dt.start_time
     rows = []
     for period, g in e.groupby("period"):
+        moved = {m: moves.loc[(moves["period"] == period) & (moves["move"] == m), "user_id"].nunique()
+                 for m in ("resurrected", "reactivated", "went_silent", "churned")}
         active = set(g.loc[g["act"], "user_id"])
         buy = g[g["event"] == "purchase"]
         orders = sum(d["order_id"].nunique() + d["order_id"].isna().sum() for _, d in buy.groupby(["user_id", "day"]))
@@ -41,6 +63,7 @@ def reference(ev: pd.DataFrame, tz: str, exclude: list[str], grain: str) -> pd.D
         rows.append({
             "period": period.date(), "days": days, "complete": length <= last_day + pd.Timedelta(days=1),
             "active_users": len(active), "new_users": len(new), "returning_users": len(active) - len(new),
+            **{f"{m}_users": n for m, n in moved.items()},
             "avg_daily_active": user_days / days, "stickiness": div(user_days / days, len(active)),
             "buyers": len(bought), "paying_rate": div(len(bought), len(active)), "orders": orders,
             "revenue": revenue, "arpu": div(revenue, len(active)), "arppu": div(revenue, len(bought)),
@@ -95,7 +118,7 @@ def test_kpis_on_order_lines_and_refunds_equal_pandas(tz):
     settings = KpiSettings(time_zone=tz)
     tables, meta = compute_kpis(table, settings)
     for grain in GRAINS:
-        assert_matches(tables[grain], reference(ev, tz, settings.activity.exclude, grain))
+        assert_matches(tables[grain], reference(ev, tz, settings.activity.exclude, grain, meta["stage_cuts"]))
     day = tables["day"].set_index("period")
     assert day.loc[pd.Timestamp("2024-03-09").date(), "orders"] == 1  # the two lines of o1: one order
     # 23:30 in New York is the evening before in the business day, the same UTC morning otherwise
@@ -116,7 +139,8 @@ def test_kpis_of_a_simulated_workspace_equal_pandas_and_are_written(workspace):
     ev = workspace_events(duckdb_connection(), workspace).execute()
     ev["ts"] = pd.to_datetime(ev["ts"], utc=True)
     for grain in GRAINS:
-        assert_matches(out.tables[grain], reference(ev, "Europe/London", project.config.kpi.activity.exclude, grain))
+        assert_matches(out.tables[grain], reference(ev, "Europe/London", project.config.kpi.activity.exclude, grain,
+                                                    out.meta["stage_cuts"]))
         saved = pd.read_parquet(out.paths[grain])
         pd.testing.assert_frame_equal(saved, out.tables[grain].astype(saved.dtypes.to_dict()), check_dtype=False)
     assert out.tables["day"]["active_users"].sum() > 1000
@@ -125,14 +149,61 @@ def test_kpis_of_a_simulated_workspace_equal_pandas_and_are_written(workspace):
     assert c["value"] is not None and c["previous"] is not None and c["year_ago"] is None  # 120 days of data
 
 
+ADDITIVE = [k.name for k in KPIS if k.additive]
+
+
+def test_kpis_by_segment_partition_the_totals_and_equal_pandas_per_attribute(workspace):
+    project = Project.at(workspace, ChurnkitConfig())
+    out = kpis(project, ("day", "week"))
+    ev = workspace_events(duckdb_connection(), workspace).execute()
+    ev["ts"] = pd.to_datetime(ev["ts"], utc=True)
+    by = out.segments["week"]
+    assert {"platform", "region", "lifecycle_stage", "rfm_tier"} <= set(by["dimension"])
+    assert out.segment_paths["week"].exists() and out.segment_paths["day"].exists()
+    for dim, g in by.groupby("dimension"):
+        # every user is in one segment of a dimension in a period: additive KPIs add up to the totals
+        summed = g.groupby("period")[ADDITIVE].sum().reset_index()
+        total = out.tables["week"][["period", *ADDITIVE]]
+        np.testing.assert_allclose(summed[ADDITIVE].to_numpy(), total[ADDITIVE].to_numpy(), err_msg=dim)
+    # an attribute's segment equals the pandas reference on that segment's users alone
+    users = workspace_users_frame(workspace)
+    exclude = project.config.kpi.activity.exclude
+    for platform in sorted(users["platform"].dropna().unique()):
+        mine = set(users.loc[users["platform"] == platform, "user_id"])
+        want = reference(ev[ev["user_id"].isin(mine)], "UTC", exclude, "week", out.meta["stage_cuts"])
+        got = by[(by["dimension"] == "platform") & (by["segment"] == platform)]
+        assert_matches(got.drop(columns=["dimension", "segment"]).reset_index(drop=True),
+                       want[want["period"].isin(got["period"])].reset_index(drop=True))
+    # at day grain a user entering churned, or back from it, is churned at the day's start
+    day = out.segments["day"]
+    stage = day[day["dimension"] == "lifecycle_stage"]
+    for kpi in ("churned_users", "resurrected_users"):
+        assert stage.loc[stage["segment"] != "churned", kpi].sum() == 0, kpi
+        assert stage.loc[stage["segment"] == "churned", kpi].sum() == out.tables["day"][kpi].sum() > 0
+    assert set(stage["segment"]) <= {"new", "active", "silent", "churned", "recalled"}
+
+
+def workspace_users_frame(workspace) -> pd.DataFrame:
+    from churnkit.io.warehouse import workspace_users
+
+    return workspace_users(duckdb_connection(), workspace).execute()
+
+
 @pytest.mark.slow
 def test_kpis_are_the_same_on_duckdb_and_spark(workspace, spark_backend):
+    from churnkit.flows.kpi import compute_segments, kpi_source
+    from churnkit.io.warehouse import workspace_users
+
     settings = KpiSettings(time_zone="America/New_York")
     d_tables, d_meta = compute_kpis(workspace_events(duckdb_connection(), workspace), settings)
     s_tables, s_meta = compute_kpis(workspace_events(spark_backend, workspace), settings)
     assert d_meta["data"] == s_meta["data"]
-    for grain in GRAINS:
-        a, b = d_tables[grain], s_tables[grain]
+    dims = ["platform", "lifecycle_stage", "rfm_tier"]
+    sources = [kpi_source(workspace_events(con, workspace), settings, workspace_users(con, workspace))
+               for con in (duckdb_connection(), spark_backend)]
+    d_seg, s_seg = (compute_segments(src, dims, ("week",))[0]["week"] for src in sources)
+    pairs = [(d_tables[g], s_tables[g]) for g in GRAINS] + [(d_seg, s_seg)]
+    for a, b in pairs:
         assert list(a["period"]) == list(b["period"]) and (a["complete"] == b["complete"]).all()
         for k in KPIS:
             np.testing.assert_allclose(a[k.name].to_numpy("float64"), b[k.name].to_numpy("float64"),
