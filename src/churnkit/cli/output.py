@@ -138,6 +138,8 @@ class Printer:
             p(f"  {r.severity}: {r.id}: {r.kpi} {number(r.observed)} vs expected {number(r.expected)}"
               f" ({number(r.low)} to {number(r.high)}) on {span}; {r.status}" + (f" by {r.by}" if r.by else ""),
               markup=False)
+            if isinstance(getattr(r, "drivers", None), str) and r.drivers:
+                p(f"    driven by {r.drivers}", markup=False)
         p(f"ledger: {path}")
 
     def scores(self, outcome: ScoringOutcome) -> None:

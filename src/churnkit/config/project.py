@@ -208,8 +208,11 @@ class AlertRule(StrictModel):
     name: str = ""
     """Defaults to ``<kpi>_<grain>_<method>``; an alert's id starts with it."""
     grain: Literal["day", "week", "month"] = "day"
-    method: Literal["seasonal", "threshold"] = "seasonal"
+    method: Literal["seasonal", "stl", "threshold"] = "seasonal"
     direction: Literal["down", "up", "both"] = "both"
+    segment_by: str | None = None
+    """Judge each segment of this KPI segment dimension (``platform``, ``lifecycle_stage``
+    ...; ``attributes``: every user attribute) instead of the total."""
     weeks: int = Field(8, ge=3, le=52)
     """seasonal: how many earlier same weekdays (or periods) make the baseline."""
     k: float = Field(3.5, gt=0)
@@ -232,7 +235,11 @@ class AlertRule(StrictModel):
     @model_validator(mode="after")
     def _named(self) -> AlertRule:
         if not self.name:
-            object.__setattr__(self, "name", f"{self.kpi}_{self.grain}_{self.method}")
+            by = f"_by_{self.segment_by}" if self.segment_by else ""
+            object.__setattr__(self, "name", f"{self.kpi}_{self.grain}_{self.method}{by}")
+        if self.method == "stl" and self.grain != "day":
+            raise ValueError(f"alert rule {self.name}: stl needs a daily series (grain: day); use seasonal for "
+                             f"weeks and months")
         if self.method == "threshold" and self.low is None and self.high is None and self.max_change is None:
             raise ValueError(f"alert rule {self.name}: a threshold rule needs low, high or max_change")
         return self
@@ -241,7 +248,9 @@ class AlertRule(StrictModel):
 def _default_rules() -> list[AlertRule]:
     return [
         AlertRule(kpi="active_users", direction="both", min_volume=20),
+        AlertRule(kpi="active_users", direction="down", min_volume=20, segment_by="attributes"),
         AlertRule(kpi="orders", direction="down", min_volume=10),
+        AlertRule(kpi="orders", grain="week", direction="down", min_volume=20, segment_by="attributes"),
         AlertRule(kpi="revenue", direction="down", min_volume=100),
         AlertRule(kpi="paying_rate", grain="week", method="threshold", max_change=0.3, direction="down"),
     ]
@@ -253,6 +262,9 @@ class AlertSettings(StrictModel):
     rules: list[AlertRule] = Field(default_factory=_default_rules)
     webhook_url: str | None = None
     """Optional: new alerts are POSTed here as JSON; a failing hook never fails the run."""
+    explain_by: list[str] | None = None
+    """Dimensions searched for the segments that drove a total's move (None: every KPI
+    segment dimension)."""
 
     @field_validator("rules")
     @classmethod

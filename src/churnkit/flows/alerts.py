@@ -5,21 +5,22 @@ from __future__ import annotations
 import datetime as dt
 import json
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
 
 from churnkit.errors import ChurnkitError
-from churnkit.flows.kpi import compute_kpis
+from churnkit.flows.kpi import compute_kpis, compute_segments, kpi_source, segment_dimensions
 from churnkit.flows.project import Project
 from churnkit.io.artifacts import write_parquet
 from churnkit.io.locks import exclusive
 from churnkit.monitor import ledger as L
-from churnkit.monitor.anomalies import breaches
+from churnkit.monitor.anomalies import breaches, drivers, segment_breaches
 from churnkit.monitor.kpis import KPIS
 
 UNITS = {k.name: k.unit for k in KPIS}
+ADDITIVE = {k.name: k.additive for k in KPIS}
 
 
 @dataclass
@@ -51,23 +52,46 @@ def _write(project: Project, table: pd.DataFrame) -> None:
     tmp.replace(path)
 
 
-def check(project: Project, tables: dict[str, pd.DataFrame] | None = None) -> AlertsOutcome:
-    """Judge every rule on the KPI tables (computed here unless given) and update the ledger."""
-    rules = project.config.alerts.rules
+def check(project: Project, tables: dict[str, pd.DataFrame] | None = None,
+          segments: dict[str, pd.DataFrame] | None = None) -> AlertsOutcome:
+    """Judge every rule on the KPI tables (computed here unless given: totals, and the
+    by-segment tables where a rule is per segment or a total's move is explained) and
+    update the ledger."""
+    settings = project.config.alerts
+    rules = settings.rules
     unknown = [r.kpi for r in rules if r.kpi not in UNITS]
     if unknown:
         raise ChurnkitError(f"alert rule on unknown KPI {unknown[0]!r} (known: {', '.join(UNITS)})")
     if tables is None:
-        events, _ = project.tables()
+        events, users = project.tables()
+        source = kpi_source(events, project.config.kpi, users, project.config.scoring.segments)
         grains = tuple(sorted({r.grain for r in rules}))
-        tables, _ = compute_kpis(events, project.config.kpi, grains)  # type: ignore[arg-type]
-    found = [b for r in rules for b in breaches(tables[r.grain], r, UNITS[r.kpi])]
+        tables, _ = compute_kpis(events, project.config.kpi, grains, source=source)  # type: ignore[arg-type]
+        wanted = tuple(sorted({r.grain for r in rules if r.segment_by or ADDITIVE.get(r.kpi)}))
+        if wanted:
+            dims, _ = segment_dimensions(source, project.config.kpi)
+            segments, _ = compute_segments(source, dims, wanted)  # type: ignore[arg-type]
+    segments = segments or {}
+    found = []
+    for r in rules:
+        by = segments.get(r.grain, pd.DataFrame())
+        if r.segment_by:
+            have = set(by["dimension"]) if len(by) else set()
+            if r.segment_by != "attributes" and r.segment_by not in have:
+                raise ChurnkitError(f"alert rule {r.name}: no KPI segment dimension {r.segment_by!r} "
+                                    f"(have: {', '.join(sorted(have)) or 'none'}; or attributes)")
+            found += segment_breaches(by, r, UNITS[r.kpi])
+            continue
+        hits = breaches(tables[r.grain], r, UNITS[r.kpi])
+        if ADDITIVE.get(r.kpi) and len(by):
+            hits = [replace(h, drivers=drivers(by, r, UNITS[r.kpi], h, settings.explain_by)) for h in hits]
+        found += hits
     alerts = L.episodes(found, {r.name: r.grain for r in rules})
     with exclusive(project.workspace.alerts_lock, "alerts"):
         merged, new = L.merge(read_ledger(project), alerts, _now())
         _write(project, merged)
     outcome = AlertsOutcome(merged, new, project.workspace.alerts_path)
-    url = project.config.alerts.webhook_url
+    url = settings.webhook_url
     if url and new:
         outcome.notes += notify(url, merged[merged["id"].isin(new)])
     return outcome

@@ -10,6 +10,7 @@ note; an alert resolved while its episode was still running opens again if it go
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterable
 
 import pandas as pd
@@ -18,7 +19,7 @@ from churnkit.errors import ChurnkitError
 from churnkit.monitor.anomalies import Breach
 
 COLUMNS = ["id", "rule", "kpi", "segment", "grain", "first_period", "last_period", "periods", "observed",
-           "expected", "low", "high", "severity", "status", "opened_at", "updated_at", "by", "note"]
+           "expected", "low", "high", "severity", "drivers", "status", "opened_at", "updated_at", "by", "note"]
 STATUSES = ("open", "acknowledged", "resolved")
 _SEVERITY = {"warning": 1, "critical": 2}
 
@@ -42,13 +43,14 @@ def episodes(found: Iterable[Breach], grain_of: dict[str, str]) -> list[dict]:
         cur = by_key.get((b.rule, b.segment))
         if cur is not None and _next(cur["last_period"], grain) == b.period:
             cur.update(last_period=b.period, periods=cur["periods"] + 1, observed=b.observed, expected=b.expected,
-                       low=b.low, high=b.high)
+                       low=b.low, high=b.high, drivers=b.drivers)
             if _SEVERITY[b.severity] > _SEVERITY[cur["severity"]]:
                 cur["severity"] = b.severity
             continue
         cur = {"id": f"{b.rule}:{b.segment}:{b.period}", "rule": b.rule, "kpi": b.kpi, "segment": b.segment,
                "grain": grain, "first_period": b.period, "last_period": b.period, "periods": 1,
-               "observed": b.observed, "expected": b.expected, "low": b.low, "high": b.high, "severity": b.severity}
+               "observed": b.observed, "expected": b.expected, "low": b.low, "high": b.high, "severity": b.severity,
+               "drivers": b.drivers}
         by_key[(b.rule, b.segment)] = cur
         out.append(cur)
     return out
@@ -58,7 +60,7 @@ def merge(ledger: pd.DataFrame, found: list[dict], now: dt.datetime) -> tuple[pd
     """The ledger with ``found`` alerts added or brought up to date; the ids that are new."""
     rows = {r["id"]: dict(r) for r in ledger.to_dict("records")}
     new: list[str] = []
-    figures = ("last_period", "periods", "observed", "expected", "low", "high", "severity")
+    figures = ("last_period", "periods", "observed", "expected", "low", "high", "severity", "drivers")
     for alert in found:
         old = rows.get(alert["id"])
         if old is None:
@@ -96,9 +98,15 @@ def set_status(ledger: pd.DataFrame, alert_id: str, status: str, by: str | None,
 
 
 def _same(a: object, b: object) -> bool:
+    if _missing(a) or _missing(b):
+        return _missing(a) and _missing(b)
     if isinstance(a, float) or isinstance(b, float):
         try:
             return abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(b)))
         except (TypeError, ValueError):
             return False
     return str(a) == str(b)
+
+
+def _missing(v: object) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))

@@ -15,16 +15,18 @@ from churnkit.config import ChurnkitConfig, SimulateSettings
 from churnkit.flows import alerts as alerts_flow
 from churnkit.flows.ingest import ingest
 from churnkit.flows.project import Project
-from churnkit.io.warehouse import duckdb_connection, workspace_events
+from churnkit.io.warehouse import duckdb_connection, workspace_events, workspace_users
 from churnkit.io.workspace import Workspace
 
 LOST_DAY = pd.Timestamp("2024-04-10", tz="UTC")
+ANDROID_DAY = pd.Timestamp("2024-04-25", tz="UTC")
 
 
 @pytest.fixture(scope="module")
 def incident_ws(simulated_workspace, tmp_path_factory):
-    """A simulated log in which 40% of one day's active users vanish (a platform outage),
-    ingested as a contract file."""
+    """A simulated log in which 40% of one day's active users vanish (a tracking outage),
+    and two weeks later 70% of the Android users' events for a day (an app outage),
+    ingested as a simulator folder."""
     sim = simulated_workspace("alerts_sim", SimulateSettings(users=2000, days=130, seed=9, horizons=[7]))
     ev = workspace_events(duckdb_connection(), sim).execute()
     ev["ts"] = pd.to_datetime(ev["ts"], utc=True)
@@ -32,22 +34,36 @@ def incident_ws(simulated_workspace, tmp_path_factory):
     users = pd.Series(ev.loc[day, "user_id"].unique())
     lost = set(users.sample(frac=0.4, random_state=1))
     ev = ev[~(day & ev["user_id"].isin(lost))]
+    people = workspace_users(duckdb_connection(), sim).execute()
+    android = people.loc[people["platform"] == "android", "user_id"].sample(frac=0.7, random_state=2)
+    ev = ev[~((ev["ts"].dt.floor("D") == ANDROID_DAY) & ev["user_id"].isin(set(android)))]
     root = tmp_path_factory.mktemp("alerts_ws")
-    path = root / "events.parquet"
-    ev.to_parquet(path)
+    ev.to_parquet(root / "events.parquet")
+    people.to_parquet(root / "users.parquet")
     ws = Workspace(root / "ws")
-    ingest(Project.at(ws), [path], "contract")
+    ingest(Project.at(ws), [root], "simulator")
     return ws
 
 
 def test_the_lost_day_is_an_alert_and_a_rerun_changes_nothing(incident_ws):
     project = Project.at(incident_ws)
     first = alerts_flow.check(project)
-    hit = first.ledger[(first.ledger["kpi"] == "active_users") & (first.ledger["first_period"].astype(str) == "2024-04-10")]
+    led = first.ledger
+    hit = led[(led["kpi"] == "active_users") & (led["segment"] == "all") & (led["first_period"].astype(str) == "2024-04-10")]
     assert len(hit) == 1 and hit.iloc[0]["observed"] < hit.iloc[0]["low"] and hit.iloc[0]["status"] == "open"
     again = alerts_flow.check(project)
     assert again.new == []
     pd.testing.assert_frame_equal(first.ledger, again.ledger)
+
+
+def test_a_platform_outage_is_a_segment_alert_and_named_as_the_driver_of_the_total(incident_ws):
+    ledger = alerts_flow.check(Project.at(incident_ws)).ledger
+    on_day = ledger[ledger["first_period"].astype(str) == "2024-04-25"]
+    seg = on_day[on_day["rule"] == "active_users_day_seasonal_by_attributes"]
+    assert "platform=android" in set(seg["segment"])
+    assert not [s for s in seg["segment"] if s.startswith(("platform=", "region=")) and s != "platform=android"]
+    total = on_day[(on_day["rule"] == "active_users_day_seasonal") & (on_day["segment"] == "all")]
+    assert len(total) == 1 and total.iloc[0]["drivers"].startswith("platform=android -")
 
 
 class Hook(http.server.BaseHTTPRequestHandler):

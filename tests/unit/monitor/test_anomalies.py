@@ -12,7 +12,7 @@ import pytest
 from churnkit.config import AlertRule
 from churnkit.errors import ChurnkitError
 from churnkit.monitor import ledger as L
-from churnkit.monitor.anomalies import breaches
+from churnkit.monitor.anomalies import STL_ERRORS, breaches, drivers, segment_breaches
 
 NOW = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 
@@ -94,3 +94,47 @@ def test_status_moves_forward_with_who_and_why():
         L.set_status(done, aid, "acknowledged", None, None, NOW)
     with pytest.raises(ChurnkitError, match="no alert 'nope'"):
         L.set_status(done, "nope", "resolved", None, None, NOW)
+
+
+def test_the_stl_band_finds_a_lost_day_and_a_step_and_its_false_alarm_rate_is_measured():
+    """The STL band (statsmodels) on the same clean series: measured 0.07 false alarms per
+    KPI-month at k = 3.5 (the same-weekday band: 0.002), so a bound of 0.15 here."""
+    rule = AlertRule(kpi="active_users", method="stl")
+    s = daily_series(150, 1)
+    s.loc[100, "active_users"] *= 0.6
+    s.loc[120:, "active_users"] *= 0.7
+    days = {b.period for b in breaches(s, rule, "users")}
+    assert s.loc[100, "period"] in days and s.loc[120, "period"] in days
+    alarms = sum(len(breaches(daily_series(150, seed), rule, "users")) for seed in range(30))
+    assert alarms / (30 * (150 - 7 * rule.weeks - STL_ERRORS // 2) / 30) < 0.15
+    with pytest.raises(ValueError, match="stl needs a daily series"):
+        AlertRule(kpi="active_users", method="stl", grain="week")
+
+
+def by_platform(days: int, seed: int) -> pd.DataFrame:
+    """A long by-segment table: three platforms of different sizes, and two regions."""
+    parts = []
+    for i, (dim, seg, level) in enumerate([("platform", "ios", 300.0), ("platform", "android", 200.0),
+                                           ("platform", "web", 100.0), ("region", "north", 330.0),
+                                           ("region", "south", 270.0)]):
+        parts.append(daily_series(days, seed * 10 + i, level).assign(dimension=dim, segment=seg))
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_a_segment_rule_alerts_on_the_segment_and_the_total_names_its_driver():
+    by = by_platform(130, 7)
+    day = by.loc[100, "period"]
+    hit = (by["dimension"] == "platform") & (by["segment"] == "android") & (by["period"] == day)
+    by.loc[hit, "active_users"] *= 0.3  # an Android outage: 140 of 600 users lost
+    south = (by["dimension"] == "region") & (by["period"] == day)
+    by.loc[south & (by["segment"] == "north"), "active_users"] -= 140 * 0.55  # the same users, by region
+    by.loc[south & (by["segment"] == "south"), "active_users"] -= 140 * 0.45
+    rule = AlertRule(kpi="active_users", segment_by="platform", direction="down")
+    found = segment_breaches(by, rule, "users")
+    assert [(b.segment, b.period) for b in found] == [("platform=android", day)]
+    total = by[by["dimension"] == "platform"].groupby("period", as_index=False)[["active_users"]].sum()
+    total["complete"] = True
+    (b,) = [b for b in breaches(total, AlertRule(kpi="active_users"), "users") if b.period == day]
+    text = drivers(by, AlertRule(kpi="active_users"), "users", b)
+    assert text.startswith("platform=android -") and text.count("=") == 1  # one segment explains it
+    assert drivers(by, AlertRule(kpi="active_users"), "users", b, dimensions=["region"]).startswith("region=")
