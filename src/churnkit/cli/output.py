@@ -129,6 +129,9 @@ class Printer:
         p("  in k    " + " ".join(f"{v:6.1%}" for v in shown["retention"]))
         p("  k+      " + " ".join(f"{v:6.1%}" for v in shown["retention_on_or_after"]))
         p(f"table: {path}")
+        images = sorted(path.parent.glob(f"{path.stem}_*.png"))
+        if images:
+            p(f"heatmaps: {', '.join(i.name for i in images)}")
 
     def alerts(self, table: pd.DataFrame, title: str, path: Path) -> None:
         p = self.out.print

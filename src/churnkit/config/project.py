@@ -208,7 +208,7 @@ class AlertRule(StrictModel):
     name: str = ""
     """Defaults to ``<kpi>_<grain>_<method>``; an alert's id starts with it."""
     grain: Literal["day", "week", "month"] = "day"
-    method: Literal["seasonal", "stl", "threshold"] = "seasonal"
+    method: Literal["seasonal", "stl", "cusum", "threshold"] = "seasonal"
     direction: Literal["down", "up", "both"] = "both"
     segment_by: str | None = None
     """Judge each segment of this KPI segment dimension (``platform``, ``lifecycle_stage``
@@ -216,9 +216,10 @@ class AlertRule(StrictModel):
     weeks: int = Field(8, ge=3, le=52)
     """seasonal: how many earlier same weekdays (or periods) make the baseline."""
     k: float = Field(3.5, gt=0)
-    """seasonal: robust standard deviations from the expected value that open a warning
+    """seasonal, stl: robust standard deviations from the expected value that open a warning
     (3.5: on Poisson-noise daily series with a weekly pattern, 0.002 false alarms per
-    KPI-month; 3.0: 0.064) ..."""
+    KPI-month for seasonal, 0.07 for stl; 3.0: 0.064 for seasonal); cusum: the standard
+    deviations the summed errors must pass (5 is usual) ..."""
     critical_k: float = Field(5.0, gt=0)
     """... and a critical alert."""
     min_spread: float = Field(0.05, ge=0)
@@ -250,7 +251,8 @@ def _default_rules() -> list[AlertRule]:
         AlertRule(kpi="active_users", direction="both", min_volume=20),
         AlertRule(kpi="active_users", direction="down", min_volume=20, segment_by="attributes"),
         AlertRule(kpi="orders", direction="down", min_volume=10),
-        AlertRule(kpi="orders", grain="week", direction="down", min_volume=20, segment_by="attributes"),
+        AlertRule(kpi="orders", method="cusum", k=6, critical_k=10, direction="down", min_volume=5,
+                  segment_by="attributes"),
         AlertRule(kpi="revenue", direction="down", min_volume=100),
         AlertRule(kpi="paying_rate", grain="week", method="threshold", max_change=0.3, direction="down"),
     ]

@@ -20,6 +20,7 @@ from churnkit.monitor.cohorts import (
     average_retention,
     cohort_cells,
     cohort_table,
+    heatmap,
     signup_days,
 )
 from churnkit.monitor.kpis import (
@@ -35,6 +36,7 @@ from churnkit.monitor.kpis import (
     period_states,
     user_periods,
 )
+from churnkit.reports.plots import cohort_heatmap, save_all
 from churnkit.scoring.segments import RFMSegmenter
 from churnkit.scoring.stages import StageCuts, gap_counts, lifecycle_stage, stage_cuts
 
@@ -251,12 +253,24 @@ def compute_cohorts(events: Any, users: Any, settings: Any, grain: Grain = "mont
     return table, average_retention(table), meta
 
 
+HEATMAPS = (("retention", "in period k", True), ("retention_on_or_after", "in period k or later", True),
+            ("revenue_per_user", "net revenue per cohort user in period k", False))
+"""The cohort heatmaps written beside each cohort table: (column, what a cell says, a share?)."""
+
+
 def cohorts(project: Project, grain: Grain = "month", start: Start = "first_purchase",
             measure: Measure = "purchase") -> tuple[pd.DataFrame, pd.DataFrame, Path]:
-    """Compute and write the cohort table under the workspace."""
+    """Compute and write the cohort table under the workspace, with its heatmaps beside it
+    (``<table>_<column>.png``: retention, unbounded retention, revenue per user)."""
     events, users = project.tables()
     table, average, meta = compute_cohorts(events, users, project.config.kpi, grain, start, measure)
     path = project.workspace.cohort_path(start, measure, grain)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_table_with_meta(table, {**meta, "average": average.to_dict("records")}, path, meta_path(path))
+    what = f"{start.replace('_', ' ')} {grain} cohorts, {measure}"
+    figures = {f"{path.stem}_{col}": cohort_heatmap(heatmap(table, col), f"{what}: {label}", grain, last=36,
+                                                    periods=36, share=share)
+               for col, label, share in HEATMAPS}
+    images = save_all(figures, path.parent) if len(table) else []
+    write_table_with_meta(table, {**meta, "average": average.to_dict("records"),
+                                  "heatmaps": [p.name for p in images]}, path, meta_path(path))
     return table, average, path

@@ -13,10 +13,22 @@ import pandas as pd
 from churnkit.contracts import VALUE_AT_RISK
 from churnkit.datasets.span import fingerprint
 from churnkit.flows.alerts import read_ledger
-from churnkit.flows.kpi import compute_cohorts, compute_kpis
+from churnkit.flows.kpi import (
+    compute_cohorts,
+    compute_kpis,
+    compute_segments,
+    kpi_source,
+    segment_dimensions,
+)
 from churnkit.flows.project import Project
 from churnkit.monitor.cohorts import heatmap
-from churnkit.reports.weekly import retention_heatmap, tiles, weekly_html
+from churnkit.reports.weekly import (
+    retention_heatmap,
+    segment_tables,
+    stage_moves,
+    tiles,
+    weekly_html,
+)
 
 
 @dataclass
@@ -45,11 +57,14 @@ def _scores(project: Project) -> dict[str, Any] | None:
 def weekly(project: Project, out: Path | None = None) -> ReportOutcome:
     """Compute this week's report from the workspace and write it (default:
     ``WORKSPACE/reports/weekly_<week>.html``)."""
-    events, _ = project.tables()
+    events, users = project.tables()
     settings = project.config.kpi
     fp = fingerprint(events)
-    tables, meta = compute_kpis(events, settings, ("week",), fp=fp)
+    source = kpi_source(events, settings, users, project.config.scoring.segments, fp=fp)
+    tables, meta = compute_kpis(events, settings, ("week",), source=source)
     week_table = tables["week"]
+    dims, _ = segment_dimensions(source, settings)
+    by, _ = compute_segments(source, dims, ("week",))
     done = week_table[week_table["complete"]]
     week = done["period"].iloc[-1] if len(done) else None
     labels = {k: k.replace("_", " ") for k in week_table.columns}
@@ -67,6 +82,9 @@ def weekly(project: Project, out: Path | None = None) -> ReportOutcome:
         "not_activity": ", ".join(meta["activity"]["exclude"]) or "none",
         "fingerprint": str(fp.get("digest", fp.get("rows"))),
         "tiles": tiles(week_table, labels),
+        "moves": stage_moves(week_table),
+        "cuts": source.cuts.describe(),
+        "segments": segment_tables(by["week"]),
         "heatmap": retention_heatmap(matrix, "Weekly activity cohorts") if matrix.shape[0] and matrix.shape[1] > 1 else None,
         "alerts": open_alerts,
         "alerts_checked": project.workspace.alerts_path.exists(),

@@ -1,6 +1,6 @@
 """When a KPI breaks its usual pattern: rules that turn a KPI series into breaches.
 
-Three kinds of rule (:class:`~churnkit.config.AlertRule`):
+Four kinds of rule (:class:`~churnkit.config.AlertRule`):
 
 - ``seasonal``: the expected value of a period is the median of the same weekday over the
   previous ``weeks`` weeks (daily series), or of the previous ``weeks`` periods (weekly,
@@ -12,6 +12,9 @@ Three kinds of rule (:class:`~churnkit.config.AlertRule`):
   history does not widen the band for the weeks after it.
 - ``stl``: daily series only; the expected value from a robust STL decomposition of the
   weeks before (:func:`stl_band`), the band from its residuals.
+- ``cusum``: the same-weekday baseline's standardised errors summed over periods
+  (:func:`cusum_band`), ``k`` is the decision interval: for drops too small for one day's
+  band that last several days.
 - ``threshold``: fixed bounds (``low``/``high``) or a relative change against the previous
   period (``max_change``) or the same weekday a week earlier (``vs: last_week``).
 
@@ -119,11 +122,45 @@ def stl_band(values: pd.Series, weeks: int, k: float, min_spread: float, counts:
                          "high": expected + k * spread}, index=values.index)
 
 
+CUSUM_DRIFT = 0.5
+"""Standard deviations per period a CUSUM forgives: it is quickest on shifts of about twice
+this (one standard deviation of the day), which a single day never shows."""
+
+
+def cusum_band(values: pd.Series, lag: int, weeks: int, h: float, min_spread: float, counts: bool) -> pd.DataFrame:
+    """A one-sided CUSUM each way on the standardised errors of :func:`seasonal_band`
+    (``z = (value - expected) / spread``): ``S = max(0, S_before -/+ z - drift)`` alerts past
+    ``h``. A moderate drop that lasts (a week of a region's purchases halved) adds up where
+    no single day is out of its band. ``low``/``high`` are the values that would take the
+    sum past ``h`` given the sum so far; the sum is not reset, so a shift that goes on stays
+    one alert."""
+    base = seasonal_band(values, lag, weeks, 1.0, min_spread, counts)
+    v = values.to_numpy("float64")
+    exp, sd = base["expected"].to_numpy(), base["spread"].to_numpy()
+    n = len(v)
+    low, high = np.full(n, np.nan), np.full(n, np.nan)
+    down = up = 0.0
+    for i in range(n):
+        if not (np.isfinite(v[i]) and np.isfinite(exp[i]) and sd[i] > 0):
+            down = up = 0.0
+            continue
+        low[i] = exp[i] - sd[i] * (h - down + CUSUM_DRIFT)
+        high[i] = exp[i] + sd[i] * (h - up + CUSUM_DRIFT)
+        z = (v[i] - exp[i]) / sd[i]
+        down, up = max(0.0, down - z - CUSUM_DRIFT), max(0.0, up + z - CUSUM_DRIFT)
+    return pd.DataFrame({"expected": exp, "spread": sd, "low": low, "high": high}, index=values.index)
+
+
 def band(series: pd.DataFrame, rule, kpi_unit: str) -> pd.DataFrame:
     """Per period of ``series``: the rule's expected value, warning range (``low``/``high``)
     and critical range (``critical_low``/``critical_high``)."""
     values = series[rule.kpi].astype("float64").reset_index(drop=True)
     counts = kpi_unit in ("users", "orders")
+    if rule.method == "cusum":
+        lag = 7 if rule.grain == "day" else 1
+        b = cusum_band(values, lag, rule.weeks, rule.k, rule.min_spread, counts)
+        far = rule.critical_k - rule.k  # the value that takes the sum that much further past h
+        return b.assign(critical_low=b["low"] - far * b["spread"], critical_high=b["high"] + far * b["spread"])
     if rule.method in ("seasonal", "stl"):
         if rule.method == "stl":
             b = stl_band(values, rule.weeks, rule.k, rule.min_spread, counts)

@@ -185,6 +185,28 @@ def save_all(figures: Mapping[str, Figure], folder: str | Path, dpi: int = 110) 
     for name, fig in figures.items():
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
         path = out / f"{safe}.png"
-        fig.savefig(path, dpi=dpi)
+        fig.savefig(path, dpi=dpi, bbox_inches="tight")
         paths.append(path)
     return paths
+
+
+def cohort_heatmap(matrix: pd.DataFrame, title: str, grain: str = "week", last: int | None = 12,
+                   periods: int | None = 13, share: bool = True) -> Figure:
+    """Cohorts (rows, the latest ``last``; None: all) x periods since the start (the first
+    ``periods``), each cell written in: a share retained (``share``) or an amount."""
+    m = matrix.iloc[-last if last else 0:, :periods]
+    values = m.to_numpy(dtype="float64")
+    fig = Figure(figsize=(0.55 * max(m.shape[1], 4) + 1.5, 0.32 * max(m.shape[0], 3) + 1))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    top = 1.0 if share else float(np.nanmax(values)) if np.isfinite(values).any() else 1.0
+    ax.imshow(values, aspect="auto", cmap="Blues", vmin=0, vmax=top or 1.0)
+    ax.set_xticks(range(m.shape[1]), [str(c) for c in m.columns])
+    ax.set_yticks(range(m.shape[0]), [str(pd.Timestamp(i).date()) if not isinstance(i, str) else i for i in m.index])
+    ax.set_xlabel(f"{grain}s since the cohort's start")
+    ax.set_title(title, fontsize=10)
+    for (i, j), v in np.ndenumerate(values):
+        if np.isfinite(v):
+            ax.text(j, i, f"{v:.0%}" if share else f"{v:,.0f}", ha="center", va="center", fontsize=6,
+                    color="white" if v > 0.5 * (top or 1.0) else "black")
+    return fig

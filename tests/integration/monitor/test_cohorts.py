@@ -95,5 +95,10 @@ def test_cohorts_command_prints_the_averages_and_refuses_unknown_choices(cdnow_w
     assert proc.returncode == 0, proc.stderr
     text = " ".join(proc.stdout.split())
     assert "first purchase month cohorts, purchase retention" in text and "100.0%" in text
+    table = cdnow_ws.cohort_path("first_purchase", "purchase", "month")
+    for col in ("retention", "retention_on_or_after", "revenue_per_user"):
+        image = table.parent / f"{table.stem}_{col}.png"
+        assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and image.stat().st_size > 10_000, col
+    assert "heatmaps:" in text
     bad = churnkit("--workspace", str(cdnow_ws.root), "cohorts", "--start", "birthday")
     assert bad.returncode == 1 and bad.stderr.strip().count("\n") == 0 and "first_purchase" in bad.stderr

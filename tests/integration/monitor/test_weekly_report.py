@@ -14,7 +14,7 @@ from churnkit.flows.kpi import kpis
 from churnkit.flows.project import Project
 from churnkit.flows.report import weekly
 
-SECTIONS = ("kpis", "retention", "alerts", "lists")
+SECTIONS = ("kpis", "moves", "segments", "retention", "alerts", "lists")
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +33,12 @@ def test_the_report_holds_the_kpi_tables_numbers_and_nothing_from_outside(report
     assert len(tiles) == 11
     for kpi, shown in tiles.items():
         assert float(shown) == pytest.approx(float(last[kpi]), rel=1e-12, nan_ok=True), kpi
+    moves = dict(re.findall(r'data-move="([a-z_]+)" data-value="([^"]+)"', html))
+    assert len(moves) == 5 and float(moves["churned_users"]) == float(last["churned_users"]) > 0
+    for kpi, shown in moves.items():
+        assert float(shown) == float(last[kpi]), kpi
+    for dim in ("platform", "region", "lifecycle_stage", "rfm_tier"):
+        assert f'data-dimension="{dim}"' in html
     for section in SECTIONS:
         assert f'<section id="{section}">' in html
     assert not re.search(r'(src|href)="(https?:)?//', html)  # no network: images inline, styles in the page
