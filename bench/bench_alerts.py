@@ -38,12 +38,13 @@ sys.path.insert(0, str(ROOT / "src"))
 from churnkit.config import AlertSettings, KpiSettings, SimulateSettings
 from churnkit.flows.kpi import compute_kpis, compute_segments, kpi_source
 from churnkit.io.warehouse import duckdb_connection
+from churnkit.monitor import ledger as L
 from churnkit.monitor.anomalies import breaches, segment_breaches
 from churnkit.monitor.kpis import KPIS
 from churnkit.simulate import simulate
 
 UNITS = {k.name: k.unit for k in KPIS}
-WARMUP_DAYS = 8 * 7
+WARMUP_DAYS = 8 * 7 + 28  # the seasonal baseline: 8 same weekdays, each against the 28 days before it
 KPI_OF = {"platform_day": "active_users", "region_week": "orders", "step": "active_users"}
 
 
@@ -99,6 +100,7 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=200)
     ap.add_argument("--copies", type=int, default=20)
     ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--verbose", action="store_true", help="say why each missed incident was missed")
     args = ap.parse_args()
     t0 = time.perf_counter()
     sim = simulate(SimulateSettings(users=args.users, days=args.days, seed=args.seed, horizons=[7]))
@@ -115,7 +117,12 @@ def main() -> None:
     clean, series = alerts_on(ev, users, rules)
     months = (len(days) + 8) / 30.0  # months judged after the warm-up
     start0 = days[0].tz_localize(None).date()
-    false = {r.name: sum(1 for b in clean if b.rule == r.name and b.period >= start0) for r in rules}
+    # false alarms are alerts (episodes: consecutive breaching periods of a rule and segment)
+    episodes = L.episodes([b for b in clean if b.period >= start0], grain_of)
+    false = {r.name: sum(1 for e in episodes if e["rule"] == r.name) for r in rules}
+    for e in episodes:
+        print(f"  clean-log alert: {e['id']} ({e['periods']} {e['grain']}s) observed {e['observed']:.0f}"
+              f" expected {e['expected']:.0f}")
     rng = np.random.default_rng(args.seed)
     rows = []
     for kind, kpi in KPI_OF.items():
@@ -130,6 +137,10 @@ def main() -> None:
                     and b.period < stop and _end(b.period, grain_of[b.rule]) > start]
             # when the alert can be raised: the end of the first alerting period
             ready = sorted(_end(b.period, grain_of[b.rule]) for b in hits)
+            if not hits and args.verbose:
+                near = [b for b in found if b.kpi == kpi and b.segment == segment]
+                print(f"  missed {kind} on {start} ({start:%a}) in {segment}; that segment's alerts: "
+                      f"{[(str(b.period), round(b.observed), round(b.low)) for b in near][:4]}")
             rows.append({"incident": kind, "day": start, "detected": bool(hits),
                          "on_total": any(b.segment == "all" for b in hits),
                          "on_segment": any(b.segment == segment for b in hits),

@@ -489,7 +489,7 @@ app.add_typer(report_app, name="report")
 def report_weekly(
     out_file: Annotated[Path | None, typer.Option("--out", help="HTML file (default: WORKSPACE/reports/weekly_WEEK.html).")] = None,
 ) -> None:
-    """The weekly operations report: KPI tiles, retention, open alerts, value at risk, lists."""
+    """The weekly operations report: KPI tiles, lifecycle moves, segments, retention, open alerts, value at risk, lists."""
     with steps("weekly report") as say:
         say("KPIs, cohorts, alerts, scores")
         made = report_flow.weekly(state.project, out_file)

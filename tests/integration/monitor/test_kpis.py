@@ -218,5 +218,7 @@ def test_kpi_command_writes_the_tables_and_says_what_moved(workspace, churnkit):
     for grain in GRAINS:
         assert f"kpis_{grain}.parquet" in text.replace(" ", "") and workspace.kpi_path(grain).exists()
     assert "vs previous" in text and "period in progress, not shown" in text
+    assert "by segment (region, platform" in text and "stage moves: silent after" in text
+    assert workspace.kpi_path("week", segments=True).exists()
     bad = churnkit("--workspace", str(workspace.root), "kpi", "--grain", "year")
     assert bad.returncode == 1 and bad.stderr.strip().count("\n") == 0 and "'year'" in bad.stderr
