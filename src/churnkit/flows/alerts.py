@@ -62,13 +62,14 @@ def check(project: Project, tables: dict[str, pd.DataFrame] | None = None,
     unknown = [r.kpi for r in rules if r.kpi not in UNITS]
     if unknown:
         raise ChurnkitError(f"alert rule on unknown KPI {unknown[0]!r} (known: {', '.join(UNITS)})")
-    if tables is None:
+    wanted = tuple(sorted({r.grain for r in rules if r.segment_by or ADDITIVE.get(r.kpi)}))
+    if tables is None or (segments is None and wanted):
         events, users = project.tables()
         source = kpi_source(events, project.config.kpi, users, project.config.scoring.segments)
-        grains = tuple(sorted({r.grain for r in rules}))
-        tables, _ = compute_kpis(events, project.config.kpi, grains, source=source)  # type: ignore[arg-type]
-        wanted = tuple(sorted({r.grain for r in rules if r.segment_by or ADDITIVE.get(r.kpi)}))
-        if wanted:
+        if tables is None:
+            grains = tuple(sorted({r.grain for r in rules}))
+            tables, _ = compute_kpis(events, project.config.kpi, grains, source=source)  # type: ignore[arg-type]
+        if segments is None and wanted:
             dims, _ = segment_dimensions(source, project.config.kpi)
             segments, _ = compute_segments(source, dims, wanted)  # type: ignore[arg-type]
     segments = segments or {}

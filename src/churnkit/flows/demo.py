@@ -103,7 +103,7 @@ def demo(
     say("KPIs")
     out.kpis = kpis(project)
     say("alerts")
-    out.alerts = check(project, out.kpis.tables)
+    out.alerts = check(project, out.kpis.tables, out.kpis.segments)
     say("weekly report")
     out.report = weekly(project)
     done(STEPS[6], out)
