@@ -133,6 +133,25 @@ class Printer:
         if images:
             p(f"heatmaps: {', '.join(i.name for i in images)}")
 
+    def campaigns(self, results: list) -> None:
+        p = self.out.print
+        for r in results:
+            t, m = r.table, r.meta
+            srm = t["srm_p_value"].iloc[0] if len(t) else float("nan")
+            p(f"campaign {r.campaign_id}: {m['users']:,} users; control {m['control']}; "
+              f"SRM p = {srm:.3g}{' (MISMATCH: verdicts blocked)' if len(t) and t['srm_failed'].iloc[0] else ''}"
+              f"; {'window complete' if m['complete'] else 'window still open: always-valid intervals'}",
+              markup=False)
+            for row in t.itertuples():
+                p(f"  {row.metric:<16} {row.variant:<10} n {row.n:>7,}  {number(row.mean):>9} vs {number(row.control_mean):>9}"
+                  f"  effect {row.effect:+.4g} [{row.ci_low:+.4g}, {row.ci_high:+.4g}]  p {row.p_value:.3g}"
+                  f" (adj. {row.p_value_adjusted:.3g})  {row.verdict}"
+                  + (f"; guardrail {row.non_inferiority}" if isinstance(row.non_inferiority, str) else ""),
+                  markup=False)
+            for note in m.get("notes", []):
+                p(f"  note: {note}", markup=False)
+            p(f"  results: {r.path}")
+
     def alerts(self, table: pd.DataFrame, title: str, path: Path) -> None:
         p = self.out.print
         p(title)

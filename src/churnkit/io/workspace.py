@@ -188,6 +188,15 @@ class Workspace:
         """A self-contained HTML report (``weekly``: the week starting ``period``)."""
         return self.reports_dir / f"{kind}_{period.isoformat()}.html"
 
+    @property
+    def campaigns_dir(self) -> Path:
+        return self.root / "campaigns"
+
+    def campaign_results_path(self, campaign_id: str) -> Path:
+        """One campaign's A/B results (one row per metric x variant); what they came from beside it."""
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(campaign_id))
+        return self.campaigns_dir / safe / "results.parquet"
+
     # -- MLflow -----------------------------------------------------------------------
 
     @property
