@@ -46,6 +46,7 @@ from churnkit.config.project import (
 )
 from churnkit.config.sources import (
     DEFAULT_SOURCE,
+    AssignmentsTableSource,
     Case,
     Condition,
     CsvOptions,
@@ -65,6 +66,7 @@ __all__ = [
     "ActivityEvents",
     "AlertRule",
     "AlertSettings",
+    "AssignmentsTableSource",
     "Case",
     "ChurnkitConfig",
     "ClassifierSettings",
