@@ -74,7 +74,7 @@ class Printer:
             for cid, c in shown
         )
         more = f"; {t['campaigns'] - len(shown)} more" if t["campaigns"] > len(shown) else ""
-        p(f"  {t['campaigns']} campaigns" + (f" ({arms}{more})" if arms else "")
+        p(f"  {t['campaigns']} campaign{'' if t['campaigns'] == 1 else 's'}" + (f" ({arms}{more})" if arms else "")
           + f"; {t['assigned_users_without_events']:,} assigned users without events")
         if t["control_declared_by"] is None:
             p("  control not declared by the source: name each campaign's control variant in the project config")
