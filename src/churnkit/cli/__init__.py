@@ -240,6 +240,9 @@ def ingest(
         str | None, typer.Option("--as-of", help="Reject events at or after this date's midnight, UTC, or timestamp (default: now).")
     ] = None,
     users: Annotated[Path | None, typer.Option(help="Users table, overriding the source's.")] = None,
+    assignments: Annotated[
+        Path | None, typer.Option(help="Campaign assignments table, overriding the source's `assignments: path`.")
+    ] = None,
     mode: Annotated[
         IngestMode, typer.Option(help="replace: rebuild the events from these files; append: add them to the stored events.")
     ] = IngestMode.replace,
@@ -248,7 +251,7 @@ def ingest(
     """Validate raw logs into workspace events, with a quarantine of rejected rows."""
     with progress_bar(f"ingesting ({mode.value})") as update:
         summary = ingest_flow.ingest(state.project, paths, source, as_of=parse_as_of(as_of), users=users,
-                                     mode=mode.value, progress=update)
+                                     assignments=assignments, mode=mode.value, progress=update)
     if as_json:
         out.print_json(json.dumps(summary))
     else:

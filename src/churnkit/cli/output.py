@@ -49,9 +49,38 @@ class Printer:
               f" (read {total['read']:,} = accepted {total['accepted']:,} + duplicates {total['duplicates']:,}"
               f" + rejected {total['rejected']:,})")
         p(f"users {summary['users']:,}; events from {summary['first_ts']} to {summary['last_ts']}")
-        for label, key in (("events", "events_path"), ("quarantine", "quarantine_path"), ("summary", "summary_path")):
+        for label, key in (("users table", "users_table"), ("assignments table", "assignments_table")):
+            if key in summary:
+                self.side_table(label, summary[key])
+        for label, key in (("events", "events_path"), ("quarantine", "quarantine_path"),
+                           ("users", "users_path"), ("assignments", "assignments_path"), ("summary", "summary_path")):
             if summary.get(key):
                 p(f"{label}: {summary[key]}")
+
+    def side_table(self, label: str, t: dict[str, Any]) -> None:
+        """One line on a table read beside the events (its counts, or where it was kept from),
+        and for assignments the campaigns with their variants."""
+        p = self.out.print
+        kept = f" (kept from the ingest at {t['carried_from']})" if t.get("carried_from") else ""
+        reasons = ", ".join(f"{r} {n:,}" for r, n in t["rejected_by_reason"].items())
+        p(f"{label}: read {t['read']:,} = accepted {t['accepted']:,} + duplicates {t['duplicates']:,}"
+          f" + rejected {t['rejected']:,}" + (f" ({reasons})" if reasons else "") + kept)
+        if "by_campaign" not in t:
+            return
+        shown = list(t["by_campaign"].items())[:5]
+        arms = "; ".join(
+            f"{cid}: " + ", ".join(f"{v} {n:,}" + (" (control)" if v == c["control"] else "")
+                                  for v, n in c["variants"].items())
+            for cid, c in shown
+        )
+        more = f"; {t['campaigns'] - len(shown)} more" if t["campaigns"] > len(shown) else ""
+        p(f"  {t['campaigns']} campaign{'' if t['campaigns'] == 1 else 's'}" + (f" ({arms}{more})" if arms else "")
+          + f"; {t['assigned_users_without_events']:,} assigned users without events")
+        if t["control_declared_by"] is None:
+            p("  control not declared by the source: name each campaign's control variant in the project config")
+        elif t["campaigns_without_control"]:
+            p(f"  campaigns without a control variant ({t['control_declared_by']}): "
+              + ", ".join(t["campaigns_without_control"]))
 
     def dataset(self, data: Dataset) -> None:
         m = data.manifest

@@ -47,6 +47,7 @@ from churnkit.config.project import (
 )
 from churnkit.config.sources import (
     DEFAULT_SOURCE,
+    AssignmentsTableSource,
     Case,
     Condition,
     CsvOptions,
@@ -66,6 +67,7 @@ __all__ = [
     "ActivityEvents",
     "AlertRule",
     "AlertSettings",
+    "AssignmentsTableSource",
     "CampaignSettings",
     "Case",
     "ChurnkitConfig",
