@@ -65,7 +65,7 @@ def evaluate(project: Project, campaign_ids: list[str] | None = None) -> list[Ca
     if assignments is None:
         raise ChurnkitError("no campaign assignments in the workspace: ingest them with the events (a source "
                             "with an assignments: table, or churnkit ingest --assignments FILE)")
-    known = sorted(assignments.campaign_id.distinct().execute()["campaign_id"].astype(str))
+    known = sorted(assignments.select("campaign_id").distinct().execute()["campaign_id"].astype(str))
     ids = list(campaign_ids or known)
     unknown = [c for c in ids if c not in known]
     if unknown:
