@@ -75,6 +75,23 @@ def users_arrow_schema(attributes: list[str]) -> pa.Schema:
     )
 
 
+ASSIGNMENTS_ARROW_SCHEMA = pa.schema(
+    [
+        pa.field("user_id", pa.string(), nullable=False),
+        pa.field("campaign_id", pa.string(), nullable=False),
+        pa.field("variant", pa.string(), nullable=False),
+        pa.field("assigned_ts", UTC_US, nullable=False),
+        pa.field("horizon_days", pa.int32()),
+        pa.field("is_control", pa.bool_()),
+    ]
+)
+"""The campaign assignments table (exposures): one row per user and campaign, the variant the
+user got and when (UTC); ``horizon_days`` is the outcome window when the table gives one;
+``is_control`` is null when the source does not declare the control (the project config
+names it per campaign then)."""
+ASSIGNMENT_COLUMNS: tuple[str, ...] = tuple(ASSIGNMENTS_ARROW_SCHEMA.names)
+
+
 # --------------------------------------------------------------------------- vocabulary
 
 EVENT_NOUNS: dict[str, tuple[str, str]] = {

@@ -29,6 +29,7 @@ from churnkit.contracts import as_of_cutoff
 from churnkit.errors import ChurnkitError
 from churnkit.flows import alerts as alerts_flow
 from churnkit.flows import build as build_flow
+from churnkit.flows import campaigns as campaign_flow
 from churnkit.flows import demo as demo_flow
 from churnkit.flows import ingest as ingest_flow
 from churnkit.flows import kpi as kpi_flow
@@ -239,6 +240,9 @@ def ingest(
         str | None, typer.Option("--as-of", help="Reject events at or after this date's midnight, UTC, or timestamp (default: now).")
     ] = None,
     users: Annotated[Path | None, typer.Option(help="Users table, overriding the source's.")] = None,
+    assignments: Annotated[
+        Path | None, typer.Option(help="Campaign assignments table, overriding the source's `assignments: path`.")
+    ] = None,
     mode: Annotated[
         IngestMode, typer.Option(help="replace: rebuild the events from these files; append: add them to the stored events.")
     ] = IngestMode.replace,
@@ -247,7 +251,7 @@ def ingest(
     """Validate raw logs into workspace events, with a quarantine of rejected rows."""
     with progress_bar(f"ingesting ({mode.value})") as update:
         summary = ingest_flow.ingest(state.project, paths, source, as_of=parse_as_of(as_of), users=users,
-                                     mode=mode.value, progress=update)
+                                     assignments=assignments, mode=mode.value, progress=update)
     if as_json:
         out.print_json(json.dumps(summary))
     else:
@@ -478,6 +482,22 @@ def alerts_resolve(
 ) -> None:
     """Resolve an alert."""
     _move(alert_id, "resolved", by, note)
+
+
+campaign_app = typer.Typer(help="Campaign A/B tests: evaluate.", no_args_is_help=True)
+app.add_typer(campaign_app, name="campaign")
+
+
+@campaign_app.command("evaluate")
+@handle_errors
+def campaign_evaluate(
+    campaign_ids: Annotated[list[str] | None, typer.Argument(help="Campaign ids (default: every campaign).")] = None,
+) -> None:
+    """A/B results per campaign: metrics per variant, effects with intervals, SRM, guardrails."""
+    with steps("campaigns") as say:
+        say("outcomes and statistics")
+        results = campaign_flow.evaluate(state.project, campaign_ids)
+    show.campaigns(results)
 
 
 report_app = typer.Typer(help="Self-contained HTML reports.", no_args_is_help=True)

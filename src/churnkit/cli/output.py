@@ -49,9 +49,38 @@ class Printer:
               f" (read {total['read']:,} = accepted {total['accepted']:,} + duplicates {total['duplicates']:,}"
               f" + rejected {total['rejected']:,})")
         p(f"users {summary['users']:,}; events from {summary['first_ts']} to {summary['last_ts']}")
-        for label, key in (("events", "events_path"), ("quarantine", "quarantine_path"), ("summary", "summary_path")):
+        for label, key in (("users table", "users_table"), ("assignments table", "assignments_table")):
+            if key in summary:
+                self.side_table(label, summary[key])
+        for label, key in (("events", "events_path"), ("quarantine", "quarantine_path"),
+                           ("users", "users_path"), ("assignments", "assignments_path"), ("summary", "summary_path")):
             if summary.get(key):
                 p(f"{label}: {summary[key]}")
+
+    def side_table(self, label: str, t: dict[str, Any]) -> None:
+        """One line on a table read beside the events (its counts, or where it was kept from),
+        and for assignments the campaigns with their variants."""
+        p = self.out.print
+        kept = f" (kept from the ingest at {t['carried_from']})" if t.get("carried_from") else ""
+        reasons = ", ".join(f"{r} {n:,}" for r, n in t["rejected_by_reason"].items())
+        p(f"{label}: read {t['read']:,} = accepted {t['accepted']:,} + duplicates {t['duplicates']:,}"
+          f" + rejected {t['rejected']:,}" + (f" ({reasons})" if reasons else "") + kept)
+        if "by_campaign" not in t:
+            return
+        shown = list(t["by_campaign"].items())[:5]
+        arms = "; ".join(
+            f"{cid}: " + ", ".join(f"{v} {n:,}" + (" (control)" if v == c["control"] else "")
+                                  for v, n in c["variants"].items())
+            for cid, c in shown
+        )
+        more = f"; {t['campaigns'] - len(shown)} more" if t["campaigns"] > len(shown) else ""
+        p(f"  {t['campaigns']} campaign{'' if t['campaigns'] == 1 else 's'}" + (f" ({arms}{more})" if arms else "")
+          + f"; {t['assigned_users_without_events']:,} assigned users without events")
+        if t["control_declared_by"] is None:
+            p("  control not declared by the source: name each campaign's control variant in the project config")
+        elif t["campaigns_without_control"]:
+            p(f"  campaigns without a control variant ({t['control_declared_by']}): "
+              + ", ".join(t["campaigns_without_control"]))
 
     def dataset(self, data: Dataset) -> None:
         m = data.manifest
@@ -132,6 +161,25 @@ class Printer:
         images = sorted(path.parent.glob(f"{path.stem}_*.png"))
         if images:
             p(f"heatmaps: {', '.join(i.name for i in images)}")
+
+    def campaigns(self, results: list) -> None:
+        p = self.out.print
+        for r in results:
+            t, m = r.table, r.meta
+            srm = t["srm_p_value"].iloc[0] if len(t) else float("nan")
+            p(f"campaign {r.campaign_id}: {m['users']:,} users; control {m['control']}; "
+              f"SRM p = {srm:.3g}{' (MISMATCH: verdicts blocked)' if len(t) and t['srm_failed'].iloc[0] else ''}"
+              f"; {'window complete' if m['complete'] else 'window still open: always-valid intervals'}",
+              markup=False)
+            for row in t.itertuples():
+                p(f"  {row.metric:<16} {row.variant:<10} n {row.n:>7,}  {number(row.mean):>9} vs {number(row.control_mean):>9}"
+                  f"  effect {row.effect:+.4g} [{row.ci_low:+.4g}, {row.ci_high:+.4g}]  p {row.p_value:.3g}"
+                  f" (adj. {row.p_value_adjusted:.3g})  {row.verdict}"
+                  + (f"; guardrail {row.non_inferiority}" if isinstance(row.non_inferiority, str) else ""),
+                  markup=False)
+            for note in m.get("notes", []):
+                p(f"  note: {note}", markup=False)
+            p(f"  results: {r.path}")
 
     def alerts(self, table: pd.DataFrame, title: str, path: Path) -> None:
         p = self.out.print

@@ -37,6 +37,7 @@ from churnkit.config.project import (
     TIERS,
     AlertRule,
     AlertSettings,
+    CampaignSettings,
     ChurnkitConfig,
     IngestSettings,
     KpiSettings,
@@ -46,6 +47,7 @@ from churnkit.config.project import (
 )
 from churnkit.config.sources import (
     DEFAULT_SOURCE,
+    AssignmentsTableSource,
     Case,
     Condition,
     CsvOptions,
@@ -65,6 +67,8 @@ __all__ = [
     "ActivityEvents",
     "AlertRule",
     "AlertSettings",
+    "AssignmentsTableSource",
+    "CampaignSettings",
     "Case",
     "ChurnkitConfig",
     "ClassifierSettings",

@@ -278,6 +278,28 @@ class AlertSettings(StrictModel):
         return v
 
 
+class CampaignSettings(StrictModel):
+    """``campaigns:``: how ``churnkit campaign evaluate`` reads an A/B test."""
+
+    window_days: int = Field(28, ge=1, le=365)
+    """The outcome window after assignment where the assignments table has no
+    ``horizon_days``: retained = any activity in ``[assigned_ts, assigned_ts + window)``."""
+    control: dict[str, str] = Field(default_factory=dict)
+    """The control variant per campaign id, where the assignments table does not declare it
+    (a source's ``control:`` / ``control_column:``); it is never guessed from names."""
+    alpha: float = Field(0.05, gt=0, lt=0.5)
+    correction: Literal["holm", "hochberg", "bh", "by", "none"] = "holm"
+    """Multiple-comparison adjustment over every metric x variant of a campaign."""
+    srm_threshold: float = Field(0.001, gt=0, lt=0.5)
+    """A chi-square p-value below this is a sample ratio mismatch: it blocks the verdict."""
+    cuped: bool = True
+    """Adjust each metric by its own pre-period value (CUPED): narrower intervals, same target."""
+    margins: dict[str, float] = Field(default_factory=lambda: {"push_opt_outs": 0.01, "support_tickets": 0.01,
+                                                                "refunds": 0.01})
+    """Guardrails: the largest increase per user (absolute) accepted; the upper end of the
+    effect's interval must stay below it (non-inferiority)."""
+
+
 class ChurnkitConfig(StrictModel):
     """``configs/churnkit.yaml``: where the workspace lives and project defaults."""
 
@@ -290,3 +312,4 @@ class ChurnkitConfig(StrictModel):
     scoring: ScoringSettings = ScoringSettings()
     kpi: KpiSettings = KpiSettings()
     alerts: AlertSettings = AlertSettings()
+    campaigns: CampaignSettings = CampaignSettings()

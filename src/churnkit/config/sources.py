@@ -196,6 +196,40 @@ class UsersTableSource(StrictModel):
     """Attribute name in churnkit -> column in the table."""
 
 
+class AssignmentsTableSource(StrictModel):
+    """A campaign assignments table (exposures): which user got which variant of which
+    campaign, and when.
+
+    Which variant is the control is declared, never guessed from its name: ``control`` (the
+    variant name that is control in every campaign) or ``control_column`` (a true/false
+    column, true on control rows), or neither (``is_control`` is stored null and the project
+    config must name the control per campaign); not both.
+    """
+
+    path: Path
+    """Relative paths resolve against the folder of the first input."""
+    format: Literal["csv", "parquet", "jsonl"] | None = None
+    csv: CsvOptions = CsvOptions()
+    user_id: FieldSpec
+    campaign_id: FieldSpec
+    variant: FieldSpec
+    assigned_ts: TimestampSpec
+    horizon_days: str | None = None
+    """A column with each assignment's outcome window in days (a positive integer)."""
+    control: str | None = None
+    """The variant name that is the control in every campaign."""
+    control_column: str | None = None
+    """A true/false column (``true``/``false``, ``1``/``0``, ``yes``/``no``), true on control rows."""
+
+    @model_validator(mode="after")
+    def _one_control_declaration(self) -> AssignmentsTableSource:
+        if self.control is not None and self.control_column is not None:
+            raise ValueError("give control (a variant name) or control_column (a true/false column), not both")
+        if self.control is not None and not self.control.strip():
+            raise ValueError("control must name a variant")
+        return self
+
+
 class SourceConfig(StrictModel):
     """How one kind of raw log maps onto the event contract."""
 
@@ -216,3 +250,5 @@ class SourceConfig(StrictModel):
     duplicates: Literal["drop", "keep"] = "drop"
     """``keep`` for logs without an event id where identical lines are distinct events."""
     users: UsersTableSource | None = None
+    assignments: AssignmentsTableSource | None = None
+    """A campaign assignments table read beside the events."""

@@ -2,9 +2,9 @@
 
 Steps: expand the inputs and check every file's header/schema (fail fast, nothing written);
 stream each file in chunks through mapping and validation, staging accepted rows and
-writing rejected ones to the quarantine with their reason; read the users table the same way;
-let DuckDB drop duplicates across all files, sort and partition; then move events,
-quarantine, users table and summary into the workspace. All work happens in a staging folder
+writing rejected ones to the quarantine with their reason; read the users table and the
+campaign assignments table the same way; let DuckDB drop duplicates across all files, sort
+and partition; then move events, quarantine, the tables and summary into the workspace. All work happens in a staging folder
 inside the workspace, so a failure (or Ctrl-C) leaves the previous ingest untouched.
 
 ``read = accepted + duplicates + rejected`` is asserted before anything is moved into place.
@@ -24,12 +24,14 @@ import numpy as np
 
 from churnkit.config import (
     DEFAULT_SOURCE,
+    AssignmentsTableSource,
     CsvOptions,
     IngestSettings,
     SourceConfig,
     UsersTableSource,
 )
 from churnkit.errors import ConfigError, InputFileError
+from churnkit.events.assignments import AssignmentsTable, assignments_required_columns
 from churnkit.events.files import InputFile, base_folder, expand_inputs, infer_format
 from churnkit.events.history import MODES, Previous, appending_to, fingerprint, remove_orphans
 from churnkit.events.mapping import map_events, required_columns
@@ -76,6 +78,7 @@ def ingest(
     as_of: dt.datetime | None,
     settings: IngestSettings,
     users_path: Path | None = None,
+    assignments_path: Path | None = None,
     mode: str = "replace",
     progress: Progress | None = None,
 ) -> dict:
@@ -83,7 +86,8 @@ def ingest(
 
     ``mode="replace"`` rebuilds the events from these files alone; ``"append"`` adds them to
     the stored events (rows identical to stored ones are duplicates; a file already ingested
-    is refused), keeps the quarantine and, without a new users table, the stored one.
+    is refused), keeps the quarantine and, without a new users or assignments table, the
+    stored one. ``users_path`` and ``assignments_path`` replace the source's table paths.
     """
     if mode not in MODES:
         raise ConfigError(f"unknown ingest mode {mode!r}; use one of: {', '.join(MODES)}")
@@ -111,10 +115,14 @@ def ingest(
                 users_file, users_spec.csv, settings.chunk_rows, users_required_columns(users_spec)
             )
         )
+    assignments = _assignments_input(source, paths, assignments_path)
+    if assignments is not None:
+        _close(_open_checked(assignments[0], assignments[1].csv, settings.chunk_rows,
+                             assignments_required_columns(assignments[1])))
 
     sizes = [f.path.stat().st_size for f in files] + (
         [users_file.path.stat().st_size] if users_file else []
-    )
+    ) + ([assignments[0].path.stat().st_size] if assignments else [])
     total_bytes = float(sum(sizes)) or 1.0
     report = progress or (lambda done, total, note: None)
     report(0.0, total_bytes, "fingerprinting files")
@@ -125,14 +133,15 @@ def ingest(
         previous = appending_to(workspace, source, settings, rules, files, prints) if mode == "append" else None
         with staging_dir(workspace.data_dir) as stage:
             summary = _build(files, sizes, total_bytes, source, rules, required, settings, users_file, users_spec,
-                             workspace, stage, report, started, previous, prints, mode)
+                             workspace, stage, report, started, previous, prints, mode, assignments)
         remove_orphans(workspace)
     return summary
 
 
 def _build(files, sizes, total_bytes, source, rules, required, settings, users_file, users_spec,
            workspace: Workspace, stage: Path, report: Progress, started: float,
-           previous: Previous | None, prints: list[str], mode: str) -> dict:
+           previous: Previous | None, prints: list[str], mode: str,
+           assignments: tuple[InputFile, AssignmentsTableSource] | None = None) -> dict:
     """Read, validate and stage everything in ``stage``, then commit it as a new data version."""
     version = workspace.new_data_version()
     out = data_layout(stage / "version")
@@ -198,6 +207,14 @@ def _build(files, sizes, total_bytes, source, rules, required, settings, users_f
             )
             table.load()
             _close(reader)
+        if assignments is not None:
+            a_file, a_spec = assignments
+            report(done_before, total_bytes, f"assignments table {a_file.path.name}")
+            reader = _open_checked(a_file, a_spec.csv, settings.chunk_rows, assignments_required_columns(a_spec))
+            a_table = AssignmentsTable(a_file, a_spec, reader, min_us=rules.min_us, as_of_us=rules.as_of_us,
+                                       stage=stage, con=con, quarantine=quarantine)
+            a_table.load()
+            _close(reader)
         read_done = time.monotonic()
         report(total_bytes, total_bytes, "deduplicating, sorting and writing events")
         stats = finalize_events(
@@ -218,6 +235,15 @@ def _build(files, sizes, total_bytes, source, rules, required, settings, users_f
             link_or_copy(data_layout(previous.version)["users"], out["users"])  # a table is a snapshot: kept
             users_block = {**previous.summary["users_table"], "users_path": str(data_layout(version)["users"]),
                            "carried_from": previous.summary["runs"][-1]["at"]}
+        assignments_block = None
+        if assignments is not None:
+            assignments_block = a_table.finalize(out["assignments"], events_glob)
+            assignments_block["assignments_path"] = str(data_layout(version)["assignments"])
+        elif previous is not None and "assignments_table" in previous.summary:
+            link_or_copy(data_layout(previous.version)["assignments"], out["assignments"])  # kept, like users
+            assignments_block = {**previous.summary["assignments_table"],
+                                 "assignments_path": str(data_layout(version)["assignments"]),
+                                 "carried_from": previous.summary["runs"][-1]["at"]}
         quarantine.close()
     finally:
         con.close()
@@ -242,7 +268,7 @@ def _build(files, sizes, total_bytes, source, rules, required, settings, users_f
     total = {k: sum(r[k] for r in runs) for k in ("read", "accepted", "duplicates", "rejected")}
     total |= {"runs": len(runs), "events": stats.events, "users": stats.users}
     assert total["accepted"] == stats.events, (total, stats.events)
-    total["quarantined"] = carried + quarantine.rows  # events' and users tables' rejections
+    total["quarantined"] = carried + quarantine.rows  # events', users' and assignments' rejections
     summary: dict = {
         "mode": mode,
         "source": source.name,
@@ -265,6 +291,7 @@ def _build(files, sizes, total_bytes, source, rules, required, settings, users_f
         "quarantine_path": str(data_layout(version)["quarantine"]),
         "summary_path": str(data_layout(version)["summary"]),
         "users_path": str(data_layout(version)["users"]) if users_block is not None else None,
+        "assignments_path": str(data_layout(version)["assignments"]) if assignments_block is not None else None,
         "elapsed_s": round(time.monotonic() - started, 3),
         "timings_s": {
             "read_validate": round(read_done - started, 3),
@@ -279,6 +306,8 @@ def _build(files, sizes, total_bytes, source, rules, required, settings, users_f
     summary["runs"] = runs
     if users_block is not None:
         summary["users_table"] = users_block
+    if assignments_block is not None:
+        summary["assignments_table"] = assignments_block
     out["summary"].write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
 
     # Commit: the complete version gets its name, then one atomic replace of the pointer.
@@ -393,21 +422,42 @@ def _users_input(
     spec = source.users
     if override is None and spec is None:
         return None, None
+    if spec is not None:
+        check_users_spec(spec, source.name)
+    return _table_file(source, "users", "a users table", spec, paths, override), spec
+
+
+def _assignments_input(
+    source: SourceConfig, paths: list[Path], override: Path | None
+) -> tuple[InputFile, AssignmentsTableSource] | None:
+    spec = source.assignments
+    if override is None and spec is None:
+        return None
+    return _table_file(source, "assignments", "an assignments table", spec, paths, override), spec
+
+
+def _table_file(
+    source: SourceConfig,
+    key: str,
+    what: str,
+    spec: UsersTableSource | AssignmentsTableSource | None,
+    paths: list[Path],
+    override: Path | None,
+) -> InputFile:
+    """The file of the table under ``key:`` in the source (``--KEY FILE`` replaces its path;
+    a relative path resolves against the folder of the first input)."""
     if spec is None:
-        raise ConfigError(
-            f"--users given, but source '{source.name}' has no `users:` mapping for a users table"
-        )
-    check_users_spec(spec, source.name)
-    _check_csv_options(spec.csv, source.name, "users.csv")
+        raise ConfigError(f"--{key} given, but source '{source.name}' has no `{key}:` mapping for {what}")
+    _check_csv_options(spec.csv, source.name, f"{key}.csv")
     path = Path(override) if override is not None else spec.path
     if override is None and not path.is_absolute():
         path = base_folder(paths) / path
     if not path.exists():
-        raise InputFileError(f"{path}: users table not found")
+        raise InputFileError(f"{path}: {key} table not found")
     if not path.is_file():
-        raise InputFileError(f"{path}: users table must be a file")
+        raise InputFileError(f"{path}: {key} table must be a file")
     fmt, compressed = infer_format(path, spec.format)
-    return InputFile(path=path, format=fmt, index=0, compressed=compressed), spec
+    return InputFile(path=path, format=fmt, index=0, compressed=compressed)
 
 
 def _check_csv_options(options: CsvOptions, source_name: str, where: str = "csv") -> None:

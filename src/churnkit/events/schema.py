@@ -22,7 +22,8 @@ QUARANTINE_SCHEMA = pa.schema(
 Parquet file; ``raw`` is the line text, or the row as JSON for Parquet."""
 
 # Rejection reasons. Events are checked in the order of validate.ROW_REASONS (after
-# malformed_row, which the reader decides); users in users.UsersTable.
+# malformed_row, which the reader decides); users in users.UsersTable; assignments in
+# assignments.AssignmentsTable.
 MALFORMED_ROW = "malformed_row"
 MISSING_USER_ID = "missing_user_id"
 BAD_TIMESTAMP = "bad_timestamp"
@@ -35,3 +36,9 @@ NEGATIVE_AMOUNT = "negative_amount"
 AMOUNT_OUT_OF_RANGE = "amount_out_of_range"
 TEXT_TOO_LONG = "text_too_long"
 CONFLICTING_USER_ID = "conflicting_user_id"
+MISSING_CAMPAIGN_ID = "missing_campaign_id"
+MISSING_VARIANT = "missing_variant"
+BAD_HORIZON = "bad_horizon"
+BAD_CONTROL = "bad_control"
+CONFLICTING_ASSIGNMENT = "conflicting_assignment"
+CONFLICTING_CONTROL = "conflicting_control"

@@ -9,7 +9,6 @@ line, is kept) and the detail names the columns that differ. ``read = accepted +
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -23,15 +22,15 @@ from churnkit.contracts import UTC_US, users_arrow_schema
 from churnkit.errors import ConfigError
 from churnkit.events.files import InputFile
 from churnkit.events.mapping import field_values, text_field
-from churnkit.events.readers import RawChunk, Reader, row_keys
+from churnkit.events.readers import RawChunk, Reader
 from churnkit.events.schema import (
     BAD_TIMESTAMP,
     CONFLICTING_USER_ID,
-    MALFORMED_ROW,
     MISSING_USER_ID,
     TIMESTAMP_OUT_OF_RANGE,
 )
-from churnkit.events.store import QuarantineWriter, _sql_path, hash128, one, run, sequence
+from churnkit.events.store import QuarantineWriter, _sql_path, one, run
+from churnkit.events.tables import StagedTable, quote_ident
 from churnkit.events.timestamps import parse_timestamps
 from churnkit.events.validate import describe_spec, iso_utc
 
@@ -56,23 +55,10 @@ def check_users_spec(spec: UsersTableSource, source_name: str) -> None:
         raise ConfigError(f"source '{source_name}': users attribute name '{clash[0]}' is reserved")
 
 
-@dataclass
-class UsersResult:
-    read: int = 0
-    accepted: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    blank_lines: int = 0
-    rejected_by_reason: dict[str, int] = field(default_factory=dict)
-
-    def reject(self, reason: str, n: int) -> None:
-        if n:
-            self.rejected += n
-            self.rejected_by_reason[reason] = self.rejected_by_reason.get(reason, 0) + n
-
-
-class UsersTable:
+class UsersTable(StagedTable):
     """Streams one users file into a staging folder, then resolves duplicates in DuckDB."""
+
+    name = "users"
 
     def __init__(
         self,
@@ -86,37 +72,11 @@ class UsersTable:
         con: duckdb.DuckDBPyConnection,
         quarantine: QuarantineWriter,
     ) -> None:
-        self.file, self.spec, self.reader = file, spec, reader
+        super().__init__(file, reader, stage=stage, con=con, quarantine=quarantine)
+        self.spec = spec
         self.min_us, self.as_of_us = min_us, as_of_us
-        self.folder = stage / "staged-users"
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self.con, self.quarantine = con, quarantine
-        self.result = UsersResult()
         self.attributes = list(spec.attributes)
         self.schema = users_arrow_schema(self.attributes)
-        self._parts = 0
-
-    def load(self) -> None:
-        for chunk in self.reader.chunks():
-            res = self.result
-            res.read += chunk.n + len(chunk.malformed)
-            res.blank_lines += chunk.blank_lines
-            lines: list[int] = [m[0] for m in chunk.malformed]
-            reasons: list[str] = [MALFORMED_ROW] * len(chunk.malformed)
-            details: list[str] = [m[1] for m in chunk.malformed]
-            raws: list[str] = [m[2] for m in chunk.malformed]
-            res.reject(MALFORMED_ROW, len(chunk.malformed))
-            if chunk.n:
-                self._chunk(chunk, lines, reasons, details, raws)
-            order = np.argsort(np.asarray(lines, dtype=np.int64), kind="stable")
-            self.quarantine.add(
-                "users",
-                self.file.name,
-                [lines[i] for i in order],
-                [reasons[i] for i in order],
-                [details[i] for i in order],
-                [raws[i] for i in order],
-            )
 
     def _chunk(
         self,
@@ -195,24 +155,7 @@ class UsersTable:
             },
             schema=self.schema,
         )
-        h1, h2 = hash128(
-            self.con,
-            row_keys(
-                {c: table.column(c).combine_chunks() for c in table.column_names}, table.num_rows
-            ),
-        )
-        ok_idx = np.flatnonzero(ok)
-        table = (
-            table.append_column(
-                "_seq", pa.array(sequence(self.file.index, chunk.line[ok]), pa.int64())
-            )
-            .append_column("_vh1", h1)
-            .append_column("_vh2", h2)
-            .append_column("_line", pa.array(chunk.line[ok], pa.int64()))
-            .append_column("_raw", pa.array(chunk.raw_of(ok_idx), pa.string()))
-        )
-        pq.write_table(table, self.folder / f"part-{self._parts:06d}.parquet")
-        self._parts += 1
+        self._stage(table, chunk, ok)
 
     def finalize(self, out_path: Path, events_glob: str | None) -> dict:
         """Resolve repeats, write the users Parquet to ``out_path``; return the summary block."""
@@ -229,7 +172,7 @@ class UsersTable:
             "CREATE OR REPLACE TEMP TABLE _uf AS SELECT u.* FROM _u u"
             " JOIN (SELECT user_id, min(_seq) AS s FROM _u GROUP BY user_id) f ON u._seq = f.s",
         )
-        select = ", ".join(_q(c) for c in cols)
+        select = ", ".join(quote_ident(c) for c in cols)
         rel = con.sql(f"SELECT {select} FROM _uf ORDER BY user_id")
         with pq.ParquetWriter(out_path, self.schema, compression="snappy") as writer:
             for batch in rel.to_arrow_reader(batch_size=200_000):
@@ -244,7 +187,7 @@ class UsersTable:
         )
         differs = (
             ", ".join(
-                f"CASE WHEN u.{_q(c)} IS DISTINCT FROM f.{_q(c)} THEN '{c}' END" for c in cols[1:]
+                f"CASE WHEN u.{quote_ident(c)} IS DISTINCT FROM f.{quote_ident(c)} THEN '{c}' END" for c in cols[1:]
             )
             or "NULL"
         )
@@ -288,16 +231,9 @@ class UsersTable:
         return self._summary(without_events, events_missing)
 
     def _summary(self, without_events: int, events_missing: int) -> dict:
-        res = self.result
-        assert res.read == res.accepted + res.duplicates + res.rejected, res
         return {
             "path": self.file.name,
-            "read": res.read,
-            "accepted": res.accepted,
-            "duplicates": res.duplicates,
-            "rejected": res.rejected,
-            "rejected_by_reason": dict(sorted(res.rejected_by_reason.items())),
-            "blank_lines": res.blank_lines,
+            **self.result.counts(),
             "users_without_events": without_events,
             "event_users_missing_from_table": events_missing,
         }
@@ -306,6 +242,3 @@ class UsersTable:
 def _column_spec(column: str) -> FieldSpec:
     return FieldSpec(column=column)
 
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

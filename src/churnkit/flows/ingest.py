@@ -21,13 +21,14 @@ def ingest(
     *,
     as_of: dt.datetime | None = None,
     users: Path | None = None,
+    assignments: Path | None = None,
     mode: str = "replace",
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Ingest ``paths`` mapped by ``source`` (a preset name, a YAML path or a config); events
     at or after ``as_of`` (default: now) are rejected as from the future; ``mode`` is
     ``replace`` (rebuild from these files) or ``append`` (add them to the stored events).
-    Returns the summary."""
+    ``users`` and ``assignments`` replace the paths of the source's tables. Returns the summary."""
     src = source if isinstance(source, SourceConfig) else load_source(source)
     return ingest_files(paths, src, project.workspace, as_of=as_of, settings=project.config.ingest,
-                        users_path=users, mode=mode, progress=progress)
+                        users_path=users, assignments_path=assignments, mode=mode, progress=progress)

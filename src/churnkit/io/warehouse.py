@@ -92,6 +92,14 @@ def workspace_users(con: Any, ws: Workspace) -> ir.Table | None:
     return t
 
 
+def workspace_assignments(con: Any, ws: Workspace) -> ir.Table | None:
+    """The ingested campaign assignments (``ASSIGNMENTS_ARROW_SCHEMA``), None without them."""
+    if not ws.assignments_path.exists():
+        return None
+    t = con.read_parquet(str(ws.assignments_path))
+    return t.mutate(assigned_ts=t.assigned_ts.cast("timestamp('UTC')"))
+
+
 @functools.cache
 def use_utc_default_backend() -> None:
     """Memtables execute on Ibis's default backend: make it an embedded DuckDB in UTC (once)."""

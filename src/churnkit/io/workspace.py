@@ -3,7 +3,7 @@
 Every command reads and writes through these names, so no step decides a path of its own
 (the Kedro catalogue idea): steps get data, the flows get paths from here.
 
-Ingested data (events, users table, quarantine, summary) lives in a version folder,
+Ingested data (events, users and campaign assignments tables, quarantine, summary) lives in a version folder,
 ``data/v-<time>-<id>/``, named by the one-line pointer ``data/CURRENT``. An ingest builds a
 new version beside the current one and commits by replacing the pointer, a single atomic
 rename: a reader sees the old data or the new, never a mix, whenever a writer is killed.
@@ -25,7 +25,8 @@ VERSION_PREFIX = "v-"
 
 @dataclass(frozen=True)
 class Workspace:
-    """One folder: events, quarantine, users, datasets, scores, lists and the MLflow store."""
+    """One folder: events, quarantine, users, campaign assignments, datasets, scores, lists and
+    the MLflow store."""
 
     root: Path
 
@@ -80,6 +81,11 @@ class Workspace:
     @property
     def users_path(self) -> Path:
         return data_layout(self._data())["users"]
+
+    @property
+    def assignments_path(self) -> Path:
+        """Campaign assignments (exposures) as ingested: one row per user and campaign."""
+        return data_layout(self._data())["assignments"]
 
     @property
     def quarantine_path(self) -> Path:
@@ -188,6 +194,15 @@ class Workspace:
         """A self-contained HTML report (``weekly``: the week starting ``period``)."""
         return self.reports_dir / f"{kind}_{period.isoformat()}.html"
 
+    @property
+    def campaigns_dir(self) -> Path:
+        return self.root / "campaigns"
+
+    def campaign_results_path(self, campaign_id: str) -> Path:
+        """One campaign's A/B results (one row per metric x variant); what they came from beside it."""
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(campaign_id))
+        return self.campaigns_dir / safe / "results.parquet"
+
     # -- MLflow -----------------------------------------------------------------------
 
     @property
@@ -200,6 +215,7 @@ def data_layout(version: Path) -> dict[str, Path]:
     """Where one data version keeps each of its parts (the same layout a workspace from
     before versions had at its root)."""
     return {"events": version / "events", "users": version / "users.parquet",
+            "assignments": version / "assignments.parquet",
             "quarantine": version / "ingest" / "quarantine.parquet", "summary": version / "ingest" / "summary.json",
             "keys": version / "ingest" / "row_keys"}
 

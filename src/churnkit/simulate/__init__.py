@@ -7,8 +7,9 @@ computes the exact truth at the requested cutoffs; ``flows.simulate`` puts it on
 - ``users.parquet``: signup time and attributes;
 - ``traits.parquet``: latent traits per user (truth);
 - ``truth.parquet``: per user, cutoff and horizon, P(churn), P(purchase), expected revenue;
-- ``campaigns.parquet`` / ``assignments.parquet``: campaigns, A/B arms and each user's
-  true effect;
+- ``campaigns.parquet`` / ``assignments.parquet``: campaigns; each eligible user's A/B arm,
+  assignment time (the send) and outcome window, as ingest reads an assignments table, with
+  the user's true effect;
 - ``simulation.json``: parameters and counts.
 """
 
@@ -109,7 +110,7 @@ def simulate(params: SimulateSettings, progress: Progress | None = None) -> Simu
         pop, plan, states, cutoffs, params.horizons, params.days, start, weekday, progress,
         believed=believed if observer is not None else None,
     )
-    assignments = campaign_truth(pop, plan, states, params.campaign_horizon_days, weekday)
+    assignments = campaign_truth(pop, plan, states, params.campaign_horizon_days, weekday, start)
     return SimulationResult(params, pop, plan, raw, truth, assignments)
 
 
@@ -145,6 +146,8 @@ def frame_to_arrow(df: pd.DataFrame) -> pa.Table:
         if isinstance(s.dtype, pd.DatetimeTZDtype):
             naive = s.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[us]")
             cols[name] = pa.array(naive, type=pa.timestamp("us", tz="UTC"))
+        elif isinstance(s.dtype, pd.StringDtype):  # text, also when there are no rows
+            cols[name] = pa.array(s.to_numpy(), type=pa.string(), from_pandas=True)
         else:
             cols[name] = pa.array(s.to_numpy(), from_pandas=True)
     return pa.table(cols)

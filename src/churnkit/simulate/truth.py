@@ -139,11 +139,15 @@ def campaign_truth(
     states: dict[int, np.ndarray],
     horizon: int,
     start_weekday: int,
+    start: np.datetime64,
 ) -> pd.DataFrame:
     """Each eligible user's assignment and true individual effect of each campaign.
 
-    Effect = outcome if treated minus outcome if not, both from the state on the send day,
-    over ``horizon`` days; later campaigns keep their actual assignment in both arms.
+    The first columns are an assignments table as ingest reads it (``user_id``,
+    ``campaign_id``, ``variant``, ``assigned_ts``: the campaign's send time, ``horizon_days``);
+    the rest is truth. Effect = outcome if treated minus outcome if not, both from the state
+    on the send day, over ``horizon`` days; later campaigns keep their actual assignment in
+    both arms.
     """
     frames = []
     for i, camp in enumerate(plan.campaigns):
@@ -158,14 +162,16 @@ def campaign_truth(
             arm_plan = dataclasses.replace(plan, treated=treated)
             arms[arm] = forward(pop, arm_plan, idx, one_hot(state0), camp.day, [horizon], start_weekday)[horizon]
         (q1, b1, r1), (q0, b0, r0) = arms[True], arms[False]
+        sent = start.astype("datetime64[us]") + np.timedelta64(camp.day, "D") + np.timedelta64(camp.send_sec, "s")
         frames.append(
             pd.DataFrame(
                 {
-                    "campaign_id": camp.campaign_id,
                     "user_id": pop.user_ids[idx],
+                    "campaign_id": camp.campaign_id,
                     "variant": np.where(plan.treated[i, idx], "treatment", "control"),
-                    "state_at_send": dyn.STATE_NAMES[state0],
+                    "assigned_ts": pd.Timestamp(sent).tz_localize("UTC"),
                     "horizon_days": np.int32(horizon),
+                    "state_at_send": dyn.STATE_NAMES[state0],
                     "p_churn_treated": q1,
                     "p_churn_control": q0,
                     "effect_churn": q1 - q0,
@@ -178,4 +184,18 @@ def campaign_truth(
                 }
             )
         )
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if frames:
+        return pd.concat(frames, ignore_index=True)
+    return pd.DataFrame(  # no campaign in the period: the same columns, no rows
+        {
+            **{c: pd.Series([], dtype="str") for c in ("user_id", "campaign_id", "variant")},
+            "assigned_ts": pd.Series([], dtype="datetime64[us, UTC]"),
+            "horizon_days": pd.Series([], dtype="int32"),
+            "state_at_send": pd.Series([], dtype="str"),
+            **{
+                column: pd.Series([], dtype="float64")
+                for what in ("p_churn", "p_purchase", "revenue")
+                for column in (f"{what}_treated", f"{what}_control", f"effect_{what.removeprefix('p_')}")
+            },
+        }
+    )

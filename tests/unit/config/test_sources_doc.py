@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from churnkit.config import (
     ActivityEvents,
+    AssignmentsTableSource,
     Case,
     Condition,
     CsvOptions,
@@ -33,7 +34,7 @@ def examples(doc: str) -> list[dict]:
 
 def test_every_key_of_a_source_is_documented(doc):
     models: list[type[BaseModel]] = [SourceConfig, CsvOptions, EventFields, FieldSpec, TimestampSpec,
-                                     Case, Condition, UsersTableSource]
+                                     Case, Condition, UsersTableSource, AssignmentsTableSource]
     keys = {key for model in models for key in model.model_fields}
     missing = sorted(k for k in keys if f"`{k}" not in doc)
     assert not missing, f"docs/sources.md does not mention: {missing}"
@@ -50,6 +51,8 @@ def test_every_yaml_example_loads(doc):
             SourceConfig.model_validate({"name": "x", "fields": minimal | data["fields"]})
         elif "users" in data:
             UsersTableSource.model_validate(data["users"])
+        elif "assignments" in data:
+            AssignmentsTableSource.model_validate(data["assignments"])
         elif "csv" in data:
             CsvOptions.model_validate(data["csv"])
         elif "activity" in data:
@@ -58,7 +61,7 @@ def test_every_yaml_example_loads(doc):
             (field, spec), = data.items()
             (TimestampSpec if field == "ts" else FieldSpec).model_validate(spec)
         kinds.update(data)
-    assert {"source", "fields", "users", "csv", "activity", "ts", "event"} <= kinds
+    assert {"source", "fields", "users", "assignments", "csv", "activity", "ts", "event"} <= kinds
 
 
 def test_the_worked_example_is_the_built_in_source(doc):

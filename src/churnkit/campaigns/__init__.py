@@ -1,0 +1,1 @@
+"""Campaign evaluation: A/B test statistics over per-user outcomes (see ``abtest``)."""
