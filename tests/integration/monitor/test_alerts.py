@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import shutil
 import threading
 from typing import ClassVar
 
@@ -40,6 +41,7 @@ def incident_ws(simulated_workspace, tmp_path_factory):
     root = tmp_path_factory.mktemp("alerts_ws")
     ev.to_parquet(root / "events.parquet")
     people.to_parquet(root / "users.parquet")
+    shutil.copy(sim.simulation_dir / "assignments.parquet", root / "assignments.parquet")
     ws = Workspace(root / "ws")
     ingest(Project.at(ws), [root], "simulator")
     return ws
