@@ -249,6 +249,10 @@ class Printer:
             for made, value in zip(result, ("value at risk", "recall value"), strict=True):
                 self.list(f"{made.kind} list (top {len(made.frame)})", value, made)
         elif step == demo_flow.STEPS[6]:
+            self.campaigns(result.campaigns)
+            if result.campaign_note:
+                self.out.print(f"campaigns not evaluated: {result.campaign_note}", markup=False)
+        elif step == demo_flow.STEPS[7]:
             self.kpis(result.kpis)
             self.alerts(result.alerts.open, f"{len(result.alerts.new)} alert(s) opened:", result.alerts.path)
             self.out.print(f"weekly report: {result.report.path}")

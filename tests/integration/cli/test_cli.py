@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
@@ -87,6 +88,10 @@ def test_demo_runs_the_whole_flow(tmp_path, churnkit):
         path = ws / "lists" / f"{kind}_{date}.csv"
         assert path.exists() and 1 < len(path.read_text().splitlines()) <= 21
     assert "mlflow ui --backend-store-uri sqlite:///" in proc.stdout.replace("\n", "")
+    # the simulator's campaigns are evaluated against their control groups
+    results = sorted((ws / "campaigns").glob("*/results.parquet"))
+    assert results and "control control" in " ".join(proc.stdout.split())
+    assert {"retained", "converted"} <= set(pd.read_parquet(results[0])["metric"])
     # it ends with the KPIs, the alerts and the weekly report, and prints the report's path
     text = proc.stdout.replace("\n", "")
     reports = list((ws / "reports").glob("weekly_*.html"))
