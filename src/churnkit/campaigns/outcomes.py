@@ -18,7 +18,7 @@ import ibis
 import ibis.expr.types as ir
 
 from churnkit.contracts import PURCHASE, REFUND
-from churnkit.features.context import is_activity
+from churnkit.features.context import days_between, is_activity
 
 OPT_OUT = "push_opt_out"
 """The event a source maps push opt-outs to (a guardrail where the log has it)."""
@@ -68,7 +68,9 @@ def outcomes(events: ir.Table, assignments: ir.Table, window_days: int, include:
              exclude: list[str]) -> ir.Table:
     """One row per assignment: its columns, ``window_end``, every metric of :data:`METRICS`
     in the window and ``pre_<metric>`` in the same length before it (float64; users with no
-    event in either window are kept, with zeros)."""
+    event in either window are kept, with zeros), and ``days_to_active``: days from the
+    assignment to the first activity in the window (null without one; for the cumulative
+    effect over the window)."""
     a = assignments
     if "horizon_days" in a.columns:
         days = a.horizon_days.cast("int64").fill_null(window_days)
@@ -83,7 +85,9 @@ def outcomes(events: ir.Table, assignments: ir.Table, window_days: int, include:
     pre = j.ts < j.assigned_ts
     aggs = _measures(j, post, include, exclude)
     aggs |= {f"pre_{k}": v for k, v in _measures(j, pre, include, exclude).items()}
+    aggs["_first_active"] = j.ts.min(where=post & is_activity(j.event, include, exclude))
     per = j.group_by(["campaign_id", "user_id"]).aggregate(**aggs)
     out = a.left_join(per, ["campaign_id", "user_id"])
     out = out.drop(*[c for c in out.columns if c.endswith("_right")], "_pre_start", "_days")
+    out = out.mutate(days_to_active=days_between(out._first_active, out.assigned_ts)).drop("_first_active")
     return out.mutate(**{c: out[c].cast("float64").fill_null(0.0) for c in (*NAMES, *(f"pre_{n}" for n in NAMES))})

@@ -504,6 +504,19 @@ report_app = typer.Typer(help="Self-contained HTML reports.", no_args_is_help=Tr
 app.add_typer(report_app, name="report")
 
 
+@report_app.command("campaign")
+@handle_errors
+def report_campaign(
+    campaign_id: Annotated[str, typer.Argument(help="The campaign id.")],
+    out_file: Annotated[Path | None, typer.Option("--out", help="HTML file (default: WORKSPACE/campaigns/ID/report.html).")] = None,
+) -> None:
+    """A campaign's report: design and SRM, metrics with intervals, guardrails, forest plot, effect over the window."""
+    with steps("campaign report") as say:
+        say("outcomes, statistics, charts")
+        path = report_flow.campaign(state.project, campaign_id, out_file)
+    out.print(f"campaign report for {campaign_id}: {path} ({path.stat().st_size / 1024:,.0f} KiB)")
+
+
 @report_app.command("weekly")
 @handle_errors
 def report_weekly(

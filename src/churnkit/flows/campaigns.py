@@ -36,6 +36,8 @@ class CampaignResult:
     table: pd.DataFrame
     path: Path
     meta: dict[str, Any] = field(default_factory=dict)
+    rows: pd.DataFrame | None = None
+    """Each assigned user's outcomes (what the table was computed from)."""
 
 
 def control_of(campaign_id: str, rows: pd.DataFrame, configured: dict[str, str]) -> str:
@@ -118,7 +120,7 @@ def _one(project: Project, cid: str, rows: pd.DataFrame, data_end: pd.Timestamp,
             "data": fp, "settings": settings.model_dump(), "notes": notes,
             "definitions": {m.name: m.description for m in METRICS}}
     write_table_with_meta(out, meta, path, path.with_suffix(".json"))
-    return CampaignResult(cid, out, path, meta)
+    return CampaignResult(cid, out, path, meta, rows)
 
 
 def _always_valid(out: pd.DataFrame, alpha: float) -> pd.DataFrame:

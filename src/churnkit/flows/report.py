@@ -10,9 +10,11 @@ from typing import Any
 
 import pandas as pd
 
+from churnkit.campaigns.timeline import cumulative_effect
 from churnkit.contracts import VALUE_AT_RISK
 from churnkit.datasets.span import fingerprint
 from churnkit.flows.alerts import read_ledger
+from churnkit.flows.campaigns import evaluate
 from churnkit.flows.kpi import (
     compute_cohorts,
     compute_kpis,
@@ -22,6 +24,7 @@ from churnkit.flows.kpi import (
 )
 from churnkit.flows.project import Project
 from churnkit.monitor.cohorts import heatmap
+from churnkit.reports.campaign import campaign_html, design, figures
 from churnkit.reports.weekly import (
     retention_heatmap,
     segment_tables,
@@ -96,3 +99,34 @@ def weekly(project: Project, out: Path | None = None) -> ReportOutcome:
     tmp.write_text(weekly_html(context), encoding="utf-8")
     tmp.replace(path)
     return ReportOutcome(path, week, context)
+
+
+def campaign(project: Project, campaign_id: str, out: Path | None = None) -> Path:
+    """Evaluate one campaign (its results are written as ``campaign evaluate`` writes them)
+    and write its report (default: beside the results, ``report.html``)."""
+    (result,) = evaluate(project, [campaign_id])
+    t, rows, meta = result.table, result.rows, result.meta
+    settings = project.config.campaigns
+    window = int(rows["horizon_days"].dropna().max()) if "horizon_days" in rows and rows["horizon_days"].notna().any() \
+        else settings.window_days
+    guard = t[t["non_inferiority"].notna()].assign(margin=lambda g: g["metric"].map(settings.margins))
+    context = {
+        "campaign_id": campaign_id,
+        "assigned_from": meta["assigned_from"][:19], "assigned_to": meta["assigned_to"][:19],
+        "window": window, "data_end": str(meta["data"].get("last_ts"))[:19],
+        "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "fingerprint": str(meta["data"].get("digest", meta["data"].get("rows"))),
+        "design": design(rows, meta["control"], float(t["srm_p_value"].iloc[0]), bool(t["srm_failed"].iloc[0])),
+        "complete": meta["complete"],
+        "metrics": t.to_dict("records"),
+        "guardrails": guard.to_dict("records"),
+        "notes": meta["notes"],
+        "correction": settings.correction,
+        "figures": figures(t, cumulative_effect(rows, meta["control"], window)),
+    }
+    path = out or project.workspace.campaign_report_path(campaign_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(campaign_html(context), encoding="utf-8")
+    tmp.replace(path)
+    return path

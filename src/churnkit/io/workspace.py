@@ -194,6 +194,10 @@ class Workspace:
         """A self-contained HTML report (``weekly``: the week starting ``period``)."""
         return self.reports_dir / f"{kind}_{period.isoformat()}.html"
 
+    def campaign_report_path(self, campaign_id: str) -> Path:
+        """A campaign's report, beside its results."""
+        return self.campaign_results_path(campaign_id).with_name("report.html")
+
     @property
     def campaigns_dir(self) -> Path:
         return self.root / "campaigns"

@@ -210,3 +210,40 @@ def cohort_heatmap(matrix: pd.DataFrame, title: str, grain: str = "week", last: 
             ax.text(j, i, f"{v:.0%}" if share else f"{v:,.0f}", ha="center", va="center", fontsize=6,
                     color="white" if v > 0.5 * (top or 1.0) else "black")
     return fig
+
+
+def forest(rows: pd.DataFrame, title: str = "Effects with 95% intervals") -> Figure:
+    """One line per metric x variant: the relative effect (%) and its interval, so metrics of
+    different units sit on one axis; a dashed line at no effect."""
+    n = len(rows)
+    fig = Figure(figsize=(6.4, 0.42 * max(n, 2) + 1.1))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    y = np.arange(n)[::-1]
+    mid = rows["rel_effect"].to_numpy("float64") * 100
+    lo = rows["rel_ci_low"].to_numpy("float64") * 100
+    hi = rows["rel_ci_high"].to_numpy("float64") * 100
+    colour = np.where(lo > 0, "#1f7a3d", np.where(hi < 0, "#b3261e", "#5b6b7c"))
+    for i in range(n):
+        ax.plot([lo[i], hi[i]], [y[i], y[i]], color=colour[i], lw=2)
+        ax.plot(mid[i], y[i], "o", color=colour[i], ms=5)
+    ax.axvline(0, color="grey", ls="--", lw=0.8)
+    labels = [f"{m} ({v})" for m, v in zip(rows["metric"], rows["variant"], strict=True)]
+    ax.set_yticks(y, labels)
+    ax.set_xlabel("relative effect vs control (%)")
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
+def cumulative_effect(curve: pd.DataFrame, title: str = "Effect on 'active at least once' as the window runs") -> Figure:
+    """The effect (percentage points) on the share active within d days, with each day's 95%
+    interval, per variant."""
+    fig, ax = _figure(6.4, 3.2)
+    for variant, g in curve.groupby("variant", sort=True):
+        d = g["day"].to_numpy()
+        ax.fill_between(d, g["ci_low"] * 100, g["ci_high"] * 100, alpha=0.2)
+        ax.plot(d, g["effect"] * 100, lw=1.8, label=str(variant))
+    ax.axhline(0, color="grey", ls="--", lw=0.8)
+    ax.set(xlabel="days since assignment", ylabel="effect (points)", title=title)
+    ax.legend(fontsize=8)
+    return fig
