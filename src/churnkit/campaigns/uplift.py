@@ -93,8 +93,7 @@ def _check_treatment(treatment: Any) -> np.ndarray:
     bad = ~np.isin(tf, (0.0, 1.0))
     if bad.any():
         raise ChurnkitError(
-            f"uplift: treatment must be 0/1, got {bad.sum()} other value(s) "
-            f"such as {t[bad][0]!r}"
+            f"uplift: treatment must be 0/1, got {bad.sum()} other value(s) such as {t[bad][0]!r}"
         )
     return tf.astype(np.int8)
 
@@ -191,7 +190,9 @@ class _MetaLearner(BaseEstimator):
             return model.predict_proba(X)[:, 1]
         return model.predict(X)
 
-    def _validate(self, X: Any, treatment: Any, y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _validate(
+        self, X: Any, treatment: Any, y: Any
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self.outcome not in ("binary", "continuous"):
             raise ChurnkitError(
                 f"uplift: outcome must be 'binary' or 'continuous', got {self.outcome!r}"
@@ -274,9 +275,7 @@ class DRLearner(_MetaLearner):
             m1 = self._outcome_model(Xa[train][tr_t == 1], yf[train][tr_t == 1], 10 * i + 1)
             mu0, mu1 = self._mean(m0, Xa[test]), self._mean(m1, Xa[test])
             tt, yt = t[test], yf[test]
-            pseudo[test] = (
-                mu1 - mu0 + tt * (yt - mu1) / e - (1 - tt) * (yt - mu0) / (1.0 - e)
-            )
+            pseudo[test] = mu1 - mu0 + tt * (yt - mu1) / e - (1 - tt) * (yt - mu0) / (1.0 - e)
         self.pseudo_outcome_ = pseudo
         self.effect_model_ = self._regressor(100).fit(Xa, pseudo)
         return self
