@@ -74,7 +74,8 @@ def test_learner_recovers_the_effect(name, predictions, test):
     pred = predictions[name]
     assert pred.shape == (N_USERS,)
     assert np.isfinite(pred).all()
-    # measured out of sample: T 0.84, X 0.89, DR 0.83
+    # measured out of sample vs effect (vs tau): T 0.84 (0.81), X 0.89 (0.88), DR 0.83 (0.84);
+    # other seeds down to 0.75
     assert np.corrcoef(pred, test["effect"])[0, 1] > 0.7
     assert np.corrcoef(pred, test["tau"])[0, 1] > 0.65
 
@@ -83,7 +84,7 @@ def test_learner_recovers_the_effect(name, predictions, test):
 def test_learner_reaches_most_of_the_oracle_qini(name, predictions, test):
     oracle = qini_coefficient(test["effect"], test["t"], test["y"])
     share = qini_coefficient(predictions[name], test["t"], test["y"]) / oracle
-    # measured: T 0.85, X 0.88, DR 0.82
+    # measured: T 0.85, X 0.88, DR 0.82 (other seeds down to 0.70)
     assert share > 0.6
 
 
@@ -138,7 +139,7 @@ def test_qini_of_true_effect_beats_random(test):
     rng = np.random.default_rng(11)
     oracle = qini_coefficient(test["effect"], test["t"], test["y"])
     random = [qini_coefficient(rng.normal(size=N_USERS), test["t"], test["y"]) for _ in range(5)]
-    assert oracle > 0.08  # measured 0.14 on the training sample
+    assert oracle > 0.08  # measured 0.133; random scores within about 0.01 of 0
     assert max(abs(r) for r in random) < oracle / 2
     assert auuc(test["effect"], test["t"], test["y"]) > max(
         auuc(rng.normal(size=N_USERS), test["t"], test["y"]) for _ in range(3)
