@@ -153,26 +153,36 @@ def compute_segments(source: KpiSource, dimensions: list[str], grains: tuple[Gra
 
     out, notes = {}, []
     for grain in grains:
-        up = user_periods(source.daily, grain, _flow_cuts(source))
-        states = None
-        parts = []
-        for dim in dimensions:
-            if dim in (STAGE, TIER):
-                if states is None:
-                    states = period_states(up).execute()
-                labels = _state_segments(states, dim, source)
-                if labels is None:
-                    if grain == grains[0]:
-                        notes.append(f"{dim}: nobody has bought yet, so no RFM tiers")
-                    continue
-                segs = ibis.memtable(states[["period", "user_id"]].assign(segment=labels.to_numpy()))
-            else:
-                u = source.users
-                segs = u.select("user_id", segment=u[dim].cast("string"))
-            table = kpi_table(up, segs).execute()
-            parts.append(finish_segments(table, dim, grain, source.first_day, source.last_day))
-        out[grain] = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        # one pass over the daily table per grain, not one per dimension: the user-period rows
+        # are computed once and every dimension (and the states) reads them (Ibis's own
+        # cache() leaves a temp table it cannot drop on DuckDB, so an Arrow memtable)
+        up = ibis.memtable(user_periods(source.daily, grain, _flow_cuts(source)).to_pyarrow())
+        out[grain] = _segments_of_grain(up, source, dimensions, grain, notes)
     return out, notes
+
+
+def _segments_of_grain(up: Any, source: KpiSource, dimensions: list[str], grain: Grain,
+                       notes: list[str]) -> pd.DataFrame:
+    import ibis
+
+    states = None
+    parts = []
+    for dim in dimensions:
+        if dim in (STAGE, TIER):
+            if states is None:
+                states = period_states(up).execute()
+            labels = _state_segments(states, dim, source)
+            if labels is None:
+                if f"{dim}: nobody has bought yet, so no RFM tiers" not in notes:
+                    notes.append(f"{dim}: nobody has bought yet, so no RFM tiers")
+                continue
+            segs = ibis.memtable(states[["period", "user_id"]].assign(segment=labels.to_numpy()))
+        else:
+            u = source.users
+            segs = u.select("user_id", segment=u[dim].cast("string"))
+        table = kpi_table(up, segs).execute()
+        parts.append(finish_segments(table, dim, grain, source.first_day, source.last_day))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
 def _state_segments(states: pd.DataFrame, dim: str, source: KpiSource) -> pd.Series | None:
