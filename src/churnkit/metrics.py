@@ -396,3 +396,27 @@ def compare_table(results: Mapping[str, Mapping[str, float]]) -> pd.DataFrame:
     df = pd.DataFrame({name: pd.Series(dict(m), dtype="float64") for name, m in results.items()})
     order = list(dict.fromkeys(k for m in results.values() for k in m))
     return df.reindex(order)
+
+
+def latest_change(table: pd.DataFrame, column: str, year_back: pd.DateOffset | pd.Timedelta) -> dict[str, object]:
+    """A period table's (``period``, ``complete``, ``column``) latest complete period: its
+    value, the previous complete period's, and the one ``year_back`` earlier (None where the
+    data does not reach). The one definition of "this period vs last and vs a year ago" the
+    console and the reports both show."""
+    done = table[table["complete"]]
+    if done.empty:
+        return {"period": None, "value": None, "previous": None, "year_ago": None}
+    last = done.iloc[-1]
+    year = (pd.Timestamp(last["period"]) - year_back).date()
+    match = done[done["period"] == year]
+    return {"period": last["period"], "value": last[column],
+            "previous": done.iloc[-2][column] if len(done) > 1 else None,
+            "year_ago": match.iloc[0][column] if len(match) else None}
+
+
+def relative_change(value: object, reference: object) -> float | None:
+    """``value / reference - 1``; None where the reference is missing, zero or not finite."""
+    if reference is None or value is None:
+        return None
+    ref = float(reference)  # type: ignore[arg-type]
+    return float(value) / ref - 1 if ref and np.isfinite(ref) else None  # type: ignore[arg-type]

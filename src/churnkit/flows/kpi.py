@@ -14,6 +14,7 @@ from churnkit.datasets.span import fingerprint
 from churnkit.errors import ChurnkitError
 from churnkit.flows.project import Project
 from churnkit.io.artifacts import write_table_with_meta
+from churnkit.metrics import latest_change
 from churnkit.monitor.cohorts import (
     Measure,
     Start,
@@ -227,15 +228,7 @@ YEAR_BACK = {"day": pd.Timedelta(days=364), "week": pd.Timedelta(days=364), "mon
 def change(table: pd.DataFrame, kpi: str, grain: Grain) -> dict[str, Any]:
     """The latest complete period's value against the previous one and the same period a
     year earlier (None where the data does not reach)."""
-    done = table[table["complete"]]
-    if done.empty:
-        return {"period": None, "value": None, "previous": None, "year_ago": None}
-    last = done.iloc[-1]
-    prev = done.iloc[-2][kpi] if len(done) > 1 else None
-    year = (pd.Timestamp(last["period"]) - YEAR_BACK[grain]).date()
-    match = done[done["period"] == year]
-    return {"period": last["period"], "value": last[kpi], "previous": prev,
-            "year_ago": match.iloc[0][kpi] if len(match) else None}
+    return latest_change(table, kpi, YEAR_BACK[grain])
 
 
 STARTS: tuple[Start, ...] = ("first_purchase", "first_active", "signup")

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from churnkit.metrics import latest_change, relative_change
 from churnkit.reports.html import png, render, sparkline
 from churnkit.reports.plots import cohort_heatmap
 
@@ -37,15 +37,14 @@ MOVES = (("new_users", "new", "first active"), ("went_silent_users", "active", "
 """The lifecycle moves the report shows: (KPI, from stage, to stage)."""
 
 
+WEEK_YEAR_BACK = pd.Timedelta(days=364)
+"""The same week a year earlier: 52 weeks back, the same weekday (as ``churnkit kpi`` says)."""
+
+
 def _changes(done: pd.DataFrame, kpi: str) -> tuple[float, float | None, float | None]:
-    """The last complete period's value, its change on the one before and on a year earlier."""
-    last = done.iloc[-1]
-    value = last[kpi]
-    prev = done.iloc[-2][kpi] if len(done) > 1 else np.nan
-    ago = done[done["period"] == (pd.Timestamp(last["period"]) - pd.Timedelta(days=364)).date()]
-    yoy = ago.iloc[0][kpi] if len(ago) else np.nan
-    return (value, value / prev - 1 if prev and np.isfinite(prev) else None,
-            value / yoy - 1 if yoy and np.isfinite(yoy) else None)
+    """The last complete week's value, its change on the week before and on a year earlier."""
+    c = latest_change(done, kpi, WEEK_YEAR_BACK)
+    return c["value"], relative_change(c["value"], c["previous"]), relative_change(c["value"], c["year_ago"])
 
 
 def stage_moves(week: pd.DataFrame, weeks_shown: int = 12) -> dict[str, Any] | None:
