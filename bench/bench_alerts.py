@@ -39,7 +39,7 @@ from churnkit.config import AlertSettings, KpiSettings, SimulateSettings
 from churnkit.flows.kpi import compute_kpis, compute_segments, kpi_source
 from churnkit.io.warehouse import duckdb_connection
 from churnkit.monitor import ledger as L
-from churnkit.monitor.anomalies import breaches, segment_breaches
+from churnkit.monitor.anomalies import judge
 from churnkit.monitor.kpis import KPIS
 from churnkit.simulate import simulate
 
@@ -79,14 +79,9 @@ def alerts_on(ev: pd.DataFrame, users: pd.DataFrame, rules) -> tuple[list, dict]
     source = kpi_source(table, settings, people)
     tables, _ = compute_kpis(table, settings, ("day", "week"), source=source)
     segments, _ = compute_segments(source, DIMENSIONS, ("day", "week"))
-    found, series = [], {}
-    for r in rules:
-        if r.segment_by:
-            found += segment_breaches(segments[r.grain], r, UNITS[r.kpi])
-            series[r.name] = segments[r.grain][["dimension", "segment"]].drop_duplicates().shape[0]
-        else:
-            found += breaches(tables[r.grain], r, UNITS[r.kpi])
-            series[r.name] = 1
+    found = judge(rules, tables, segments, UNITS, {k.name: k.additive for k in KPIS})
+    series = {r.name: segments[r.grain][["dimension", "segment"]].drop_duplicates().shape[0] if r.segment_by else 1
+              for r in rules}
     return found, series
 
 

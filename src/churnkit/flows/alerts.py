@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import urllib.request
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -16,7 +16,7 @@ from churnkit.flows.project import Project
 from churnkit.io.artifacts import write_parquet
 from churnkit.io.locks import exclusive
 from churnkit.monitor import ledger as L
-from churnkit.monitor.anomalies import breaches, drivers, segment_breaches
+from churnkit.monitor.anomalies import judge
 from churnkit.monitor.kpis import KPIS
 
 UNITS = {k.name: k.unit for k in KPIS}
@@ -72,21 +72,7 @@ def check(project: Project, tables: dict[str, pd.DataFrame] | None = None,
         if segments is None and wanted:
             dims, _ = segment_dimensions(source, project.config.kpi)
             segments, _ = compute_segments(source, dims, wanted)  # type: ignore[arg-type]
-    segments = segments or {}
-    found = []
-    for r in rules:
-        by = segments.get(r.grain, pd.DataFrame())
-        if r.segment_by:
-            have = set(by["dimension"]) if len(by) else set()
-            if r.segment_by != "attributes" and r.segment_by not in have:
-                raise ChurnkitError(f"alert rule {r.name}: no KPI segment dimension {r.segment_by!r} "
-                                    f"(have: {', '.join(sorted(have)) or 'none'}; or attributes)")
-            found += segment_breaches(by, r, UNITS[r.kpi])
-            continue
-        hits = breaches(tables[r.grain], r, UNITS[r.kpi])
-        if ADDITIVE.get(r.kpi) and len(by):
-            hits = [replace(h, drivers=drivers(by, r, UNITS[r.kpi], h, settings.explain_by)) for h in hits]
-        found += hits
+    found = judge(rules, tables, segments or {}, UNITS, ADDITIVE, settings.explain_by)
     alerts = L.episodes(found, {r.name: r.grain for r in rules})
     with exclusive(project.workspace.alerts_lock, "alerts"):
         merged, new = L.merge(read_ledger(project), alerts, _now())

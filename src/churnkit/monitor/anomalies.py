@@ -26,10 +26,12 @@ severity is ``critical`` beyond ``critical_k`` spreads (or twice the threshold),
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+
+from churnkit.errors import ChurnkitError
 
 MAD_TO_SD = 1.4826
 
@@ -192,6 +194,28 @@ def breaches(series: pd.DataFrame, rule, kpi_unit: str, segment: str = "all") ->
         out.append(Breach(rule.name, rule.kpi, segment, s.loc[i, "period"], float(obs), float(exp),
                           float(lo), float(hi), "critical" if crit else "warning"))
     return out
+
+
+def judge(rules, totals: dict[str, pd.DataFrame], segments: dict[str, pd.DataFrame], units: dict[str, str],
+          additive: dict[str, bool], explain_by: list[str] | None = None) -> list[Breach]:
+    """Every rule's breaches: per segment for a rule with ``segment_by``, else on the totals,
+    a total's breach of an additive KPI naming the segments that drove it (:func:`drivers`).
+    ``totals`` and ``segments`` (long by-segment tables) are keyed by grain."""
+    found: list[Breach] = []
+    for r in rules:
+        by = segments.get(r.grain, pd.DataFrame())
+        if r.segment_by:
+            have = set(by["dimension"]) if len(by) else set()
+            if r.segment_by != "attributes" and r.segment_by not in have:
+                raise ChurnkitError(f"alert rule {r.name}: no KPI segment dimension {r.segment_by!r} "
+                                    f"(have: {', '.join(sorted(have)) or 'none'}; or attributes)")
+            found += segment_breaches(by, r, units[r.kpi])
+            continue
+        hits = breaches(totals[r.grain], r, units[r.kpi])
+        if additive.get(r.kpi) and len(by):
+            hits = [replace(h, drivers=drivers(by, r, units[r.kpi], h, explain_by)) for h in hits]
+        found += hits
+    return found
 
 
 def segment_breaches(by_segment: pd.DataFrame, rule, kpi_unit: str) -> list[Breach]:
