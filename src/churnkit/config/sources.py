@@ -183,20 +183,25 @@ class EventFields(StrictModel):
         return self
 
 
-class UsersTableSource(StrictModel):
-    """A users table read beside the events (signup time and attributes)."""
+class TableSource(StrictModel):
+    """Where a table read beside the events is and how to read it."""
 
     path: Path
     """Relative paths resolve against the folder of the first input."""
     format: Literal["csv", "parquet", "jsonl"] | None = None
     csv: CsvOptions = CsvOptions()
+
+
+class UsersTableSource(TableSource):
+    """A users table read beside the events (signup time and attributes)."""
+
     user_id: FieldSpec
     signup_ts: TimestampSpec | None = None
     attributes: dict[str, str] = Field(default_factory=dict)
     """Attribute name in churnkit -> column in the table."""
 
 
-class AssignmentsTableSource(StrictModel):
+class AssignmentsTableSource(TableSource):
     """A campaign assignments table (exposures): which user got which variant of which
     campaign, and when.
 
@@ -206,10 +211,6 @@ class AssignmentsTableSource(StrictModel):
     config must name the control per campaign); not both.
     """
 
-    path: Path
-    """Relative paths resolve against the folder of the first input."""
-    format: Literal["csv", "parquet", "jsonl"] | None = None
-    csv: CsvOptions = CsvOptions()
     user_id: FieldSpec
     campaign_id: FieldSpec
     variant: FieldSpec

@@ -112,9 +112,8 @@ class AssignmentsTable(StagedTable):
         con: duckdb.DuckDBPyConnection,
         quarantine: QuarantineWriter,
     ) -> None:
-        super().__init__(file, reader, stage=stage, con=con, quarantine=quarantine)
-        self.spec = spec
-        self.min_us, self.as_of_us = min_us, as_of_us
+        super().__init__(file, spec, reader, min_us=min_us, as_of_us=as_of_us, stage=stage, con=con,
+                         quarantine=quarantine)
         self.schema = ASSIGNMENTS_ARROW_SCHEMA
 
     def _chunk(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -61,13 +62,17 @@ class StagedTable:
     def __init__(
         self,
         file: InputFile,
+        spec: Any,
         reader: Reader,
         *,
+        min_us: int,
+        as_of_us: int,
         stage: Path,
         con: duckdb.DuckDBPyConnection,
         quarantine: QuarantineWriter,
     ) -> None:
-        self.file, self.reader = file, reader
+        self.file, self.spec, self.reader = file, spec, reader
+        self.min_us, self.as_of_us = min_us, as_of_us
         self.folder = stage / f"staged-{self.name}"
         self.folder.mkdir(parents=True, exist_ok=True)
         self.con, self.quarantine = con, quarantine

@@ -72,9 +72,8 @@ class UsersTable(StagedTable):
         con: duckdb.DuckDBPyConnection,
         quarantine: QuarantineWriter,
     ) -> None:
-        super().__init__(file, reader, stage=stage, con=con, quarantine=quarantine)
-        self.spec = spec
-        self.min_us, self.as_of_us = min_us, as_of_us
+        super().__init__(file, spec, reader, min_us=min_us, as_of_us=as_of_us, stage=stage, con=con,
+                         quarantine=quarantine)
         self.attributes = list(spec.attributes)
         self.schema = users_arrow_schema(self.attributes)
 
