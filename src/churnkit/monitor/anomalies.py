@@ -11,7 +11,7 @@ Four kinds of rule (:class:`~churnkit.config.AlertRule`):
   for counts, to the Poisson noise ``sqrt(expected)``. Robust: one past incident in the
   history does not widen the band for the weeks after it.
 - ``stl``: daily series only; the expected value from a robust STL decomposition of the
-  weeks before (:func:`stl_band`), the band from its residuals.
+  weeks before (:func:`stl_band`), the band from the same forecasts' recent errors.
 - ``cusum``: the same-weekday baseline's standardised errors summed over periods
   (:func:`cusum_band`), ``k`` is the decision interval: for drops too small for one day's
   band that last several days.
