@@ -43,10 +43,13 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import StratifiedKFold
 
 from churnkit.errors import ChurnkitError
+from churnkit.models.lgbm import shap_contributions
 
 __all__ = [
     "DRLearner",
+    "LEARNERS",
     "TLearner",
+    "UpliftModel",
     "XLearner",
     "auuc",
     "bootstrap_interval",
@@ -283,6 +286,68 @@ class DRLearner(_MetaLearner):
     def predict(self, X: Any) -> np.ndarray:
         Xa = self._check_predict_X(X)
         return self.effect_model_.predict(Xa)
+
+
+LEARNERS: dict[str, type[_MetaLearner]] = {"t": TLearner, "x": XLearner, "dr": DRLearner}
+"""The meta-learners by the names a problem's ``model.learners`` uses."""
+
+
+class UpliftModel(BaseEstimator):
+    """One meta-learner over named feature columns: what an uplift problem registers and
+    ``churnkit target`` loads. ``predict`` takes a frame with (at least) the columns it was
+    fitted on and returns each row's estimated effect of being contacted.
+
+    Reasons: a meta-learner's effect is a difference (or blend) of models, which has no
+    SHAP values of its own; ``explainer_`` is a LightGBM regressor fitted to the effect the
+    learner predicts on its training rows (a surrogate, as causalml does), and
+    :meth:`contributions` are its TreeSHAP values. ``explainer_r2_`` says how faithful it is.
+
+    Attributes: ``feature_names_in_``, ``learner_`` (the fitted meta-learner),
+    ``explainer_``, ``explainer_r2_``.
+    """
+
+    def __init__(
+        self,
+        learner: str = "t",
+        outcome: Outcome = "binary",
+        base_params: dict | None = None,
+        propensity: float | None = None,
+        random_state: int = 0,
+    ) -> None:
+        self.learner = learner
+        self.outcome = outcome
+        self.base_params = base_params
+        self.propensity = propensity
+        self.random_state = random_state
+
+    def fit(self, X: pd.DataFrame, treatment: Any, y: Any) -> UpliftModel:
+        if self.learner not in LEARNERS:
+            raise ChurnkitError(f"uplift: unknown learner {self.learner!r} (known: {', '.join(LEARNERS)})")
+        self.feature_names_in_ = [str(c) for c in X.columns]
+        self.learner_ = LEARNERS[self.learner](
+            base_params=self.base_params, outcome=self.outcome, propensity=self.propensity,
+            random_state=self.random_state).fit(X.to_numpy("float64"), treatment, y)
+        Xf = X.astype("float64")
+        effect = self.learner_.predict(Xf.to_numpy())
+        self.explainer_ = LGBMRegressor(**{**DEFAULT_PARAMS, "random_state": self.random_state}).fit(Xf, effect)
+        fitted = self.explainer_.predict(Xf)
+        spread = float(np.var(effect))
+        self.explainer_r2_ = 1.0 - float(np.mean((effect - fitted) ** 2)) / spread if spread > 0 else 1.0
+        return self
+
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Each feature's share of each row's estimated effect (SHAP of the surrogate), plus ``bias``."""
+        if not hasattr(self, "explainer_"):
+            raise ChurnkitError("uplift: the model is not fitted; call fit first")
+        return shap_contributions(self.explainer_, X[self.feature_names_in_].astype("float64"))
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        if not hasattr(self, "learner_"):
+            raise ChurnkitError("uplift: the model is not fitted; call fit first")
+        missing = [c for c in self.feature_names_in_ if c not in X.columns]
+        if missing:
+            raise ChurnkitError(f"uplift: X lacks {len(missing)} feature(s) the model needs, e.g. {missing[0]!r}")
+        return self.learner_.predict(X[self.feature_names_in_].to_numpy("float64"))
 
 
 # ------------------------------------------------------------------------------ evaluation

@@ -30,6 +30,8 @@ from churnkit.errors import ChurnkitError
 from churnkit.flows import alerts as alerts_flow
 from churnkit.flows import build as build_flow
 from churnkit.flows import campaigns as campaign_flow
+from churnkit.flows import target as target_flow
+from churnkit.flows import uplift as uplift_flow
 from churnkit.flows import demo as demo_flow
 from churnkit.flows import ingest as ingest_flow
 from churnkit.flows import kpi as kpi_flow
@@ -302,6 +304,11 @@ def train(
         trials=trials, timeout=timeout, seed=seed if seed is not None else project.config.seed,
         storage=storage, study_name=study_name, n_folds=folds, bgnbd=bgnbd, stack_bgnbd=stack_bgnbd,
     )
+    if project.problem(problem).kind == "uplift":
+        with steps(f"training {problem}") as say:
+            uplift = uplift_flow.train_uplift(project, project.problem(problem), options.seed, say)
+        show.uplift_training(uplift)
+        return
     with steps(f"training {problem}") as say:
         outcome = train_flow.train(project, problem, options, say)
     show.training(outcome)
@@ -372,6 +379,32 @@ def risk_list_command(
           lambda scores: risk_list(scores, top=top, min_value=min_value, stage=stage or None, tier=tier or None,
                                    min_probability=min_probability),
           as_of, fmt, out_file, pseudonymise, tracking_uri)
+
+
+@app.command("target")
+@handle_errors
+def target_command(
+    problem: ProblemOption,
+    contacts: Annotated[int | None, typer.Option(help="Contact at most N users.")] = None,
+    budget: Annotated[float | None, typer.Option(help="Spend at most X on contacts (their cost per channel).")] = None,
+    channel: Annotated[str | None, typer.Option(help="Channel, for its contact cost (default: targeting.channel).")] = None,
+    cost: Annotated[float | None, typer.Option(help="Cost of one contact, overriding targeting.contact_cost.")] = None,
+    as_of: AsOfDate = None,
+    version: Annotated[int | None, typer.Option(help="Model version (default: champion, else the latest challenger).")] = None,
+    fmt: FormatOption = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Output file (default: WORKSPACE/lists/target_PROBLEM_DATE.FORMAT).")] = None,
+    pseudonymise: PseudonymiseOption = False,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Whom to contact under a budget: users ranked by expected incremental value (uplift x value) minus contact cost;
+    users a contact would put off are left out."""
+    project = state.project.with_tracking(tracking_uri)
+    with steps("target list") as say:
+        say("estimating each user's effect")
+        made = target_flow.run_target(project, problem, contacts=contacts, money=budget, channel=channel, cost=cost,
+                                      as_of=_date(as_of), version=version, fmt=fmt, out=out_file,
+                                      pseudonymise=pseudonymise)
+    show.target(made)
 
 
 @app.command("recall-list")

@@ -18,6 +18,8 @@ from churnkit.flows.project import Project
 from churnkit.flows.promote import PromotionResult
 from churnkit.flows.score import ScoringOutcome
 from churnkit.flows.train import TrainOutcome
+from churnkit.flows.target import TargetOutcome
+from churnkit.flows.uplift import UpliftOutcome
 from churnkit.io import tracking
 from churnkit.metrics import compare_table
 from churnkit.reports.html import number
@@ -116,6 +118,42 @@ class Printer:
             p(f"test predictions: {outcome.predictions}")
         p(f"MLflow run {outcome.run_id} at {outcome.tracking_uri}")
         p(f"registered {tracking.model_name(r.problem.name)} version {outcome.version} (alias challenger)")
+
+    def uplift_training(self, outcome: UpliftOutcome) -> None:
+        p, f, m = self.out.print, outcome.fit, outcome.fit.metrics
+        p(f"uplift rows: {outcome.dataset}")
+        p(f"learned from {', '.join(f.train_campaigns)}; held out {', '.join(f.test_campaigns)}")
+        p("validation Qini by learner: " + ", ".join(f"{k} {v:.3f}" for k, v in f.validation.items())
+          + f" -> {f.learner}")
+        p(f"held out: Qini {m['qini']:.3f} [{m['qini_low']:.3f}, {m['qini_high']:.3f}], AUUC {m['auuc']:.3f} "
+          f"[{m['auuc_low']:.3f}, {m['auuc_high']:.3f}], uplift@10% {m['uplift_at_10']:+.4f}, "
+          f"average effect {m['average_effect']:+.4f}")
+        if "true_effect_correlation" in m:
+            p(f"against the true individual effects: correlation {m['true_effect_correlation']:.3f}, "
+              f"share of the oracle Qini {m['share_of_oracle_qini']:.2f}")
+        col = "true_incremental" if f.budget["true_incremental"].notna().any() else "estimated_incremental"
+        table = f.budget.pivot(index="budget_share", columns="ranking", values=col)
+        p(f"incremental outcome bought by each ranking ({col.replace('_', ' ')}), by share of users contacted:")
+        p(table.to_string(float_format=lambda v: f"{v:.2f}"))
+        for note in f.notes:
+            p(f"note: {note}")
+        p(f"test predictions: {outcome.predictions}")
+        p(f"MLflow run {outcome.run_id} at {outcome.tracking_uri}")
+        p(f"registered {tracking.model_name(outcome.problem)} version {outcome.version} (alias challenger)")
+
+    def target(self, made: TargetOutcome) -> None:
+        p, s = self.out.print, made.summary
+        p(f"target list as of {s['as_of']} from {s['model']} ({s['outcome']} over {s['horizon_days']} days; "
+          f"{s['channel']} at {s['contact_cost']:g} a contact; value: {s['value']})")
+        p(f"{s['candidates']:,} candidates: {s['negative_effect']:,} a contact would put off (left out), "
+          f"{s['not_worth_the_cost']:,} not worth the cost, {s['worth_contacting']:,} worth contacting")
+        p(f"budget {s['budget']}: {s['chosen']:,} chosen, spend {s['spend']:,.2f}, expected incremental value "
+          f"{s['expected_incremental_value']:,.2f} (net {s['expected_net_value']:,.2f})"
+          + (f"; {s['left_by_the_budget']:,} more are worth it beyond the budget" if s["left_by_the_budget"] else ""))
+        if len(made.frame):
+            cols = [c for c in ("rank", "user_id", "uplift", "net_value", "reason_1") if c in made.frame.columns]
+            p(made.frame[cols].head(10).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        p(f"list: {made.path}")
 
     def promotion(self, res: PromotionResult) -> None:
         self.out.print(res.decision.as_text())

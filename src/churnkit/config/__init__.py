@@ -32,12 +32,13 @@ from churnkit.config.loading import (
     presets,
     problem_files,
 )
-from churnkit.config.problems import ActivityEvents, CutoffGrid, FeatureSelection, ProblemConfig
+from churnkit.config.problems import ActivityEvents, CutoffGrid, FeatureSelection, ProblemConfig, UpliftTarget
 from churnkit.config.project import (
     TIERS,
     AlertRule,
     AlertSettings,
     CampaignSettings,
+    TargetingSettings,
     ChurnkitConfig,
     IngestSettings,
     KpiSettings,
@@ -69,6 +70,7 @@ __all__ = [
     "AlertSettings",
     "AssignmentsTableSource",
     "CampaignSettings",
+    "TargetingSettings",
     "Case",
     "ChurnkitConfig",
     "ClassifierSettings",
@@ -82,6 +84,7 @@ __all__ = [
     "KpiSettings",
     "LTVSettings",
     "ProblemConfig",
+    "UpliftTarget",
     "PrunerSettings",
     "ScoringSettings",
     "SearchParam",

@@ -110,6 +110,21 @@ class LTVSettings(StrictModel):
     n_jobs: int | None = None
 
 
+Learner = Literal["t", "x", "dr"]
+"""Meta-learners of an uplift problem (:mod:`churnkit.campaigns.uplift`)."""
+
+
+class UpliftModelSettings(StrictModel):
+    """The ``model:`` block of an uplift problem: the meta-learners that compete on the
+    validation users (the best Qini is kept) and their LightGBM settings."""
+
+    learners: list[Learner] = Field(default_factory=lambda: ["t", "x", "dr"], min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+    """LightGBM parameters (any alias) over the learners' own regularised defaults."""
+    validation_share: float = Field(0.3, gt=0.0, lt=1.0)
+    """Share of the training campaigns' users (whole users) held out to choose the learner."""
+
+
 def _checked_params(settings: M, origin: str) -> M:
     try:
         canonical_params(getattr(settings, "params", None), f"{origin}.params")
@@ -121,6 +136,11 @@ def _checked_params(settings: M, origin: str) -> M:
 def classifier_settings(model: Mapping[str, Any] | None, origin: str = "model") -> ClassifierSettings:
     """Parse a churn/purchase ``model`` block; one-line ConfigError naming the bad key."""
     return _checked_params(parse_model(dict(model or {}), ClassifierSettings, origin), origin)
+
+
+def uplift_settings(model: Mapping[str, Any] | None, origin: str = "model") -> UpliftModelSettings:
+    """Parse an uplift ``model`` block; one-line ConfigError naming the bad key."""
+    return _checked_params(parse_model(dict(model or {}), UpliftModelSettings, origin), origin)
 
 
 def ltv_settings(model: Mapping[str, Any] | None, origin: str = "model") -> LTVSettings:
@@ -185,11 +205,13 @@ METRICS: dict[str, Literal["minimize", "maximize"]] = {
     "rmse": "minimize",
     "mae": "minimize",
     "gini": "maximize",
+    "qini": "maximize",
 }
 """Metrics with a built-in scorer (``training.tuning.scorer``) and their direction."""
 
-DEFAULT_METRIC: dict[str, str] = {"churn": "log_loss", "purchase": "log_loss", "revenue": "rmse"}
-"""log loss judges calibrated probabilities, not only ranking; RMSE the revenue scale."""
+DEFAULT_METRIC: dict[str, str] = {"churn": "log_loss", "purchase": "log_loss", "revenue": "rmse", "uplift": "qini"}
+"""log loss judges calibrated probabilities, not only ranking; RMSE the revenue scale; an
+uplift model is chosen by its Qini coefficient on validation users."""
 
 
 def _p(type_: str, low: float, high: float, log: bool = False) -> dict[str, Any]:

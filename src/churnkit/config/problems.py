@@ -13,9 +13,11 @@ from churnkit.config.estimators import (
     ClassifierSettings,
     LTVSettings,
     TuningSettings,
+    UpliftModelSettings,
     classifier_settings,
     ltv_settings,
     tuning_settings,
+    uplift_settings,
 )
 from churnkit.contracts import FEATURE_FAMILIES, NOT_ACTIVITY
 
@@ -72,6 +74,25 @@ class FeatureSelection(StrictModel):
         return v
 
 
+UpliftOutcome = Literal["retained", "converted", "revenue", "orders"]
+
+
+class UpliftTarget(StrictModel):
+    """``uplift:`` of an uplift problem: which effect is learnt from which past campaigns.
+
+    Each randomised campaign's assigned users are rows: features at the day of assignment
+    (events before that day only), the outcome in ``[assigned_ts, assigned_ts + horizon)``
+    by the campaign evaluation's own definition, and whether the user was in a treatment arm.
+    """
+
+    outcome: UpliftOutcome = "retained"
+    campaigns: list[str] | None = None
+    """Campaign ids or shell patterns (``"*_coupon"``); default every randomised campaign.
+    Campaigns of one kind (one channel, one offer) make the effect one thing to learn."""
+    holdout_campaigns: int = Field(1, ge=1)
+    """The latest campaigns, held out: the model is judged on campaigns it never saw."""
+
+
 class ProblemConfig(StrictModel):
     """One prediction problem: who is eligible, what is predicted, over which cutoffs."""
 
@@ -79,7 +100,7 @@ class ProblemConfig(StrictModel):
     """Names the training set (``datasets/NAME.parquet``) and the registered model
     (``churnkit-NAME``), so other commands find the problem by it."""
     description: str = ""
-    kind: Literal["churn", "purchase", "revenue"]
+    kind: Literal["churn", "purchase", "revenue", "uplift"]
     lookback_days: int = Field(ge=1)
     """Eligible users were active in the last ``lookback_days`` before the cutoff."""
     horizon_days: int = Field(ge=1)
@@ -89,9 +110,12 @@ class ProblemConfig(StrictModel):
     cutoffs: CutoffGrid = CutoffGrid()
     activity: ActivityEvents = ActivityEvents()
     features: FeatureSelection = FeatureSelection()
-    model: ClassifierSettings | LTVSettings = Field(default=None, validate_default=True)  # type: ignore[assignment]
+    uplift: UpliftTarget | None = None
+    """Uplift problems only: the outcome and the campaigns learnt from (defaults if unset)."""
+    model: ClassifierSettings | LTVSettings | UpliftModelSettings = Field(  # type: ignore[assignment]
+        default=None, validate_default=True)
     """The estimator's settings: :class:`ClassifierSettings` for churn and purchase,
-    :class:`LTVSettings` for revenue."""
+    :class:`LTVSettings` for revenue, :class:`UpliftModelSettings` for uplift."""
     tuning: TuningSettings = Field(default=None, validate_default=True)  # type: ignore[assignment]
     """Search space and budget; the metric defaults by kind."""
 
@@ -111,7 +135,7 @@ class ProblemConfig(StrictModel):
         kind = info.data.get("kind")
         if kind is None:
             return None  # the kind's own error is reported
-        parse = ltv_settings if kind == "revenue" else classifier_settings
+        parse = {"revenue": ltv_settings, "uplift": uplift_settings}.get(kind, classifier_settings)
         return parse(v.model_dump() if isinstance(v, BaseModel) else v, "model")
 
     @field_validator("tuning", mode="wrap")
@@ -121,3 +145,11 @@ class ProblemConfig(StrictModel):
         if kind is None:
             return None
         return tuning_settings(kind, v.model_dump() if isinstance(v, BaseModel) else v, "tuning")
+
+    @model_validator(mode="after")
+    def _uplift_block(self) -> ProblemConfig:
+        if self.kind == "uplift" and self.uplift is None:
+            object.__setattr__(self, "uplift", UpliftTarget())
+        elif self.kind != "uplift" and self.uplift is not None:
+            raise ValueError(f"'uplift:' is for kind uplift, not {self.kind}")
+        return self

@@ -300,6 +300,31 @@ class CampaignSettings(StrictModel):
     effect's interval must stay below it (non-inferiority)."""
 
 
+class TargetingSettings(StrictModel):
+    """``targeting:``: what ``churnkit target`` weighs an uplift model's estimates with."""
+
+    contact_cost: dict[str, float] = Field(
+        default_factory=lambda: {"push": 0.01, "email": 0.005, "sms": 0.05, "coupon": 2.0})
+    """Cost of one contact per channel, in the revenue's currency (a coupon: its expected
+    discount and handling)."""
+    channel: str = "push"
+    """The channel when ``--channel`` is not given."""
+    value_per_success: float | None = Field(None, gt=0)
+    """For a retention or conversion uplift: what one more retained (converted) user is worth.
+    Unset: each user's ``predicted_ltv`` from the scores at the as-of date."""
+    reasons: int = Field(3, ge=0, le=10)
+    """Reasons per user: the features that raise the estimated effect most."""
+
+    @model_validator(mode="after")
+    def _check(self) -> TargetingSettings:
+        negative = [k for k, v in self.contact_cost.items() if v < 0]
+        if negative:
+            raise ValueError(f"contact_cost.{negative[0]} is negative")
+        if self.channel not in self.contact_cost:
+            raise ValueError(f"channel {self.channel!r} has no contact_cost (known: {', '.join(self.contact_cost)})")
+        return self
+
+
 class ChurnkitConfig(StrictModel):
     """``configs/churnkit.yaml``: where the workspace lives and project defaults."""
 
@@ -313,3 +338,4 @@ class ChurnkitConfig(StrictModel):
     kpi: KpiSettings = KpiSettings()
     alerts: AlertSettings = AlertSettings()
     campaigns: CampaignSettings = CampaignSettings()
+    targeting: TargetingSettings = TargetingSettings()

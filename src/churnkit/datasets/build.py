@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
@@ -154,6 +155,27 @@ def features_as_of(
     ff = eligible_features(events, users, manifest.problem, [as_of], manifest.attribute_levels)
     names = _check_names(ff, manifest)
     return _to_pandas(ff.table.select(*KEYS, *names), names, ["user_id"])
+
+
+def features_at_keys(
+    events: ir.Table, users: ir.Table | None, problem: ProblemConfig, keys: pd.DataFrame,
+    attribute_levels: dict[str, list[str]] | None,
+) -> FeatureFrame:
+    """Features of given ``(user_id, cutoff)`` pairs (e.g. the users of a campaign at the day
+    it was sent), from the one feature frame: events before each cutoff only. Users with no
+    event before their cutoff have no row (the caller's left join leaves their features
+    null, which the models read as unknown)."""
+    cutoffs = sorted({pd.Timestamp(c).date() for c in keys["cutoff"]})
+    ff = _frame(events, users, problem, cutoffs, attribute_levels)
+    wanted = ibis.memtable(keys[["user_id"]].drop_duplicates().astype({"user_id": "str"}))
+    t = ff.table
+    ff.table = t.semi_join(wanted, t.user_id == wanted.user_id).select(*KEYS, *ff.names)
+    return ff
+
+
+def frame_rows(ff: FeatureFrame) -> pd.DataFrame:
+    """A feature frame's rows in pandas, as the training set holds them (float64, no inf)."""
+    return _to_pandas(ff.table, ff.names, ["cutoff", "user_id"])
 
 
 def scoring_features(

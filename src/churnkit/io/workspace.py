@@ -100,6 +100,11 @@ class Workspace:
         return self.root / "simulation"
 
     @property
+    def campaign_truth_path(self) -> Path:
+        """The simulator's campaigns with each user's true individual effect."""
+        return simulation_files(self.simulation_dir, ["assignments"])["assignments"]
+
+    @property
     def truth_path(self) -> Path:
         """The simulator's truth, when the workspace holds a simulation."""
         return simulation_files(self.simulation_dir, ["truth"])["truth"]
