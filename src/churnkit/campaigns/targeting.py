@@ -79,11 +79,11 @@ def target(candidates: pd.DataFrame, budget: Budget) -> tuple[pd.DataFrame, dict
     chosen["cumulative_cost"] = chosen[COST].cumsum()
     chosen = chosen[[*LIST_COLUMNS, *[c for c in chosen.columns if c not in LIST_COLUMNS]]].reset_index(drop=True)
     summary = {
-        "candidates": int(len(df)),
+        "candidates": len(df),
         "negative_effect": int(harmed.sum()),
         "not_worth_the_cost": int(not_worth.sum()),
-        "worth_contacting": int(len(worth)),
-        "chosen": int(len(chosen)),
+        "worth_contacting": len(worth),
+        "chosen": len(chosen),
         "budget": budget.describe(),
         "spend": float(chosen[COST].sum()),
         "expected_incremental_value": float(chosen[EXPECTED].sum()),

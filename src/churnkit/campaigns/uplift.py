@@ -46,8 +46,8 @@ from churnkit.errors import ChurnkitError
 from churnkit.models.lgbm import shap_contributions
 
 __all__ = [
-    "DRLearner",
     "LEARNERS",
+    "DRLearner",
     "TLearner",
     "UpliftModel",
     "XLearner",

@@ -20,7 +20,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from churnkit.campaigns.uplift import UpliftModel, auuc, bootstrap_interval, qini_coefficient, qini_curve, uplift_at_k
+from churnkit.campaigns.uplift import (
+    UpliftModel,
+    auuc,
+    bootstrap_interval,
+    qini_coefficient,
+    qini_curve,
+    uplift_at_k,
+)
 from churnkit.campaigns.uplift_set import TREATMENT
 from churnkit.config import ProblemConfig
 from churnkit.contracts import LABEL
@@ -160,7 +167,7 @@ def budget_table(rankings: Mapping[str, pd.Series], rows: pd.DataFrame, seed: in
     for name, score in ranks.items():
         order = np.argsort(-score.to_numpy("float64"), kind="mergesort")
         for b in budgets:
-            top = order[: max(1, int(round(b * len(rows))))]
+            top = order[: max(1, round(b * len(rows)))]
             tt, yy = t[top], y[top]
             est = float((yy[tt == 1].mean() - yy[tt == 0].mean()) * len(top)) if 0 < tt.sum() < len(top) else np.nan
             out.append({"ranking": name, "budget_share": b, "contacts": len(top), "estimated_incremental": est,

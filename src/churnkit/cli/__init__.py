@@ -30,8 +30,6 @@ from churnkit.errors import ChurnkitError
 from churnkit.flows import alerts as alerts_flow
 from churnkit.flows import build as build_flow
 from churnkit.flows import campaigns as campaign_flow
-from churnkit.flows import target as target_flow
-from churnkit.flows import uplift as uplift_flow
 from churnkit.flows import demo as demo_flow
 from churnkit.flows import ingest as ingest_flow
 from churnkit.flows import kpi as kpi_flow
@@ -40,7 +38,9 @@ from churnkit.flows import promote as promote_flow
 from churnkit.flows import report as report_flow
 from churnkit.flows import score as score_flow
 from churnkit.flows import simulate as simulate_flow
+from churnkit.flows import target as target_flow
 from churnkit.flows import train as train_flow
+from churnkit.flows import uplift as uplift_flow
 from churnkit.flows.project import Project
 from churnkit.io import tracking
 from churnkit.scoring.lists import recall_list, risk_list

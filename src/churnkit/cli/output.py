@@ -17,8 +17,8 @@ from churnkit.flows.lists import ListOutcome
 from churnkit.flows.project import Project
 from churnkit.flows.promote import PromotionResult
 from churnkit.flows.score import ScoringOutcome
-from churnkit.flows.train import TrainOutcome
 from churnkit.flows.target import TargetOutcome
+from churnkit.flows.train import TrainOutcome
 from churnkit.flows.uplift import UpliftOutcome
 from churnkit.io import tracking
 from churnkit.metrics import compare_table

@@ -32,19 +32,25 @@ from churnkit.config.loading import (
     presets,
     problem_files,
 )
-from churnkit.config.problems import ActivityEvents, CutoffGrid, FeatureSelection, ProblemConfig, UpliftTarget
+from churnkit.config.problems import (
+    ActivityEvents,
+    CutoffGrid,
+    FeatureSelection,
+    ProblemConfig,
+    UpliftTarget,
+)
 from churnkit.config.project import (
     TIERS,
     AlertRule,
     AlertSettings,
     CampaignSettings,
-    TargetingSettings,
     ChurnkitConfig,
     IngestSettings,
     KpiSettings,
     ScoringSettings,
     SegmentSettings,
     SimulateSettings,
+    TargetingSettings,
 )
 from churnkit.config.sources import (
     DEFAULT_SOURCE,
@@ -70,7 +76,6 @@ __all__ = [
     "AlertSettings",
     "AssignmentsTableSource",
     "CampaignSettings",
-    "TargetingSettings",
     "Case",
     "ChurnkitConfig",
     "ClassifierSettings",
@@ -84,7 +89,6 @@ __all__ = [
     "KpiSettings",
     "LTVSettings",
     "ProblemConfig",
-    "UpliftTarget",
     "PrunerSettings",
     "ScoringSettings",
     "SearchParam",
@@ -92,8 +96,10 @@ __all__ = [
     "SimulateSettings",
     "SourceConfig",
     "StrictModel",
+    "TargetingSettings",
     "TimestampSpec",
     "TuningSettings",
+    "UpliftTarget",
     "UsersTableSource",
     "canonical_params",
     "classifier_settings",
