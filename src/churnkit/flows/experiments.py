@@ -11,6 +11,7 @@ uplift metric, the test split's Qini curves (``qini.parquet``). No events are ne
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +25,8 @@ from churnkit.errors import ChurnkitError
 from churnkit.flows.campaigns import CampaignResult
 from churnkit.flows.project import Project
 from churnkit.io.artifacts import publish, read_json, write_parquet, write_table_with_meta
+from churnkit.reports.campaign import design, figures
+from churnkit.reports.campaign import uplift as uplift_section
 
 SOURCE = "table"
 """``meta["source"]`` of a table experiment (the report renders it from what was stored)."""
@@ -152,3 +155,27 @@ def stored(project: Project, campaign_id: str) -> dict[str, Any] | None:
     return {"table": pd.read_parquet(results_path), "meta": meta,
             "rows": pd.read_parquet(project.workspace.campaign_rows_path(campaign_id)),
             "qini": pd.read_parquet(qini_path) if qini_path.exists() else None}
+
+
+def report_context(found: dict[str, Any]) -> dict[str, Any]:
+    """The campaign report's context for a stored table experiment: design, metrics, forest
+    plot and uplift from what was stored; no effect-over-time figure (a table has no
+    timestamps), which the report says instead of drawing."""
+    t, meta, rows = found["table"], found["meta"], found["rows"]
+    arms = pd.DataFrame({"variant": rows[meta["variant_column"]].astype(str)})
+    uplift = meta.get("uplift")
+    return {
+        "campaign_id": meta["campaign_id"],
+        "table": {"path": meta["table"], "rows": meta["rows"], "sha256": meta["sha256"],
+                  "covariates": ", ".join(meta["covariates"]) or "none"},
+        "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "design": design(arms, meta["control"], float(t["srm_p_value"].iloc[0]), bool(t["srm_failed"].iloc[0])),
+        "complete": True,
+        "metrics": t.to_dict("records"),
+        "guardrails": [],
+        "notes": meta["notes"],
+        "correction": meta["settings"]["correction"],
+        "figures": figures(t, pd.DataFrame()),
+        "uplift": uplift_section(found["qini"], uplift["by_variant"], uplift["metric"])
+        if uplift and found["qini"] is not None else None,
+    }
