@@ -114,7 +114,7 @@ def test_cuped_on_history_and_recency_cuts_the_variance_and_keeps_the_effect(eva
 
 
 def test_uplift_on_visit_is_judged_on_the_held_out_split(evaluated):
-    ws, out, data = evaluated
+    ws, out, _data = evaluated
     meta = _meta(ws, "hillstrom")
     u = meta["uplift"]
     assert u["metric"] == "visit" and "customer_id" in u["identifiers_ignored"]
@@ -207,8 +207,8 @@ CASES = {
     "no variant column": ("good", ["--variant-column", "arm", "--control", CONTROL, "--metrics", "visit"],
                           "variant column 'arm' not in the table"),
     "control absent": ("good", ["--variant-column", "segment", "--control", "Control", "--metrics", "visit"],
-                       "control 'Control' is not a value of 'segment' (variants: 'Mens E-Mail', 'No E-Mail', "
-                       "'Womens E-Mail')"),
+                       ("control 'Control' is not a value of 'segment' (variants: 'Mens E-Mail', 'No E-Mail', "
+                       "'Womens E-Mail')")),
     "unknown metric": ("good", [*ARGS[:4], "--metrics", "visit,revenue"], "metric column 'revenue' not in the table"),
     "unknown covariate": ("good", [*ARGS, "--covariates", "history,tenure"], "covariate column 'tenure' not in"),
     "text outcome": ("text", ARGS, "metric column 'visit' is not numeric: 1 values such as 'yes' (data row 8)"),
