@@ -24,6 +24,14 @@ def cdnow_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def hillstrom_dir() -> Path:
+    path = SHARED_DATA / "hillstrom"
+    if not path.is_dir():
+        pytest.skip(f"real Hillstrom data not found at {path} (shared/ sits beside the repo)")
+    return path
+
+
+@pytest.fixture(scope="session")
 def spark_backend():
     """One local Spark session (through Ibis) for the whole test run: starting one costs ~5 s."""
     pytest.importorskip("pyspark", reason="the spark extra is not installed (pip install '.[spark]')")

@@ -31,6 +31,7 @@ from churnkit.flows import alerts as alerts_flow
 from churnkit.flows import build as build_flow
 from churnkit.flows import campaigns as campaign_flow
 from churnkit.flows import demo as demo_flow
+from churnkit.flows import experiments as experiment_flow
 from churnkit.flows import ingest as ingest_flow
 from churnkit.flows import kpi as kpi_flow
 from churnkit.flows import lists as lists_flow
@@ -525,12 +526,46 @@ app.add_typer(campaign_app, name="campaign")
 @handle_errors
 def campaign_evaluate(
     campaign_ids: Annotated[list[str] | None, typer.Argument(help="Campaign ids (default: every campaign).")] = None,
+    table: Annotated[
+        Path | None, typer.Option("--table", help="A per-customer experiment table (CSV or Parquet) instead of ingested assignments.")
+    ] = None,
+    variant_column: Annotated[str, typer.Option(help="With --table: the column naming each customer's arm.")] = "variant",
+    control: Annotated[str | None, typer.Option(help="With --table: the control arm's value in the variant column.")] = None,
+    metrics: Annotated[str | None, typer.Option(help="With --table: outcome columns, comma-separated.")] = None,
+    covariates: Annotated[
+        str | None, typer.Option(help="With --table: pre-period columns for CUPED, comma-separated (several: their OLS fit).")
+    ] = None,
+    table_id: Annotated[str | None, typer.Option("--id", help="With --table: the campaign id (default: the file's stem).")] = None,
+    uplift_metric: Annotated[
+        str | None, typer.Option(help="With --table: fit uplift models on this metric and judge them on a held-out split.")
+    ] = None,
+    features: Annotated[
+        str | None, typer.Option(help="With --uplift-metric: feature columns (default: every column but the variant, outcomes and ids).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="With --uplift-metric: seed of the split, the models and the bootstrap.")] = 0,
 ) -> None:
     """A/B results per campaign: metrics per variant, effects with intervals, SRM, guardrails."""
-    with steps("campaigns") as say:
-        say("outcomes and statistics")
-        results = campaign_flow.evaluate(state.project, campaign_ids)
-    show.campaigns(results)
+    if table is None:
+        with steps("campaigns") as say:
+            say("outcomes and statistics")
+            results = campaign_flow.evaluate(state.project, campaign_ids)
+        show.campaigns(results)
+        return
+    if campaign_ids:
+        raise ChurnkitError("give campaign ids or --table, not both (--id names a table's campaign)")
+    if control is None or not metrics:
+        raise ChurnkitError("--table needs --control (the control arm's value) and --metrics (outcome columns)")
+    with steps("experiment table") as say:
+        say("checks, statistics" + (", uplift models" if uplift_metric else ""))
+        result = experiment_flow.evaluate_table(
+            state.project, table, variant_col=variant_column, control=control, metrics=_names(metrics),
+            covariates=_names(covariates or ""), campaign_id=table_id, uplift_metric=uplift_metric,
+            features=_names(features) if features else None, seed=seed)
+    show.campaigns([result])
+
+
+def _names(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
 
 
 report_app = typer.Typer(help="Self-contained HTML reports.", no_args_is_help=True)

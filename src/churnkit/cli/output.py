@@ -207,14 +207,24 @@ class Printer:
             srm = t["srm_p_value"].iloc[0] if len(t) else float("nan")
             p(f"campaign {r.campaign_id}: {m['users']:,} users; control {m['control']}; "
               f"SRM p = {srm:.3g}{' (MISMATCH: verdicts blocked)' if len(t) and t['srm_failed'].iloc[0] else ''}"
-              f"; {'window complete' if m['complete'] else 'window still open: always-valid intervals'}",
+              f"; {'read from ' + m['table'] if m.get('source') == 'table' else 'window complete' if m['complete'] else 'window still open: always-valid intervals'}",
               markup=False)
             for row in t.itertuples():
                 p(f"  {row.metric:<16} {row.variant:<10} n {row.n:>7,}  {number(row.mean):>9} vs {number(row.control_mean):>9}"
                   f"  effect {row.effect:+.4g} [{row.ci_low:+.4g}, {row.ci_high:+.4g}]  p {row.p_value:.3g}"
                   f" (adj. {row.p_value_adjusted:.3g})  {row.verdict}"
-                  + (f"; guardrail {row.non_inferiority}" if isinstance(row.non_inferiority, str) else ""),
+                  + (f"; guardrail {row.non_inferiority}" if isinstance(row.non_inferiority, str) else "")
+                  + (f"; CUPED variance -{row.variance_reduction:.2%}" if row.variance_reduction == row.variance_reduction
+                     else ""),
                   markup=False)
+            if m.get("uplift"):
+                u = m["uplift"]
+                for s in u["by_variant"]:
+                    p(f"  uplift on {u['metric']}, {s['variant']} vs control: {s['learner']}-learner (best on validation),"
+                      f" test split {s['n_test']:,}: Qini {s['qini']:+.3f} [{s['qini_low']:+.3f}, {s['qini_high']:+.3f}],"
+                      f" AUUC {s['auuc']:+.3f} [{s['auuc_low']:+.3f}, {s['auuc_high']:+.3f}],"
+                      f" uplift@10% {s['uplift_at_10']:+.4g}, @20% {s['uplift_at_20']:+.4g}"
+                      f" (all: {s['test_effect']:+.4g})", markup=False)
             for note in m.get("notes", []):
                 p(f"  note: {note}", markup=False)
             p(f"  results: {r.path}")

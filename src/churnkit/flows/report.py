@@ -13,6 +13,7 @@ import pandas as pd
 from churnkit.campaigns.timeline import cumulative_effect
 from churnkit.contracts import VALUE_AT_RISK
 from churnkit.datasets.span import fingerprint
+from churnkit.flows import experiments
 from churnkit.flows.alerts import read_ledger
 from churnkit.flows.campaigns import evaluate
 from churnkit.flows.kpi import (
@@ -103,7 +104,12 @@ def weekly(project: Project, out: Path | None = None) -> ReportOutcome:
 
 def campaign(project: Project, campaign_id: str, out: Path | None = None) -> Path:
     """Evaluate one campaign (its results are written as ``campaign evaluate`` writes them)
-    and write its report (default: beside the results, ``report.html``)."""
+    and write its report (default: beside the results, ``report.html``). A campaign
+    evaluated from a per-customer table is rendered from what was stored."""
+    table_experiment = experiments.stored(project, campaign_id)
+    if table_experiment is not None:
+        return _write_campaign(experiments.report_context(table_experiment),
+                               out or project.workspace.campaign_report_path(campaign_id))
     (result,) = evaluate(project, [campaign_id])
     t, rows, meta = result.table, result.rows, result.meta
     settings = project.config.campaigns
@@ -124,7 +130,10 @@ def campaign(project: Project, campaign_id: str, out: Path | None = None) -> Pat
         "correction": settings.correction,
         "figures": figures(t, cumulative_effect(rows, meta["control"], window)),
     }
-    path = out or project.workspace.campaign_report_path(campaign_id)
+    return _write_campaign(context, out or project.workspace.campaign_report_path(campaign_id))
+
+
+def _write_campaign(context: dict[str, Any], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(campaign_html(context), encoding="utf-8")

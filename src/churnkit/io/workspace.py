@@ -212,6 +212,14 @@ class Workspace:
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(campaign_id))
         return self.campaigns_dir / safe / "results.parquet"
 
+    def campaign_rows_path(self, campaign_id: str) -> Path:
+        """The per-customer rows a table experiment was evaluated on (its report reads them)."""
+        return self.campaign_results_path(campaign_id).with_name("rows.parquet")
+
+    def campaign_qini_path(self, campaign_id: str) -> Path:
+        """A campaign's Qini curves on its held-out split, one per treatment arm."""
+        return self.campaign_results_path(campaign_id).with_name("qini.parquet")
+
     # -- MLflow -----------------------------------------------------------------------
 
     @property

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from churnkit.reports.html import png, render
-from churnkit.reports.plots import cumulative_effect, forest
+from churnkit.reports.plots import cumulative_effect, forest, qini
 
 
 def design(rows: pd.DataFrame, control: str, srm_p: float, srm_failed: bool) -> dict[str, Any]:
@@ -28,3 +28,8 @@ def figures(table: pd.DataFrame, curve: pd.DataFrame) -> dict[str, str | None]:
     ok = table.dropna(subset=["rel_effect", "rel_ci_low", "rel_ci_high"])
     return {"forest": png(forest(ok)) if len(ok) else None,
             "cumulative": png(cumulative_effect(curve)) if len(curve) else None}
+
+
+def uplift(curve: pd.DataFrame, by_variant: list[dict[str, Any]], metric: str) -> dict[str, Any]:
+    """The uplift section: Qini curves on the held-out split and each arm's headline numbers."""
+    return {"metric": metric, "rows": by_variant, "figure": png(qini(curve)) if len(curve) else None}

@@ -247,3 +247,20 @@ def cumulative_effect(curve: pd.DataFrame, title: str = "Effect on 'active at le
     ax.set(xlabel="days since assignment", ylabel="effect (points)", title=title)
     ax.legend(fontsize=8)
     return fig
+
+
+def qini(curve: pd.DataFrame, title: str = "Qini curves on the held-out split") -> Figure:
+    """Per treatment arm, the model's Qini curve (incremental responders among the top
+    fraction targeted) against the random line to the same end point."""
+    fig, ax = _figure(6.4, 3.8)
+    for i, (variant, g) in enumerate(curve.groupby("variant", sort=True)):
+        colour = f"C{i}"
+        x = g["fraction_targeted"].to_numpy() * 100
+        learner = g["learner"].iloc[0] if "learner" in g else "model"
+        ax.plot(x, g["incremental_gain"], lw=1.8, color=colour, label=f"{variant} ({learner}-learner)")
+        ax.plot(x, g["random"], lw=1, ls="--", color=colour, label=f"{variant}: random")
+    ax.axhline(0, color="grey", lw=0.6)
+    ax.set(xlabel="customers targeted, highest predicted uplift first (%)", ylabel="incremental responders",
+           title=title)
+    ax.legend(fontsize=8)
+    return fig

@@ -48,3 +48,18 @@ def test_no_pyplot_state_is_left_behind():
     y, p, *_ = _data(100)
     plots.roc_curves(y, {"m": p})
     assert plt.get_fignums() == before
+
+
+def test_qini_draws_each_arms_curve_and_its_random_line():
+    from churnkit.campaigns.uplift import qini_curve
+
+    rng = np.random.default_rng(2)
+    curves = []
+    for arm in ("mens", "womens"):
+        t = rng.integers(0, 2, 300)
+        y = (rng.random(300) < 0.1 + 0.1 * t).astype(float)
+        curves.append(qini_curve(rng.random(300), t, y).assign(variant=arm, learner="T"))
+    fig = plots.qini(pd.concat(curves, ignore_index=True))
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == 5  # two curves, two random lines, the zero line
+    assert lines[0].get_ydata()[-1] == lines[1].get_ydata()[-1]  # the random line ends where the curve does
