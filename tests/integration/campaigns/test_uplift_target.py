@@ -19,7 +19,7 @@ from churnkit.datasets.span import fingerprint
 from churnkit.errors import ChurnkitError
 from churnkit.flows.project import Project
 from churnkit.flows.target import run_target
-from churnkit.flows.uplift import randomised_controls, train_uplift
+from churnkit.flows.uplift import randomised_controls
 from churnkit.io import tracking
 from churnkit.io.warehouse import workspace_assignments
 
@@ -46,7 +46,7 @@ def rows(workspace):
 def test_rows_see_only_events_before_the_send_day(rows):
     """Features recomputed from the events strictly before each campaign's day are the same:
     nothing at or after the cutoff reached them; the label only counts the window after."""
-    project, events, users, problem, df, manifest = rows
+    _project, events, users, problem, df, manifest = rows
     assert df.groupby(["campaign_id", "user_id"]).size().max() == 1 and df[TREATMENT].isin([0, 1]).all()
     assert (df["cutoff"] <= df["assigned_ts"]).all() and (df["assigned_ts"] - df["cutoff"] < pd.Timedelta("1D")).all()
     for cutoff, part in df.groupby("cutoff"):
@@ -117,7 +117,7 @@ def test_target_errors_are_one_line(workspace, churnkit):
 
 
 def test_an_uplift_problem_needs_two_campaigns(rows):
-    project, events, users, problem, df, manifest = rows
+    _project, _events, _users, problem, df, manifest = rows
     one = df[df["campaign_id"] == df["campaign_id"].iloc[0]]
     from churnkit.campaigns.uplift_fit import fit_uplift
 
