@@ -24,7 +24,6 @@ Nothing here reads files.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,19 +31,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churnkit.campaigns.uplift import (
-    DRLearner,
-    TLearner,
-    XLearner,
-    auuc,
-    bootstrap_interval,
-    qini_coefficient,
-    qini_curve,
-    uplift_at_k,
-)
+from churnkit.campaigns.uplift import LEARNERS, UpliftModel, qini_curve
+from churnkit.campaigns.uplift_fit import choose_learner, held_out_metrics
 from churnkit.errors import ChurnkitError
 
-LEARNERS: dict[str, type] = {"T": TLearner, "X": XLearner, "DR": DRLearner}
 SPLIT_SHARES: tuple[float, float, float] = (0.5, 0.25, 0.25)
 """Train, validation, test: the test quarter is touched once, after the learner is chosen."""
 MAX_LEVELS = 100
@@ -228,43 +218,35 @@ def evaluate_uplift(features: pd.DataFrame, variants: pd.Series, y: pd.Series, c
     """For each treated arm against control: choose among :data:`LEARNERS` by the Qini
     coefficient on validation, refit on train + validation, report on test."""
     outcome = "binary" if np.isin(y.to_numpy("float64"), (0.0, 1.0)).all() else "continuous"
-    X, v, yy = features.to_numpy("float64"), variants.astype(str).to_numpy(), y.to_numpy("float64")
+    X, v, yy = features.astype("float64"), variants.astype(str).to_numpy(), y.to_numpy("float64")
     results = []
+
+    def make(name: str) -> UpliftModel:
+        return UpliftModel(learner=name, outcome=outcome, random_state=seed)
+
     for arm in treated:
         rows = (v == str(arm)) | (v == control)
         t = (v == str(arm)).astype(np.int8)
 
-        def part(*names: str, rows: np.ndarray = rows) -> np.ndarray:
-            return rows & np.isin(splits, names)
+        def part(*names: str, rows: np.ndarray = rows, t: np.ndarray = t) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+            mask = rows & np.isin(splits, names)
+            return X[mask], t[mask], yy[mask]
 
-        tr, va, te = part("train"), part("validation"), part("test")
-        validation = {}
-        for name, cls in LEARNERS.items():
-            model = cls(outcome=outcome, random_state=seed).fit(X[tr], t[tr], yy[tr])
-            validation[name] = qini_coefficient(model.predict(X[va]), t[va], yy[va])
-        best = max(validation, key=lambda k: validation[k])
-        both = part("train", "validation")
-        model = LEARNERS[best](outcome=outcome, random_state=seed).fit(X[both], t[both], yy[both])
-        s, tt, yt = model.predict(X[te]), t[te], yy[te]
-        qini = bootstrap_interval(qini_coefficient, s, tt, yt, n=n_boot, seed=seed)
-        area = bootstrap_interval(auuc, s, tt, yt, n=n_boot, seed=seed)
-        curve = qini_curve(s, tt, yt).assign(variant=str(arm), learner=best)
+        best, validation = choose_learner(list(LEARNERS), make, part("train"), part("validation"))
+        model = make(best).fit(*part("train", "validation"))
+        Xt, tt, yt = part("test")
+        s = model.predict(Xt)
+        m = held_out_metrics(s, tt, yt, n_boot, seed)
+        curve = qini_curve(s, tt, yt).assign(variant=str(arm), learner=best.upper())
         summary = {
-            "variant": str(arm), "metric": str(y.name), "outcome": outcome, "learner": best,
-            "validation_qini": validation,
-            "n_train": int(tr.sum()), "n_validation": int(va.sum()), "n_test": int(te.sum()),
-            "test_effect": float(yt[tt == 1].mean() - yt[tt == 0].mean()),
-            "qini": qini[0], "qini_low": qini[1], "qini_high": qini[2],
-            "auuc": area[0], "auuc_low": area[1], "auuc_high": area[2],
-            "uplift_at_10": _at(s, tt, yt, 0.1), "uplift_at_20": _at(s, tt, yt, 0.2),
-            "bootstrap": n_boot,
+            "variant": str(arm), "metric": str(y.name), "outcome": outcome, "learner": best.upper(),
+            "validation_qini": {k.upper(): v for k, v in validation.items()},
+            "n_train": len(part("train")[1]), "n_validation": len(part("validation")[1]), "n_test": len(tt),
+            "test_effect": m["average_effect"], "bootstrap": n_boot,
+            **{k: m[k] for k in ("qini", "qini_low", "qini_high", "auuc", "auuc_low", "auuc_high",
+                                 "uplift_at_10", "uplift_at_20")},
         }
         results.append(UpliftResult(summary, curve))
     return results
 
 
-def _at(s: np.ndarray, t: np.ndarray, y: np.ndarray, k: float) -> float:
-    try:
-        return uplift_at_k(s, t, y, k)
-    except ChurnkitError:  # the top k% held one arm only: no difference to report
-        return math.nan

@@ -43,7 +43,6 @@ from sklearn.base import BaseEstimator
 from sklearn.model_selection import StratifiedKFold
 
 from churnkit.errors import ChurnkitError
-from churnkit.models.lgbm import shap_contributions
 
 __all__ = [
     "LEARNERS",
@@ -327,8 +326,8 @@ class UpliftModel(BaseEstimator):
         self.learner_ = LEARNERS[self.learner](
             base_params=self.base_params, outcome=self.outcome, propensity=self.propensity,
             random_state=self.random_state).fit(X.to_numpy("float64"), treatment, y)
-        Xf = X.astype("float64")
-        effect = self.learner_.predict(Xf.to_numpy())
+        Xf = X.to_numpy("float64")  # by position: column names may hold any character
+        effect = self.learner_.predict(Xf)
         self.explainer_ = LGBMRegressor(**{**DEFAULT_PARAMS, "random_state": self.random_state}).fit(Xf, effect)
         fitted = self.explainer_.predict(Xf)
         spread = float(np.var(effect))
@@ -336,18 +335,24 @@ class UpliftModel(BaseEstimator):
         return self
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Each feature's share of each row's estimated effect (SHAP of the surrogate), plus ``bias``."""
+        """Each feature's share of each row's estimated effect (TreeSHAP of the surrogate),
+        plus ``bias``: they add up to the surrogate's estimate."""
         if not hasattr(self, "explainer_"):
             raise ChurnkitError("uplift: the model is not fitted; call fit first")
-        return shap_contributions(self.explainer_, X[self.feature_names_in_].astype("float64"))
+        x = self._columns(X).to_numpy("float64")
+        raw = np.asarray(self.explainer_.booster_.predict(x, pred_contrib=True))
+        return pd.DataFrame(raw, columns=[*self.feature_names_in_, "bias"], index=X.index)
+
+    def _columns(self, X: pd.DataFrame) -> pd.DataFrame:
+        missing = [c for c in self.feature_names_in_ if c not in X.columns]
+        if missing:
+            raise ChurnkitError(f"uplift: X lacks {len(missing)} feature(s) the model needs, e.g. {missing[0]!r}")
+        return X[self.feature_names_in_]
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         if not hasattr(self, "learner_"):
             raise ChurnkitError("uplift: the model is not fitted; call fit first")
-        missing = [c for c in self.feature_names_in_ if c not in X.columns]
-        if missing:
-            raise ChurnkitError(f"uplift: X lacks {len(missing)} feature(s) the model needs, e.g. {missing[0]!r}")
-        return self.learner_.predict(X[self.feature_names_in_].to_numpy("float64"))
+        return self.learner_.predict(self._columns(X).to_numpy("float64"))
 
 
 # ------------------------------------------------------------------------------ evaluation

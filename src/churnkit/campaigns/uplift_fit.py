@@ -14,7 +14,7 @@ campaigns.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -105,19 +105,13 @@ def fit_uplift(
     def model(learner: str) -> UpliftModel:
         return UpliftModel(learner=learner, outcome=outcome, base_params=params, random_state=seed)
 
-    scores: dict[str, float] = {}
-    for learner in settings.learners:
-        if len(settings.learners) == 1:
-            scores[learner] = float("nan")
-            break
-        fitted = model(learner).fit(X[~valid], t[~valid], y[~valid])
-        scores[learner] = qini_coefficient(fitted.predict(X[valid]), t[valid], y[valid])
-    best = max(scores, key=lambda k: (np.nan_to_num(scores[k], nan=-np.inf), -settings.learners.index(k)))
+    best, scores = choose_learner(settings.learners, model, (X[~valid], t[~valid], y[~valid]),
+                                  (X[valid], t[valid], y[valid]))
     final = model(best).fit(X, t, y)
 
     test[UPLIFT] = final.predict(test[list(features)])
     s, tt, yt = test[UPLIFT].to_numpy(), test[TREATMENT].to_numpy(), test[LABEL].to_numpy("float64")
-    metrics = _test_metrics(s, tt, yt, n_boot, seed)
+    metrics = held_out_metrics(s, tt, yt, n_boot, seed)
     notes = []
     if true_effect is not None:
         truth = true_effect.loc[test.index].to_numpy("float64")
@@ -131,13 +125,30 @@ def fit_uplift(
     return UpliftFit(final, best, scores, train_ids, test_ids, metrics, qini_curve(s, tt, yt), budget, test, notes)
 
 
-def _test_metrics(s: np.ndarray, t: np.ndarray, y: np.ndarray, n_boot: int, seed: int) -> dict[str, float]:
+Part = tuple[pd.DataFrame, np.ndarray, np.ndarray]
+
+
+def choose_learner(learners: Sequence[str], make: Callable[[str], UpliftModel], fit: Part,
+                   valid: Part) -> tuple[str, dict[str, float]]:
+    """The learner with the best Qini coefficient on ``valid`` after fitting on ``fit``
+    (ties and failures: the first listed); the one learner when only one is given."""
+    if len(learners) == 1:
+        return learners[0], {learners[0]: float("nan")}
+    scores = {name: qini_coefficient(make(name).fit(*fit).predict(valid[0]), valid[1], valid[2])
+              for name in learners}
+    best = max(scores, key=lambda k: (np.nan_to_num(scores[k], nan=-np.inf), -list(learners).index(k)))
+    return best, scores
+
+
+def held_out_metrics(s: np.ndarray, t: np.ndarray, y: np.ndarray, n_boot: int, seed: int) -> dict[str, float]:
+    """How a ranking ``s`` does on held-out users: Qini coefficient and AUUC with bootstrap
+    intervals, uplift among the top 10/20/30%, the arms' average effect."""
     q, q_low, q_high = bootstrap_interval(qini_coefficient, s, t, y, n=n_boot, seed=seed)
     a, a_low, a_high = bootstrap_interval(auuc, s, t, y, n=n_boot, seed=seed)
     out = {"qini": q, "qini_low": q_low, "qini_high": q_high, "auuc": a, "auuc_low": a_low, "auuc_high": a_high,
            "test_rows": float(len(s)), "test_treated": float(t.sum()),
            "average_effect": float(y[t == 1].mean() - y[t == 0].mean())}
-    for k in (0.1, 0.3):
+    for k in (0.1, 0.2, 0.3):
         try:
             out[f"uplift_at_{int(k * 100)}"] = uplift_at_k(s, t, y, k)
         except ChurnkitError:  # the top k holds one arm only (tiny test sets)
