@@ -42,6 +42,7 @@ UPLIFT = "uplift"
 
 @dataclass
 class UpliftFit:
+    outcome: str
     model: UpliftModel
     learner: str
     validation: dict[str, float]
@@ -122,7 +123,7 @@ def fit_uplift(
     if (test[UPLIFT] < 0).any():
         notes.append(f"{(test[UPLIFT] < 0).mean():.0%} of held-out users have a negative estimated effect "
                      "(a contact would put them off): targeting leaves them out")
-    return UpliftFit(final, best, scores, train_ids, test_ids, metrics, qini_curve(s, tt, yt), budget, test, notes)
+    return UpliftFit(problem.uplift.outcome, final, best, scores, train_ids, test_ids, metrics, qini_curve(s, tt, yt), budget, test, notes)
 
 
 Part = tuple[pd.DataFrame, np.ndarray, np.ndarray]

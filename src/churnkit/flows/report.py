@@ -24,8 +24,9 @@ from churnkit.flows.kpi import (
     segment_dimensions,
 )
 from churnkit.flows.project import Project
+from churnkit.flows.uplift import held_out_evaluations
 from churnkit.monitor.cohorts import heatmap
-from churnkit.reports.campaign import campaign_html, design, figures
+from churnkit.reports.campaign import campaign_html, design, figures, uplift_models
 from churnkit.reports.weekly import (
     retention_heatmap,
     segment_tables,
@@ -129,6 +130,7 @@ def campaign(project: Project, campaign_id: str, out: Path | None = None) -> Pat
         "notes": meta["notes"],
         "correction": settings.correction,
         "figures": figures(t, cumulative_effect(rows, meta["control"], window)),
+        "uplift_models": uplift_models(held_out_evaluations(project, campaign_id)),
     }
     return _write_campaign(context, out or project.workspace.campaign_report_path(campaign_id))
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,9 +154,27 @@ def train_uplift(project: Project, problem: ProblemConfig, seed: int,
     return UpliftOutcome(problem.name, fit, version, run.run_id, dataset, predictions, uri)
 
 
+def held_out_evaluations(project: Project, campaign_id: str) -> list[dict[str, Any]]:
+    """The latest evaluation of each uplift problem that held ``campaign_id`` out: its
+    metrics, budget table and Qini curve (for the campaign report)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for run in project.workspace.run_dirs():
+        meta_path, curve_path = run / "test_predictions.json", run / "qini_curve.parquet"
+        if not (meta_path.exists() and curve_path.exists()):
+            continue
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if campaign_id not in meta.get("test_campaigns", []):
+            continue
+        problem = run.parent.name
+        if problem not in latest or meta["created_at"] > latest[problem]["created_at"]:
+            latest[problem] = meta | {"problem": problem, "curve": pd.read_parquet(curve_path),
+                                      "budget": pd.DataFrame(meta["budget"])}
+    return [latest[k] for k in sorted(latest)]
+
+
 def evaluation(fit: UpliftFit) -> dict[str, Any]:
     """What the held-out judgement showed, written beside the test rows and into the run."""
-    return {"learner": fit.learner, "validation_qini": fit.validation, "train_campaigns": fit.train_campaigns,
+    return {"outcome": fit.outcome, "learner": fit.learner, "validation_qini": fit.validation, "train_campaigns": fit.train_campaigns,
             "test_campaigns": fit.test_campaigns, "metrics": fit.metrics, "notes": fit.notes,
             "budget": fit.budget.to_dict("records"),
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}

@@ -129,6 +129,10 @@ class Workspace:
 
     # -- training runs ----------------------------------------------------------------
 
+    def run_dirs(self) -> list[Path]:
+        """Every training run's workspace folder (``runs/<problem>/<run_id>``)."""
+        return sorted(p for p in (self.root / "runs").glob("*/*") if p.is_dir())
+
     def run_dir(self, problem: str, run_id: str) -> Path:
         """What a training run keeps in the workspace beside its MLflow run."""
         return self.root / "runs" / problem / run_id

@@ -264,3 +264,18 @@ def qini(curve: pd.DataFrame, title: str = "Qini curves on the held-out split") 
            title=title)
     ax.legend(fontsize=8)
     return fig
+
+
+def budget_curve(budget: pd.DataFrame, value: str, title: str = "What each ranking buys, by budget") -> Figure:
+    """Incremental outcome of contacting the top share of users by each ranking (one line per
+    ranking): the budget curve of a targeting policy."""
+    fig, ax = _figure(6.4, 3.8)
+    for i, (ranking, g) in enumerate(budget.groupby("ranking", sort=False)):
+        g = g.sort_values("budget_share")
+        x = np.r_[0.0, g["budget_share"].to_numpy() * 100]
+        ax.plot(x, np.r_[0.0, g[value].to_numpy()], marker="o", ms=3, lw=1.8 if ranking == "uplift" else 1.2,
+                ls="--" if ranking == "random" else "-", color=f"C{i}", label=str(ranking).replace("_", " "))
+    ax.axhline(0, color="grey", lw=0.6)
+    ax.set(xlabel="users contacted (% of the campaign's users)", ylabel=value.replace("_", " "), title=title)
+    ax.legend(fontsize=8)
+    return fig
