@@ -42,21 +42,45 @@ class CampaignResult:
 
 def control_of(campaign_id: str, rows: pd.DataFrame, configured: dict[str, str]) -> str:
     """The control variant: configured for the campaign, else declared by the table
-    (``is_control``); never guessed from a name."""
+    (``is_control``); never guessed from a name. An A/B test needs a control arm and a
+    treatment arm with users: anything else is a one-line error saying which is missing."""
     variants = sorted(rows["variant"].unique())
+    named = ", ".join(repr(v) for v in variants)
     if campaign_id in configured:
         control = configured[campaign_id]
         if control not in variants:
-            raise ChurnkitError(f"campaigns.control.{campaign_id} = {control!r} is not one of its variants "
-                                f"({', '.join(variants)})")
-        return control
-    declared = rows.loc[rows["is_control"].fillna(False).astype(bool), "variant"].unique() \
-        if "is_control" in rows.columns else []
-    if len(declared) == 1:
-        return str(declared[0])
-    raise ChurnkitError(f"campaign {campaign_id}: which variant is control ({', '.join(variants)})? Set "
-                        f"campaigns.control.{campaign_id} in configs/churnkit.yaml, or declare it in the source "
-                        f"(assignments: control or control_column)")
+            raise ChurnkitError(f"campaign {campaign_id}: its control arm {control!r} (campaigns.control."
+                                f"{campaign_id}) has no users; its variants are {named}")
+    else:
+        flags = rows["is_control"] if "is_control" in rows.columns else pd.Series(dtype="boolean")
+        declared = rows.loc[flags.fillna(False).astype(bool), "variant"].unique()
+        if len(declared) != 1 and flags.notna().any():
+            raise ChurnkitError(f"campaign {campaign_id} has no control arm: none of its users is in the variant "
+                                f"the source declares control (variants: {named}); for a campaign sent to chosen "
+                                f"users set campaigns.design.{campaign_id}: targeted")
+        if len(declared) != 1 and len(variants) < 2:
+            raise ChurnkitError(f"campaign {campaign_id} has only one variant ({named}) and no control arm: an A/B "
+                                f"test needs both; for a campaign sent to chosen users set campaigns.design."
+                                f"{campaign_id}: targeted")
+        if len(declared) != 1:
+            raise ChurnkitError(f"campaign {campaign_id}: which variant is control ({', '.join(variants)})? Set "
+                                f"campaigns.control.{campaign_id} in configs/churnkit.yaml, or declare it in the "
+                                f"source (assignments: control or control_column)")
+        control = str(declared[0])
+    if len(variants) < 2:
+        raise ChurnkitError(f"campaign {campaign_id} has only one variant ({named}, the control): an A/B test "
+                            f"needs a treatment arm with users beside it")
+    return control
+
+
+def check_started(campaign_id: str, rows: pd.DataFrame, data_end: pd.Timestamp) -> None:
+    """A campaign first assigned at or after the last event has no outcome window under way:
+    nothing to measure yet (a one-line error, not a table of zeros)."""
+    first = pd.to_datetime(rows["assigned_ts"], utc=True).min()
+    if first >= data_end:
+        raise ChurnkitError(f"campaign {campaign_id} was first assigned at {first:%Y-%m-%d %H:%M:%S} UTC, at or "
+                            f"after the events end ({data_end:%Y-%m-%d %H:%M:%S} UTC): no outcome window has "
+                            f"started; ingest later events first")
 
 
 def evaluate(project: Project, campaign_ids: list[str] | None = None) -> list[CampaignResult]:
@@ -87,6 +111,7 @@ def evaluate(project: Project, campaign_ids: list[str] | None = None) -> list[Ca
 
 def _one(project: Project, cid: str, rows: pd.DataFrame, data_end: pd.Timestamp, fp: dict) -> CampaignResult:
     settings = project.config.campaigns
+    check_started(cid, rows, data_end)
     control = control_of(cid, rows, settings.control)
     ends = pd.to_datetime(rows["window_end"], utc=True)
     complete = bool(ends.max() <= data_end)
