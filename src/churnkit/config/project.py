@@ -11,6 +11,7 @@ from pydantic import Field, field_validator, model_validator
 
 from churnkit.config.base import StrictModel
 from churnkit.config.problems import ActivityEvents
+from churnkit.config.sources import Design
 from churnkit.contracts import ROLES
 
 
@@ -287,6 +288,10 @@ class CampaignSettings(StrictModel):
     control: dict[str, str] = Field(default_factory=dict)
     """The control variant per campaign id, where the assignments table does not declare it
     (a source's ``control:`` / ``control_column:``); it is never guessed from names."""
+    design: dict[str, Design] = Field(default_factory=dict)
+    """``randomised`` or ``targeted`` per campaign id, overriding the assignments table's
+    declaration (a source's ``assignments: design``). A targeted campaign (sent to chosen
+    users) gets a descriptive comparison with the users it was not sent to, never a verdict."""
     alpha: float = Field(0.05, gt=0, lt=0.5)
     correction: Literal["holm", "hochberg", "bh", "by", "none"] = "holm"
     """Multiple-comparison adjustment over every metric x variant of a campaign."""

@@ -8,6 +8,13 @@ before it, for CUPED) from :mod:`churnkit.campaigns.outcomes`; the statistics fr
 A campaign whose window has not ended for every user (the data stops earlier) is read so
 far, with always-valid intervals (safe to look at before the end and again later) and
 says so; a finished one gets fixed-horizon intervals.
+
+A campaign's design is declared, never guessed (:func:`design_of`). A ``targeted`` one was
+sent to chosen users: there is no control arm, so its recipients are compared with the users
+it was not sent to who were active before its start (:data:`NOT_TARGETED`, their window
+starting at the campaign's first assignment), over the same metrics, and the table is
+descriptive (no p-values, no verdict), with each metric's difference in the pre-period beside
+it (``pre_difference``): how different the groups already were before the campaign.
 """
 
 from __future__ import annotations
@@ -16,18 +23,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import ibis
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
 from churnkit.campaigns.abtest import mixing_variance, results_table, sequential_interval
 from churnkit.campaigns.outcomes import METRICS, outcomes
+from churnkit.config import CampaignSettings, Design
 from churnkit.datasets.span import fingerprint
 from churnkit.errors import ChurnkitError
+from churnkit.features.context import is_activity
 from churnkit.flows.project import Project
 from churnkit.io.artifacts import write_table_with_meta
 from churnkit.io.warehouse import workspace_assignments
 
 GUARDRAILS = tuple(m.name for m in METRICS if m.guardrail)
+NOT_TARGETED = "not targeted"
+"""The comparison group of a targeted campaign: users it was not sent to, active before it."""
 
 
 @dataclass
@@ -101,44 +114,87 @@ def evaluate(project: Project, campaign_ids: list[str] | None = None) -> list[Ca
     data_end = pd.Timestamp(fp["last_ts"])
     data_end = data_end.tz_localize("UTC") if data_end.tzinfo is None else data_end
     chosen = assignments.filter(assignments.campaign_id.isin(ids))
+    declared = chosen.group_by("campaign_id").aggregate(
+        design=chosen.design.max(), first=chosen.assigned_ts.min()).execute()
+    designs = {str(r.campaign_id): design_of(str(r.campaign_id), r.design, settings)
+               for r in declared.itertuples()}
+    for r in declared.itertuples():
+        if designs[str(r.campaign_id)] == "targeted":
+            chosen = chosen.union(_comparison(events, chosen, str(r.campaign_id), r.first, act.include, act.exclude))
     table = outcomes(events, chosen, settings.window_days, act.include, act.exclude).execute()
     results = []
     for cid in ids:
         rows = table[table["campaign_id"] == cid].reset_index(drop=True)
-        results.append(_one(project, cid, rows, data_end, fp))
+        results.append(_one(project, cid, rows, data_end, fp, designs[cid]))
     return results
 
 
-def _one(project: Project, cid: str, rows: pd.DataFrame, data_end: pd.Timestamp, fp: dict) -> CampaignResult:
+def design_of(campaign_id: str, declared: str | None, settings: CampaignSettings) -> Design:
+    """The campaign's design: the project config's ``campaigns.design``, else the assignments
+    table's declaration, else randomised (an A/B test; it still needs a control arm)."""
+    if campaign_id in settings.design:
+        return settings.design[campaign_id]
+    return "targeted" if declared == "targeted" else "randomised"
+
+
+def _comparison(events: ir.Table, assignments: ir.Table, campaign_id: str, start: pd.Timestamp,
+                include: list[str] | None, exclude: list[str]) -> ir.Table:
+    """Rows like assignments for the users a targeted campaign was not sent to who were active
+    before its start (the same activity rule as ``retained``), assigned at its start."""
+    mine = assignments.filter(assignments.campaign_id == campaign_id)
+    active = events.filter((events.ts < ibis.literal(start, "timestamp('UTC')"))
+                           & is_activity(events.event, include, exclude)).select("user_id").distinct()
+    pool = active.filter(~active.user_id.isin(mine.user_id))
+    values = {"campaign_id": ibis.literal(campaign_id), "variant": ibis.literal(NOT_TARGETED),
+              "assigned_ts": ibis.literal(start), "horizon_days": ibis.null(), "is_control": ibis.literal(True),
+              "design": ibis.literal("targeted")}
+    schema = assignments.schema()
+    return pool.select(**{c: (pool.user_id if c == "user_id" else values[c]).cast(schema[c]) for c in assignments.columns})
+
+
+def _one(project: Project, cid: str, rows: pd.DataFrame, data_end: pd.Timestamp, fp: dict,
+         design: Design) -> CampaignResult:
     settings = project.config.campaigns
-    check_started(cid, rows, data_end)
-    control = control_of(cid, rows, settings.control)
+    targeted = design == "targeted"
+    check_started(cid, rows[rows["variant"] != NOT_TARGETED] if targeted else rows, data_end)
+    control = _targeted_control(cid, rows) if targeted else control_of(cid, rows, settings.control)
     ends = pd.to_datetime(rows["window_end"], utc=True)
     complete = bool(ends.max() <= data_end)
     notes = []
+    if targeted:
+        recipients = int((rows["variant"] != NOT_TARGETED).sum())
+        notes.append(f"targeted, not randomised: its {recipients:,} recipients were chosen, so they are compared "
+                     f"with the {len(rows) - recipients:,} users it was not sent to who were active before its "
+                     f"start; the differences describe the groups and are not effects of the campaign "
+                     f"(pre_difference: how far apart they already were before it); no sample ratio check")
     metrics = []
     for m in METRICS:
         if m.guardrail and not rows[m.name].any():
             notes.append(f"{m.name}: no such event in any window (not judged)")
             continue
         metrics.append(m.name)
-    covariates = {m: f"pre_{m}" for m in metrics if settings.cuped and rows[f"pre_{m}"].std() > 0}
+    covariates = {m: f"pre_{m}" for m in metrics if settings.cuped and not targeted and rows[f"pre_{m}"].std() > 0}
     out = results_table(
         cid, rows, metrics, control, covariates=covariates,
         lower_is_better=[m for m in metrics if m in GUARDRAILS],
-        margins={m: settings.margins[m] for m in metrics if m in settings.margins},
-        alpha=settings.alpha, correction=settings.correction, srm_threshold=settings.srm_threshold)
+        margins={} if targeted else {m: settings.margins[m] for m in metrics if m in settings.margins},
+        alpha=settings.alpha, correction=settings.correction, srm_threshold=settings.srm_threshold, design=design)
     out.insert(3, "control", control)
-    out["interval"] = "fixed"
-    if not complete:
+    pre = rows.groupby("variant")[[f"pre_{m}" for m in metrics]].mean()
+    out["pre_difference"] = [float(pre.at[r.variant, f"pre_{r.metric}"] - pre.at[control, f"pre_{r.metric}"])
+                             for r in out.itertuples()]
+    out["interval"] = "descriptive" if targeted else "fixed"
+    share = float((ends <= data_end).mean())
+    if not complete and not targeted:
         out = _always_valid(out, settings.alpha)
-        share = float((ends <= data_end).mean())
         notes.append(f"read before its window ended ({share:.0%} of users' windows complete): always-valid "
                      f"intervals, safe to read again later")
+    elif not complete:
+        notes.append(f"read before its window ended ({share:.0%} of users' windows complete)")
     out["complete"] = complete
     path = project.workspace.campaign_results_path(cid)
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"campaign_id": cid, "control": control, "variants": sorted(rows["variant"].unique()),
+    meta = {"campaign_id": cid, "design": design, "control": control, "variants": sorted(rows["variant"].unique()),
             "users": len(rows), "window_days_default": settings.window_days, "complete": complete,
             "assigned_from": str(pd.to_datetime(rows["assigned_ts"], utc=True).min()),
             "assigned_to": str(pd.to_datetime(rows["assigned_ts"], utc=True).max()),
@@ -146,6 +202,14 @@ def _one(project: Project, cid: str, rows: pd.DataFrame, data_end: pd.Timestamp,
             "definitions": {m.name: m.description for m in METRICS}}
     write_table_with_meta(out, meta, path, path.with_suffix(".json"))
     return CampaignResult(cid, out, path, meta, rows)
+
+
+def _targeted_control(campaign_id: str, rows: pd.DataFrame) -> str:
+    """A targeted campaign's comparison group, which must have users."""
+    if not (rows["variant"] == NOT_TARGETED).any():
+        raise ChurnkitError(f"campaign {campaign_id} is targeted, and no user it was not sent to was active before "
+                            f"its start: there is nobody to compare its recipients with")
+    return NOT_TARGETED
 
 
 def _always_valid(out: pd.DataFrame, alpha: float) -> pd.DataFrame:

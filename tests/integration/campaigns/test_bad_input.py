@@ -5,8 +5,10 @@ configured control without users, a campaign assigned after the events end."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -84,3 +86,28 @@ def test_a_configured_control_without_users_is_a_one_line_error(ws):
     says = one_line_error(ws, "--config", str(config), "campaign", "evaluate", "ok")
     assert "campaign ok: its control arm 'holdout' (campaigns.control.ok) has no users; its variants are " \
            "'control', 'treatment'" in says
+
+
+def test_a_workspace_ingested_before_designs_is_read_as_randomised(ws, tmp_path):
+    old = tmp_path / "old"
+    shutil.copytree(ws / "ws", old)
+    path = next(old.glob("data/*/assignments.parquet"))
+    pq.write_table(pq.read_table(path).drop_columns(["design"]), path)
+    res = CliRunner().invoke(app, ["--workspace", str(old), "campaign", "evaluate", "ok"])
+    assert res.exit_code == 0, res.output
+    assert "control control" in " ".join(res.output.split())
+
+
+def test_a_lookup_table_with_a_key_twice_is_a_one_line_error(ws, tmp_path):
+    (tmp_path / "events.csv").write_text((ws / "events.csv").read_text())
+    (tmp_path / "sent.csv").write_text("user_id,campaign\nu01,c1\nu02,c1\n")
+    (tmp_path / "starts.csv").write_text("campaign,start\nc1,2024-01-10\nc1,2024-01-11\n")
+    spec = {**SOURCE, "assignments": {
+        "path": "sent.csv", "user_id": "user_id", "campaign_id": "campaign", "variant": {"const": "received"},
+        "assigned_ts": {"column": "start", "formats": ["%Y-%m-%d"]}, "design": "targeted",
+        "lookup": {"path": "starts.csv", "key": "campaign", "columns": ["start"]}}}
+    (tmp_path / "source.yaml").write_text(json.dumps(spec))
+    res = CliRunner().invoke(app, ["--workspace", str(tmp_path / "ws"), "ingest", str(tmp_path / "events.csv"),
+                                   "--source", str(tmp_path / "source.yaml"), "--as-of", "2024-03-01"])
+    assert res.exit_code == 1 and res.output.strip().count("\n") == 0
+    assert "campaign 'c1' appears on more than one row of the assignments lookup table" in res.output
