@@ -299,6 +299,9 @@ class CampaignSettings(StrictModel):
     """A chi-square p-value below this is a sample ratio mismatch: it blocks the verdict."""
     cuped: bool = True
     """Adjust each metric by its own pre-period value (CUPED): narrower intervals, same target."""
+    cupac: bool = True
+    """With CUPED and a churn champion: adjust each metric instead by its prediction from its
+    pre-period value and the churn score at the assignment date (CUPAC), usually narrower still."""
     margins: dict[str, float] = Field(default_factory=lambda: {"push_opt_outs": 0.01, "support_tickets": 0.01,
                                                                 "refunds": 0.01})
     """Guardrails: the largest increase per user (absolute) accepted; the upper end of the

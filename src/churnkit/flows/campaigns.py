@@ -19,6 +19,7 @@ it (``pre_difference``): how different the groups already were before the campai
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,12 +30,15 @@ import numpy as np
 import pandas as pd
 
 from churnkit.campaigns.abtest import mixing_variance, results_table, sequential_interval
+from churnkit.campaigns.cupac import cupac_covariate
 from churnkit.campaigns.outcomes import METRICS, outcomes
 from churnkit.config import CampaignSettings, Design
+from churnkit.contracts import ROLE_OUTPUTS
 from churnkit.datasets.span import fingerprint
 from churnkit.errors import ChurnkitError
 from churnkit.features.context import is_activity
 from churnkit.flows.project import Project
+from churnkit.flows.score import load_scorer
 from churnkit.io.artifacts import write_table_with_meta
 from churnkit.io.warehouse import workspace_assignments
 
@@ -99,7 +103,7 @@ def check_started(campaign_id: str, rows: pd.DataFrame, data_end: pd.Timestamp) 
 def evaluate(project: Project, campaign_ids: list[str] | None = None) -> list[CampaignResult]:
     """Evaluate ``campaign_ids`` (default: every campaign in the assignments table)."""
     con = project.connect()
-    events, _ = project.tables(con)
+    events, users = project.tables(con)
     assignments = workspace_assignments(con, project.workspace)
     if assignments is None:
         raise ChurnkitError("no campaign assignments in the workspace: ingest them with the events (a source "
@@ -125,8 +129,39 @@ def evaluate(project: Project, campaign_ids: list[str] | None = None) -> list[Ca
     results = []
     for cid in ids:
         rows = table[table["campaign_id"] == cid].reset_index(drop=True)
-        results.append(_one(project, cid, rows, data_end, fp, designs[cid]))
+        churn = _churn_at_assignment(project, events, users, rows) if designs[cid] == "randomised" else None
+        results.append(_one(project, cid, rows, data_end, fp, designs[cid], churn))
     return results
+
+
+CHURN_SCORE = "churn_score_at_assignment"
+
+
+def _churn_at_assignment(project: Project, events: ir.Table, users: ir.Table | None,
+                         rows: pd.DataFrame) -> pd.Series | str:
+    """Each assigned user's churn probability from the churn champion, scored as of the day
+    of their assignment (features strictly before that midnight: nothing from the send day
+    leaks in; NaN for a user with no history then); or why there is none, in words."""
+    settings = project.config.campaigns
+    if not (settings.cuped and settings.cupac):
+        return "CUPAC off (campaigns.cupac or campaigns.cuped is false)"
+    if "churn" not in project.config.scoring.roles:
+        return "no churn model configured (scoring.churn): plain CUPED"
+    try:
+        scorer = load_scorer(project, roles=("churn",))
+    except ChurnkitError as err:
+        return f"no churn score at assignment ({str(err).splitlines()[0]}): plain CUPED"
+    days = pd.to_datetime(rows["assigned_ts"], utc=True).dt.floor("D")
+    out = pd.Series(np.nan, index=rows.index, dtype="float64")
+    score_col = ROLE_OUTPUTS["churn"]["score"]
+    for day in sorted(days.unique()):
+        frame = scorer.features(events, users, day.date())["churn"]
+        scores = pd.Series(scorer.predict(frame)[score_col].to_numpy(), index=frame["user_id"].to_numpy())
+        at = days == day
+        out[at] = rows.loc[at, "user_id"].map(scores).to_numpy(dtype="float64", na_value=np.nan)
+    model = scorer.models["churn"]
+    out.attrs["model"] = f"{model.problem} v{model.version}"
+    return out
 
 
 def design_of(campaign_id: str, declared: str | None, settings: CampaignSettings) -> Design:
@@ -153,7 +188,7 @@ def _comparison(events: ir.Table, assignments: ir.Table, campaign_id: str, start
 
 
 def _one(project: Project, cid: str, rows: pd.DataFrame, data_end: pd.Timestamp, fp: dict,
-         design: Design) -> CampaignResult:
+         design: Design, churn: pd.Series | str | None = None) -> CampaignResult:
     settings = project.config.campaigns
     targeted = design == "targeted"
     check_started(cid, rows[rows["variant"] != NOT_TARGETED] if targeted else rows, data_end)
@@ -174,6 +209,14 @@ def _one(project: Project, cid: str, rows: pd.DataFrame, data_end: pd.Timestamp,
             continue
         metrics.append(m.name)
     covariates = {m: f"pre_{m}" for m in metrics if settings.cuped and not targeted and rows[f"pre_{m}"].std() > 0}
+    variance_cut: dict[str, dict[str, float]] = {}
+    if isinstance(churn, pd.Series):
+        rows, covariates, variance_cut = _cupac(cid, rows, metrics, control, covariates, churn, settings)
+        notes.append(f"CUPAC: each metric adjusted by its prediction from its pre-period value and the churn score "
+                     f"at assignment ({churn.attrs.get('model')}); variance cut for retained "
+                     + _cut_words(variance_cut.get("retained")))
+    elif isinstance(churn, str) and covariates:
+        notes.append(f"CUPED with each metric's pre-period value; {churn}")
     out = results_table(
         cid, rows, metrics, control, covariates=covariates,
         lower_is_better=[m for m in metrics if m in GUARDRAILS],
@@ -198,10 +241,36 @@ def _one(project: Project, cid: str, rows: pd.DataFrame, data_end: pd.Timestamp,
             "users": len(rows), "window_days_default": settings.window_days, "complete": complete,
             "assigned_from": str(pd.to_datetime(rows["assigned_ts"], utc=True).min()),
             "assigned_to": str(pd.to_datetime(rows["assigned_ts"], utc=True).max()),
-            "data": fp, "settings": settings.model_dump(), "notes": notes,
+            "data": fp, "settings": settings.model_dump(), "notes": notes, "variance_reduction": variance_cut,
             "definitions": {m.name: m.description for m in METRICS}}
     write_table_with_meta(out, meta, path, path.with_suffix(".json"))
     return CampaignResult(cid, out, path, meta, rows)
+
+
+def _cupac(cid: str, rows: pd.DataFrame, metrics: list[str], control: str, cuped: dict[str, str],
+           churn: pd.Series, settings: CampaignSettings) -> tuple[pd.DataFrame, dict[str, str], dict[str, dict[str, float]]]:
+    """The CUPAC covariate per metric (``cupac_<metric>``) and the variance reductions CUPED
+    and CUPAC each achieve on it (same rows, same test), for the notes."""
+    rows = rows.assign(**{CHURN_SCORE: churn.to_numpy()})
+    covariates = dict(cuped)
+    for m in metrics:
+        predicted = cupac_covariate(rows, m, [f"pre_{m}", CHURN_SCORE])
+        if np.std(predicted) > 0:
+            rows[f"cupac_{m}"] = predicted
+            covariates[m] = f"cupac_{m}"
+    cut: dict[str, dict[str, float]] = {}
+    for name, covs in (("cuped", cuped), ("cupac", covariates)):
+        t = results_table(cid, rows, metrics, control, covariates=covs, alpha=settings.alpha, correction="none",
+                          srm_threshold=settings.srm_threshold)
+        for r in t.itertuples():
+            cut.setdefault(r.metric, {})[name] = float(r.variance_reduction)
+    return rows, covariates, cut
+
+
+def _cut_words(cut: dict[str, float] | None) -> str:
+    if not cut:
+        return "-"
+    return ", ".join(f"{k.upper()} {v:.0%}" if not math.isnan(v) else f"{k.upper()} none" for k, v in cut.items())
 
 
 def _targeted_control(campaign_id: str, rows: pd.DataFrame) -> str:
