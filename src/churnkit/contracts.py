@@ -83,6 +83,7 @@ ASSIGNMENTS_ARROW_SCHEMA = pa.schema(
         pa.field("assigned_ts", UTC_US, nullable=False),
         pa.field("horizon_days", pa.int32()),
         pa.field("is_control", pa.bool_()),
+        pa.field("design", pa.string()),
     ]
 )
 """The campaign assignments table (exposures): one row per user and campaign, the variant the

@@ -39,6 +39,7 @@ from scipy import stats
 from tea_tasting.aggr import Aggregates
 from tea_tasting.experiment import ExperimentResult
 
+from churnkit.config import Design
 from churnkit.errors import ChurnkitError
 
 SRM_THRESHOLD = 0.001
@@ -46,6 +47,9 @@ SRM_THRESHOLD = 0.001
 level: the check runs on every campaign and should rarely fire by chance)."""
 
 BLOCKED = "blocked: sample ratio mismatch"
+DESCRIPTIVE = "not randomised: descriptive only"
+"""The verdict of every row of a targeted campaign: its arms were chosen, not drawn, so a
+difference between them is not the campaign's effect and no test result is read as one."""
 
 Correction = Literal["holm", "hochberg", "bh", "by", "none"]
 Direction = Literal["higher_is_worse", "lower_is_worse"]
@@ -56,7 +60,7 @@ TABLE_COLUMNS: tuple[str, ...] = (
     "campaign_id", "metric", "variant", "n", "mean", "control_n", "control_mean",
     "effect", "se", "ci_low", "ci_high", "rel_effect", "rel_ci_low", "rel_ci_high",
     "p_value", "p_value_adjusted", "srm_p_value", "srm_failed", "covariate", "theta",
-    "variance_reduction", "mde", "rel_mde", "non_inferiority", "verdict",
+    "variance_reduction", "mde", "rel_mde", "non_inferiority", "verdict", "design",
 )
 
 
@@ -457,7 +461,7 @@ def results_table(campaign_id: str, data: pd.DataFrame, metrics: Sequence[str],
                   margins: Mapping[str, float] | None = None,
                   expected_shares: Mapping[Hashable, float] | None = None,
                   alpha: float = 0.05, power: float = 0.8, correction: Correction = "holm",
-                  srm_threshold: float = SRM_THRESHOLD) -> pd.DataFrame:
+                  srm_threshold: float = SRM_THRESHOLD, design: Design = "randomised") -> pd.DataFrame:
     """One row per metric x non-control variant (columns :data:`TABLE_COLUMNS`).
 
     ``covariates`` maps a metric to its CUPED covariate, ``ratio_of`` to its denominator.
@@ -468,19 +472,32 @@ def results_table(campaign_id: str, data: pd.DataFrame, metrics: Sequence[str],
     ``non_inferiority`` column is :func:`non_inferior` on the unadjusted interval
     (guardrails are each read on their own), with harm in the direction
     ``lower_is_better`` implies.
+
+    ``design="targeted"``: the arms were chosen, not randomised, so the table is descriptive:
+    means, differences and their intervals stay (labelled so by the verdict
+    :data:`DESCRIPTIVE`), while p-values, the MDE, the sample-ratio check and guardrail
+    verdicts, which only mean something under randomisation, are NaN/None (``srm_failed`` is
+    False: nothing was checked that could fail).
     """
     covariates, ratio_of, margins = dict(covariates or {}), dict(ratio_of or {}), dict(margins or {})
     _check_metric_names(metrics, covariates, ratio_of, lower_is_better, margins)
     counts = _variant_labels(data, variant_col).value_counts(sort=False)
-    srm = srm_test({k: int(v) for k, v in counts.items()}, expected_shares, srm_threshold)
+    if design == "targeted":
+        srm = SrmResult({k: int(v) for k, v in counts.items()}, {}, math.nan, srm_threshold, False)
+    else:
+        srm = srm_test({k: int(v) for k, v in counts.items()}, expected_shares, srm_threshold)
     rows = [e for m in metrics
             for e in effects(data, m, control, covariate=covariates.get(m),
                              ratio_of=ratio_of.get(m), alpha=alpha, power=power,
                              correction="none", variant_col=variant_col)]
     adjusted = adjust([e.p_value for e in rows], correction)
     records = [_record(campaign_id, replace(e, p_value_adjusted=p), srm, alpha,
-                       e.metric in lower_is_better, margins.get(e.metric))
+                       e.metric in lower_is_better, margins.get(e.metric)) | {"design": design}
                for e, p in zip(rows, adjusted, strict=True)]
+    if design == "targeted":
+        for r in records:
+            r.update(p_value=math.nan, p_value_adjusted=math.nan, mde=math.nan,
+                     rel_mde=math.nan, non_inferiority=None, verdict=DESCRIPTIVE)
     return pd.DataFrame.from_records(records, columns=list(TABLE_COLUMNS))
 
 

@@ -204,6 +204,9 @@ class Printer:
         p = self.out.print
         for r in results:
             t, m = r.table, r.meta
+            if m.get("design") == "targeted":
+                self._targeted(r)
+                continue
             srm = t["srm_p_value"].iloc[0] if len(t) else float("nan")
             p(f"campaign {r.campaign_id}: {m['users']:,} users; control {m['control']}; "
               f"SRM p = {srm:.3g}{' (MISMATCH: verdicts blocked)' if len(t) and t['srm_failed'].iloc[0] else ''}"
@@ -228,6 +231,19 @@ class Printer:
             for note in m.get("notes", []):
                 p(f"  note: {note}", markup=False)
             p(f"  results: {r.path}")
+
+    def _targeted(self, r: Any) -> None:
+        """A targeted campaign: differences (not effects) beside the pre-period's, no verdict."""
+        p, t, m = self.out.print, r.table, r.meta
+        p(f"campaign {r.campaign_id}: TARGETED, NOT RANDOMISED (descriptive only: differences are not effects); "
+          f"{m['users']:,} users, compared with {m['control']}", markup=False)
+        for row in t.itertuples():
+            p(f"  {row.metric:<16} {row.variant:<10} n {row.n:>7,}  {number(row.mean):>9} vs {number(row.control_mean):>9}"
+              f"  difference {row.effect:+.4g} [{row.ci_low:+.4g}, {row.ci_high:+.4g}]; before it {row.pre_difference:+.4g}",
+              markup=False)
+        for note in m.get("notes", []):
+            p(f"  note: {note}", markup=False)
+        p(f"  results: {r.path}")
 
     def alerts(self, table: pd.DataFrame, title: str, path: Path) -> None:
         p = self.out.print

@@ -11,6 +11,7 @@ from pydantic import Field, field_validator, model_validator
 
 from churnkit.config.base import StrictModel
 from churnkit.config.problems import ActivityEvents
+from churnkit.config.sources import Design
 from churnkit.contracts import ROLES
 
 
@@ -287,6 +288,10 @@ class CampaignSettings(StrictModel):
     control: dict[str, str] = Field(default_factory=dict)
     """The control variant per campaign id, where the assignments table does not declare it
     (a source's ``control:`` / ``control_column:``); it is never guessed from names."""
+    design: dict[str, Design] = Field(default_factory=dict)
+    """``randomised`` or ``targeted`` per campaign id, overriding the assignments table's
+    declaration (a source's ``assignments: design``). A targeted campaign (sent to chosen
+    users) gets a descriptive comparison with the users it was not sent to, never a verdict."""
     alpha: float = Field(0.05, gt=0, lt=0.5)
     correction: Literal["holm", "hochberg", "bh", "by", "none"] = "holm"
     """Multiple-comparison adjustment over every metric x variant of a campaign."""
@@ -294,6 +299,9 @@ class CampaignSettings(StrictModel):
     """A chi-square p-value below this is a sample ratio mismatch: it blocks the verdict."""
     cuped: bool = True
     """Adjust each metric by its own pre-period value (CUPED): narrower intervals, same target."""
+    cupac: bool = True
+    """With CUPED and a churn champion: adjust each metric instead by its prediction from its
+    pre-period value and the churn score at the assignment date (CUPAC), usually narrower still."""
     margins: dict[str, float] = Field(default_factory=lambda: {"push_opt_outs": 0.01, "support_tickets": 0.01,
                                                                 "refunds": 0.01})
     """Guardrails: the largest increase per user (absolute) accepted; the upper end of the

@@ -201,6 +201,28 @@ class UsersTableSource(TableSource):
     """Attribute name in churnkit -> column in the table."""
 
 
+Design = Literal["randomised", "targeted"]
+"""How a campaign chose who got what: ``randomised`` (an A/B test with a control arm: effects
+are causal) or ``targeted`` (sent to chosen users: differences describe, they are not effects)."""
+
+
+class LookupTable(TableSource):
+    """A small second table joined onto the assignments by one key column, for values the
+    assignments file lacks (e.g. a campaign's start date as every recipient's ``assigned_ts``)."""
+
+    key: str
+    """The column both tables share (e.g. ``campaign_id``); its values are unique here."""
+    columns: list[str]
+    """The columns taken from this table; the field specs read them as if the assignments had them."""
+
+    @field_validator("columns")
+    @classmethod
+    def _some(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("lookup.columns must name at least one column")
+        return v
+
+
 class AssignmentsTableSource(TableSource):
     """A campaign assignments table (exposures): which user got which variant of which
     campaign, and when.
@@ -221,6 +243,11 @@ class AssignmentsTableSource(TableSource):
     """The variant name that is the control in every campaign."""
     control_column: str | None = None
     """A true/false column (``true``/``false``, ``1``/``0``, ``yes``/``no``), true on control rows."""
+    design: Design | None = None
+    """How the table's campaigns were assigned (see :data:`Design`); None: randomised where a
+    control arm exists. The project config's ``campaigns.design`` overrides it per campaign."""
+    lookup: LookupTable | None = None
+    """A second table joined on ``lookup.key`` whose ``lookup.columns`` the field specs may read."""
 
     @model_validator(mode="after")
     def _one_control_declaration(self) -> AssignmentsTableSource:
@@ -228,6 +255,8 @@ class AssignmentsTableSource(TableSource):
             raise ValueError("give control (a variant name) or control_column (a true/false column), not both")
         if self.control is not None and not self.control.strip():
             raise ValueError("control must name a variant")
+        if self.lookup is not None and self.lookup.key in self.lookup.columns:
+            raise ValueError("lookup.columns must not repeat lookup.key")
         return self
 
 

@@ -31,11 +31,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from churnkit.config import AssignmentsTableSource
+from churnkit.config import AssignmentsTableSource, LookupTable
 from churnkit.contracts import ASSIGNMENT_COLUMNS, ASSIGNMENTS_ARROW_SCHEMA, MAX_TEXT_CHARS, UTC_US
-from churnkit.events.files import InputFile
+from churnkit.errors import InputFileError
+from churnkit.events.files import InputFile, infer_format
 from churnkit.events.mapping import field_values, text_field
-from churnkit.events.readers import RawChunk, Reader
+from churnkit.events.readers import ParquetReader, RawChunk, Reader, open_reader
 from churnkit.events.schema import (
     BAD_CONTROL,
     BAD_HORIZON,
@@ -73,7 +74,8 @@ ROW_REASONS: tuple[str, ...] = (
 
 
 def assignments_required_columns(spec: AssignmentsTableSource) -> dict[str, str]:
-    """Every column the mapping reads -> the key that needs it (for error messages)."""
+    """Every column the mapping reads from the assignments file -> the key that needs it (for
+    error messages); columns a ``lookup`` table supplies are its to have."""
     out: dict[str, str] = {}
     for name in ("user_id", "campaign_id", "variant", "assigned_ts"):
         field_spec = getattr(spec, name)
@@ -83,7 +85,41 @@ def assignments_required_columns(spec: AssignmentsTableSource) -> dict[str, str]
         col = getattr(spec, name)
         if col is not None:
             out.setdefault(col, f"assignments.{name}")
+    if spec.lookup is not None:
+        for col in spec.lookup.columns:
+            out.pop(col, None)
+        out.setdefault(spec.lookup.key, "assignments.lookup.key")
     return out
+
+
+def lookup_required_columns(lookup: LookupTable) -> dict[str, str]:
+    """The lookup table's columns -> the key that needs them."""
+    return {lookup.key: "assignments.lookup.key", **dict.fromkeys(lookup.columns, "assignments.lookup.columns")}
+
+
+def read_lookup(lookup: LookupTable, chunk_rows: int = 100_000) -> tuple[pa.Array, dict[str, pa.Array]]:
+    """The lookup table as (its keys, its columns) in text, one row per key: a key twice is an
+    error (which row's values would an assignment take?)."""
+    fmt, compressed = infer_format(lookup.path, lookup.format)
+    reader = open_reader(InputFile(lookup.path, fmt, 0, compressed), lookup.csv, chunk_rows)
+    reader.check_columns(lookup_required_columns(lookup))
+    parts: dict[str, list[pa.Array]] = {c: [] for c in (lookup.key, *lookup.columns)}
+    for chunk in reader.chunks():
+        if chunk.malformed:
+            line, why, _ = chunk.malformed[0]
+            raise InputFileError(f"{lookup.path}: line {line} of the assignments lookup table: {why}")
+        for c, arrays in parts.items():
+            arrays.append(as_text(chunk.columns[c], chunk.text_clean))
+    if isinstance(reader, ParquetReader):
+        reader.close()
+    cols = {c: pa.concat_arrays(v) if v else pa.array([], pa.string()) for c, v in parts.items()}
+    keys = cols.pop(lookup.key)
+    counts = pc.value_counts(keys.drop_null())
+    twice = [v["values"] for v in counts.to_pylist() if v["counts"] > 1]
+    if twice:
+        raise InputFileError(f"{lookup.path}: {lookup.key} {twice[0]!r} appears on more than one row of the "
+                             f"assignments lookup table; each key needs one row")
+    return keys, cols
 
 
 def control_declared(spec: AssignmentsTableSource) -> str | None:
@@ -115,6 +151,16 @@ class AssignmentsTable(StagedTable):
         super().__init__(file, spec, reader, min_us=min_us, as_of_us=as_of_us, stage=stage, con=con,
                          quarantine=quarantine)
         self.schema = ASSIGNMENTS_ARROW_SCHEMA
+        self._lookup = read_lookup(spec.lookup) if spec.lookup is not None else None
+
+    def _with_lookup(self, cols: dict[str, pa.Array], clean: bool) -> dict[str, pa.Array]:
+        """The chunk's columns and the lookup table's, matched on its key (null where the key
+        is not in the lookup table: the field reading it then says it is empty)."""
+        if self._lookup is None:
+            return cols
+        keys, extra = self._lookup
+        at = pc.index_in(as_text(cols[self.spec.lookup.key], clean), value_set=keys)
+        return {**cols, **{c: arr.take(at) for c, arr in extra.items()}}
 
     def _chunk(
         self,
@@ -124,7 +170,8 @@ class AssignmentsTable(StagedTable):
         details: list[str],
         raws: list[str],
     ) -> None:
-        n, clean, spec, cols = chunk.n, chunk.text_clean, self.spec, chunk.columns
+        n, clean, spec = chunk.n, chunk.text_clean, self.spec
+        cols = self._with_lookup(chunk.columns, clean)
         texts = {
             "user_id": text_field(cols, spec.user_id, n, clean, is_id=True),
             "campaign_id": text_field(cols, spec.campaign_id, n, clean),
@@ -187,6 +234,8 @@ class AssignmentsTable(StagedTable):
                 "assigned_ts": pa.array(ts.us[ok], pa.int64()).cast(UTC_US),
                 "horizon_days": pa.array(horizon[ok], pa.int64(), mask=horizon_null[ok]).cast(pa.int32()),
                 "is_control": pa.array(is_control[ok], pa.bool_(), mask=control_null[ok]),
+                "design": pa.nulls(int(ok.sum()), pa.string()) if spec.design is None
+                else pa.array([spec.design] * int(ok.sum()), pa.string()),
             },
             schema=self.schema,
         )
@@ -393,6 +442,7 @@ class AssignmentsTable(StagedTable):
             "campaigns": len(by_campaign),
             "by_campaign": by_campaign,
             "control_declared_by": declared,
+            "design": self.spec.design,
             "campaigns_without_control": (
                 [cid for cid, e in by_campaign.items() if e["control"] is None] if declared else None
             ),

@@ -30,8 +30,13 @@ from churnkit.config import (
     SourceConfig,
     UsersTableSource,
 )
+from churnkit.config.sources import TableSource
 from churnkit.errors import ConfigError, InputFileError
-from churnkit.events.assignments import AssignmentsTable, assignments_required_columns
+from churnkit.events.assignments import (
+    AssignmentsTable,
+    assignments_required_columns,
+    lookup_required_columns,
+)
 from churnkit.events.files import InputFile, base_folder, expand_inputs, infer_format
 from churnkit.events.history import MODES, Previous, appending_to, fingerprint, remove_orphans
 from churnkit.events.mapping import map_events, required_columns
@@ -433,14 +438,19 @@ def _assignments_input(
     spec = source.assignments
     if override is None and spec is None:
         return None
-    return _table_file(source, "assignments", "an assignments table", spec, paths, override), spec
+    file = _table_file(source, "assignments", "an assignments table", spec, paths, override)
+    if spec is not None and spec.lookup is not None:  # resolved here, read by the table itself
+        lookup = _table_file(source, "assignments.lookup", "a lookup table", spec.lookup, paths, None)
+        _close(_open_checked(lookup, spec.lookup.csv, 10_000, lookup_required_columns(spec.lookup)))
+        spec = spec.model_copy(update={"lookup": spec.lookup.model_copy(update={"path": lookup.path})})
+    return file, spec
 
 
 def _table_file(
     source: SourceConfig,
     key: str,
     what: str,
-    spec: UsersTableSource | AssignmentsTableSource | None,
+    spec: TableSource | None,
     paths: list[Path],
     override: Path | None,
 ) -> InputFile:

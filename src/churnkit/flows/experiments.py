@@ -165,6 +165,7 @@ def report_context(found: dict[str, Any]) -> dict[str, Any]:
     arms = pd.DataFrame({"variant": rows[meta["variant_column"]].astype(str)})
     uplift = meta.get("uplift")
     return {
+        "targeted": False,
         "campaign_id": meta["campaign_id"],
         "table": {"path": meta["table"], "rows": meta["rows"], "sha256": meta["sha256"],
                   "covariates": ", ".join(meta["covariates"]) or "none"},

@@ -125,6 +125,7 @@ def campaign(project: Project, campaign_id: str, out: Path | None = None) -> Pat
         "fingerprint": str(meta["data"].get("digest", meta["data"].get("rows"))),
         "design": design(rows, meta["control"], float(t["srm_p_value"].iloc[0]), bool(t["srm_failed"].iloc[0])),
         "complete": meta["complete"],
+        "targeted": meta.get("design") == "targeted",
         "metrics": t.to_dict("records"),
         "guardrails": guard.to_dict("records"),
         "notes": meta["notes"],

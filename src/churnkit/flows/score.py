@@ -40,13 +40,15 @@ class ScoringOutcome:
 
 
 def load_scorer(project: Project, segmenter: RFMSegmenter | None = None, stages: StageCuts | None = None,
-                reason_basis: ReasonBasis | None = None) -> Scorer:
-    """Open the MLflow store and load each configured problem's champion, pinned (with what a
-    scoring run fitted, see :func:`stored_fit`, when given)."""
+                reason_basis: ReasonBasis | None = None, roles: tuple[str, ...] | None = None) -> Scorer:
+    """Open the MLflow store and load each configured problem's champion (or those of
+    ``roles`` only), pinned (with what a scoring run fitted, see :func:`stored_fit`, when given)."""
     settings = project.config.scoring
     project.open_tracking()
     models = {}
     for role, problem in configured_problems(project).items():
+        if roles is not None and role not in roles:
+            continue
         try:
             loaded = tracking.load_model(problem, alias=tracking.CHAMPION)
         except ChurnkitError as err:

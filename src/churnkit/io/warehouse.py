@@ -97,7 +97,10 @@ def workspace_assignments(con: Any, ws: Workspace) -> ir.Table | None:
     if not ws.assignments_path.exists():
         return None
     t = con.read_parquet(str(ws.assignments_path))
-    return t.mutate(assigned_ts=t.assigned_ts.cast("timestamp('UTC')"))
+    t = t.mutate(assigned_ts=t.assigned_ts.cast("timestamp('UTC')"))
+    if "design" not in t.columns:  # ingested before campaigns declared a design: none declared
+        t = t.mutate(design=ibis.null("string"))
+    return t
 
 
 @functools.cache

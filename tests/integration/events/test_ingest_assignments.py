@@ -107,15 +107,15 @@ def test_assignments_validated_deduplicated_and_stored(tmp_path):
     assert table.schema.equals(ASSIGNMENTS_ARROW_SCHEMA)
     assert table.to_pylist() == [
         {"user_id": "u1", "campaign_id": "c1", "variant": "control",
-         "assigned_ts": dt.datetime(2024, 1, 5, 10, tzinfo=UTC), "horizon_days": 14, "is_control": True},
+         "assigned_ts": dt.datetime(2024, 1, 5, 10, tzinfo=UTC), "horizon_days": 14, "is_control": True, "design": None},
         {"user_id": "u2", "campaign_id": "c1", "variant": "treatment",
-         "assigned_ts": dt.datetime(2024, 1, 5, 10, tzinfo=UTC), "horizon_days": 14, "is_control": False},
+         "assigned_ts": dt.datetime(2024, 1, 5, 10, tzinfo=UTC), "horizon_days": 14, "is_control": False, "design": None},
         {"user_id": "u1", "campaign_id": "c2", "variant": "treatment",
-         "assigned_ts": dt.datetime(2024, 2, 1, tzinfo=UTC), "horizon_days": None, "is_control": False},
+         "assigned_ts": dt.datetime(2024, 2, 1, tzinfo=UTC), "horizon_days": None, "is_control": False, "design": None},
         {"user_id": "u5", "campaign_id": "c2", "variant": "control",
-         "assigned_ts": dt.datetime(2024, 2, 1, tzinfo=UTC), "horizon_days": 7, "is_control": True},
+         "assigned_ts": dt.datetime(2024, 2, 1, tzinfo=UTC), "horizon_days": 7, "is_control": True, "design": None},
         {"user_id": "u6", "campaign_id": "c2", "variant": "treatment",
-         "assigned_ts": dt.datetime(2024, 2, 2, 9, 30, tzinfo=UTC), "horizon_days": 7, "is_control": False},
+         "assigned_ts": dt.datetime(2024, 2, 2, 9, 30, tzinfo=UTC), "horizon_days": 7, "is_control": False, "design": None},
     ]
     q = quarantined(ws)
     assert [(r["line"], r["reason"]) for r in q] == [
@@ -290,7 +290,8 @@ def test_simulator_folder_ingests_its_assignments(tmp_path):
     assert stored.schema.equals(ASSIGNMENTS_ARROW_SCHEMA)
     expected = result.table("assignments").select(["user_id", "campaign_id", "variant", "assigned_ts", "horizon_days"])
     key = [("campaign_id", "ascending"), ("user_id", "ascending")]
-    assert stored.drop_columns(["is_control"]).sort_by(key).cast(expected.schema).equals(expected.sort_by(key))
+    assert set(stored.column("design").to_pylist()) == {"randomised"}  # the simulator says so
+    assert stored.drop_columns(["is_control", "design"]).sort_by(key).cast(expected.schema).equals(expected.sort_by(key))
     assert stored.column("is_control").to_pylist() == [v == "control" for v in stored.column("variant").to_pylist()]
     sends = result.plan.frame(result.start).set_index("campaign_id").send_ts
     first = stored.slice(0, 1).to_pylist()[0]
