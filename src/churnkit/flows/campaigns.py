@@ -38,7 +38,7 @@ from churnkit.datasets.span import fingerprint
 from churnkit.errors import ChurnkitError
 from churnkit.features.context import is_activity
 from churnkit.flows.project import Project
-from churnkit.flows.score import load_scorer
+from churnkit.flows.score import scores_on_days
 from churnkit.io.artifacts import write_table_with_meta
 from churnkit.io.warehouse import workspace_assignments
 
@@ -103,7 +103,7 @@ def check_started(campaign_id: str, rows: pd.DataFrame, data_end: pd.Timestamp) 
 def evaluate(project: Project, campaign_ids: list[str] | None = None) -> list[CampaignResult]:
     """Evaluate ``campaign_ids`` (default: every campaign in the assignments table)."""
     con = project.connect()
-    events, users = project.tables(con)
+    events, _users = project.tables(con)
     assignments = workspace_assignments(con, project.workspace)
     if assignments is None:
         raise ChurnkitError("no campaign assignments in the workspace: ingest them with the events (a source "
@@ -129,7 +129,7 @@ def evaluate(project: Project, campaign_ids: list[str] | None = None) -> list[Ca
     results = []
     for cid in ids:
         rows = table[table["campaign_id"] == cid].reset_index(drop=True)
-        churn = _churn_at_assignment(project, events, users, rows) if designs[cid] == "randomised" else None
+        churn = _churn_at_assignment(project, rows) if designs[cid] == "randomised" else None
         results.append(_one(project, cid, rows, data_end, fp, designs[cid], churn))
     return results
 
@@ -137,8 +137,7 @@ def evaluate(project: Project, campaign_ids: list[str] | None = None) -> list[Ca
 CHURN_SCORE = "churn_score_at_assignment"
 
 
-def _churn_at_assignment(project: Project, events: ir.Table, users: ir.Table | None,
-                         rows: pd.DataFrame) -> pd.Series | str:
+def _churn_at_assignment(project: Project, rows: pd.DataFrame) -> pd.Series | str:
     """Each assigned user's churn probability from the churn champion, scored as of the day
     of their assignment (features strictly before that midnight: nothing from the send day
     leaks in; NaN for a user with no history then); or why there is none, in words."""
@@ -147,20 +146,15 @@ def _churn_at_assignment(project: Project, events: ir.Table, users: ir.Table | N
         return "CUPAC off (campaigns.cupac or campaigns.cuped is false)"
     if "churn" not in project.config.scoring.roles:
         return "no churn model configured (scoring.churn): plain CUPED"
+    score_col = ROLE_OUTPUTS["churn"]["score"]
+    days = pd.to_datetime(rows["assigned_ts"], utc=True).dt.floor("D").dt.date
     try:
-        scorer = load_scorer(project, roles=("churn",))
+        scored = scores_on_days(project, pd.DataFrame({"user_id": rows["user_id"], "day": days}), [score_col],
+                                roles=("churn",))
     except ChurnkitError as err:
         return f"no churn score at assignment ({str(err).splitlines()[0]}): plain CUPED"
-    days = pd.to_datetime(rows["assigned_ts"], utc=True).dt.floor("D")
-    out = pd.Series(np.nan, index=rows.index, dtype="float64")
-    score_col = ROLE_OUTPUTS["churn"]["score"]
-    for day in sorted(days.unique()):
-        frame = scorer.features(events, users, day.date())["churn"]
-        scores = pd.Series(scorer.predict(frame)[score_col].to_numpy(), index=frame["user_id"].to_numpy())
-        at = days == day
-        out[at] = rows.loc[at, "user_id"].map(scores).to_numpy(dtype="float64", na_value=np.nan)
-    model = scorer.models["churn"]
-    out.attrs["model"] = f"{model.problem} v{model.version}"
+    out = scored[score_col]
+    out.attrs["model"] = scored.attrs["models"]
     return out
 
 

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from churnkit.datasets.manifest import Manifest
@@ -62,6 +63,31 @@ def load_scorer(project: Project, segmenter: RFMSegmenter | None = None, stages:
         manifest = Manifest.from_dict(loaded.manifest, name)
         models[role] = RoleModel(role, problem, loaded.version, loaded.model, manifest)
     return Scorer(models, settings, segmenter, stages, reason_basis)
+
+
+def scores_on_days(project: Project, rows: pd.DataFrame, columns: Sequence[str],
+                   roles: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """``columns`` of the score row of each row's ``user_id`` as of its ``day`` (a date), by
+    the champions (of ``roles`` only, when given): features strictly before that midnight, so
+    nothing of the day itself leaks in. Indexed like ``rows``; NaN for a user with no history
+    then. Raises a ChurnkitError when a champion is missing. ``attrs["models"]`` names them."""
+    scorer = load_scorer(project, roles=roles)
+    events, users = project.tables()
+    out = pd.DataFrame(np.nan, index=rows.index, columns=list(columns), dtype="float64")
+    ids = rows["user_id"].astype(str)
+    for day in sorted(set(rows["day"])):
+        if len(scorer.models) == 1:  # one model: its outputs alone, no reasons to compute
+            frame = next(iter(scorer.features(events, users, day).values()))
+            scores = scorer.predict(frame).assign(user_id=frame["user_id"].to_numpy())
+        else:
+            scores = scorer.score_as_of(events, users, day)
+        scores = scores.set_index(scores["user_id"].astype(str))
+        at = (rows["day"] == day).to_numpy()
+        for c in columns:
+            if c in scores.columns:
+                out.loc[at, c] = ids[at].map(scores[c]).to_numpy(dtype="float64", na_value=np.nan)
+    out.attrs["models"] = ", ".join(f"{m.problem} v{m.version}" for m in scorer.models.values())
+    return out
 
 
 def configured_problems(project: Project) -> dict[str, str]:

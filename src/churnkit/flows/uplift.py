@@ -29,7 +29,7 @@ from churnkit.errors import ChurnkitError
 from churnkit.flows.build import write_dataset
 from churnkit.flows.campaigns import control_of
 from churnkit.flows.project import Project
-from churnkit.flows.score import load_scorer
+from churnkit.flows.score import scores_on_days
 from churnkit.io import tracking
 from churnkit.io.artifacts import write_table_with_meta
 from churnkit.io.warehouse import workspace_assignments
@@ -87,21 +87,15 @@ def champion_rankings(project: Project, df: pd.DataFrame, campaigns: list[str],
                       notes: list[str]) -> dict[str, pd.Series]:
     """Churn risk and value at risk of the held-out campaigns' users, scored by the project's
     champions at the day each campaign was sent (nothing when they cannot score)."""
-    try:
-        scorer = load_scorer(project)
-    except ChurnkitError as err:
-        notes.append(f"no comparison with churn-risk targeting: {err}")
-        return {}
-    events, users = project.tables()
     held = df[df["campaign_id"].isin(campaigns)]
-    parts = []
-    for cutoff, rows in held.groupby("cutoff"):
-        scores = scorer.score_as_of(events, users, pd.Timestamp(cutoff).date())
-        cols = [c for c in RANKINGS.values() if c in scores.columns]
-        s = scores[["user_id", *cols]].assign(user_id=lambda f: f["user_id"].astype(str))
-        parts.append(rows[["user_id"]].reset_index().merge(s, on="user_id", how="left").set_index("index"))
-    scored = pd.concat(parts)
-    return {name: scored[col] for name, col in RANKINGS.items() if col in scored.columns}
+    days = pd.to_datetime(held["cutoff"], utc=True).dt.date
+    try:
+        scored = scores_on_days(project, pd.DataFrame({"user_id": held["user_id"], "day": days}),
+                                list(RANKINGS.values()))
+    except ChurnkitError as err:
+        notes.append(f"no comparison with churn-risk targeting: {str(err).splitlines()[0]}")
+        return {}
+    return {name: scored[col] for name, col in RANKINGS.items() if scored[col].notna().any()}
 
 
 def train_uplift(project: Project, problem: ProblemConfig, seed: int,
