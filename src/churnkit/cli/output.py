@@ -317,6 +317,13 @@ class Printer:
             if result.campaign_note:
                 self.out.print(f"campaigns not evaluated: {result.campaign_note}", markup=False)
         elif step == demo_flow.STEPS[7]:
+            if result.uplift is not None:
+                self.uplift_training(result.uplift)
+            if result.target is not None:
+                self.target(result.target)
+            if result.uplift_note:
+                self.out.print(f"no uplift model: {result.uplift_note}", markup=False)
+        elif step == demo_flow.STEPS[8]:
             self.kpis(result.kpis)
             self.alerts(result.alerts.open, f"{len(result.alerts.new)} alert(s) opened:", result.alerts.path)
             self.out.print(f"weekly report: {result.report.path}")

@@ -1,7 +1,7 @@
 """``churnkit demo``: the whole flow on simulated data, step by step.
 
 simulate -> ingest -> build the GA4 training sets -> train and promote -> score -> lists ->
-campaign A/B results ->
+campaign A/B results -> an uplift model and a campaign-target list under a budget ->
 KPIs, alerts and the weekly report.
 Each step's result is handed to ``on_step`` as it finishes (the CLI prints it) and kept in
 the returned :class:`DemoResult`.
@@ -28,13 +28,18 @@ from churnkit.flows.promote import PromotionResult, promote_problem
 from churnkit.flows.report import ReportOutcome, weekly
 from churnkit.flows.score import ScoringOutcome, score
 from churnkit.flows.simulate import simulate_to
+from churnkit.flows.target import TargetOutcome, run_target
 from churnkit.flows.train import TrainOutcome, train
+from churnkit.flows.uplift import UpliftOutcome, train_uplift
 from churnkit.scoring.lists import RECALL_VALUE, recall_list, risk_list
 from churnkit.training.fit import TrainOptions
 
 PROBLEMS = ("churn_ga4", "purchase_ga4", "revenue_ga4")
 STEPS = ("simulate", "ingest", "build training sets", "train and promote", "score", "lists", "campaign A/B results",
-         "KPIs, alerts and weekly report")
+         "uplift and target list", "KPIs, alerts and weekly report")
+UPLIFT_PROBLEM = "uplift_revenue_28"
+"""The demo's uplift problem: net revenue in the 28 days after a campaign, so the target
+list is valued in currency without a value per user to configure."""
 
 
 @dataclass
@@ -50,6 +55,9 @@ class DemoResult:
     report: ReportOutcome | None = None
     campaigns: list[CampaignResult] = field(default_factory=list)
     campaign_note: str | None = None
+    uplift: UpliftOutcome | None = None
+    target: TargetOutcome | None = None
+    uplift_note: str | None = None
 
 
 Step = Callable[[str, Any], None]
@@ -113,11 +121,20 @@ def demo(
         out.campaign_note = str(err)
     done(STEPS[6], out)
 
+    say("uplift")
+    try:  # a tiny simulation may have too few campaigns or users to learn from: the demo goes on
+        out.uplift = train_uplift(project, project.problem(UPLIFT_PROBLEM), params.seed,
+                                  progress=lambda msg: say(f"uplift: {msg}"))
+        out.target = run_target(project, UPLIFT_PROBLEM, contacts=top, channel="coupon")
+    except ChurnkitError as err:
+        out.uplift_note = str(err)
+    done(STEPS[7], out)
+
     say("KPIs")
     out.kpis = kpis(project)
     say("alerts")
     out.alerts = check(project, out.kpis.tables, out.kpis.segments)
     say("weekly report")
     out.report = weekly(project)
-    done(STEPS[7], out)
+    done(STEPS[8], out)
     return out

@@ -92,6 +92,10 @@ def test_demo_runs_the_whole_flow(tmp_path, churnkit):
     results = sorted((ws / "campaigns").glob("*/results.parquet"))
     assert results and "control control" in " ".join(proc.stdout.split())
     assert {"retained", "converted"} <= set(pd.read_parquet(results[0])["metric"])
+    # an uplift model from the earlier campaigns and a budgeted target list, or the reason there is none
+    text = " ".join(proc.stdout.split())
+    targets = list((ws / "lists").glob("target_uplift_revenue_28_*.csv"))
+    assert ("registered churnkit-uplift_revenue_28" in text and len(targets) == 1) or "no uplift model:" in text
     # it ends with the KPIs, the alerts and the weekly report, and prints the report's path
     text = proc.stdout.replace("\n", "")
     reports = list((ws / "reports").glob("weekly_*.html"))
