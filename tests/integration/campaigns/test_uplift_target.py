@@ -79,9 +79,15 @@ def test_train_registers_a_model_judged_on_the_latest_campaign(workspace, churnk
     assert set(test["campaign_id"]) == {"cmp04_coupon"}
     np.testing.assert_allclose(loaded.model.predict(test), test["uplift"])  # the registered model, reloaded
     assert loaded.metrics["qini_low"] <= loaded.metrics["qini"] <= loaded.metrics["qini_high"]
+    # the held-out campaign's report shows the model's Qini curve and budget curve
+    from churnkit.flows.report import campaign as campaign_report
+
+    html = campaign_report(project, "cmp04_coupon").read_text()
+    assert 'id="uplift-uplift_28"' in html and "Budget curve" in html and "true incremental" in html.lower()
+    assert html.count("data:image/png;base64") >= 4  # forest, timeline, Qini, budget
 
 
-def test_target_list_under_a_budget(workspace, churnkit, tmp_path):
+def test_target_list_under_a_budget(workspace, churnkit, tmp_path, monkeypatch):
     if not list((workspace.root / "runs" / "uplift_28").glob("*")):
         churnkit("--workspace", str(workspace.root), "train", "--problem", "uplift_28")
     no_value = churnkit("--workspace", str(workspace.root), "target", "--problem", "uplift_28", "--contacts", "20")
@@ -104,6 +110,12 @@ def test_target_list_under_a_budget(workspace, churnkit, tmp_path):
     assert by_money.summary["spend"] <= 25.0 and len(by_money.frame) == min(12, s["worth_contacting"])
     assert by_money.frame["user_id"].tolist() == t["user_id"].head(len(by_money.frame)).tolist()
     assert (tmp_path / "t.xlsx").stat().st_size > 0
+    # pseudonymised: the same users under keyed pseudonyms, never the ids
+    monkeypatch.setenv(project.config.scoring.pseudonym_key_env, "k" * 40)
+    hidden = run_target(project, "uplift_28", contacts=40, channel="coupon", out=tmp_path / "p.csv", pseudonymise=True)
+    written = pd.read_csv(tmp_path / "p.csv")
+    assert len(written) == len(t) and not set(written.astype(str).stack()) & set(t["user_id"])
+    assert hidden.frame["user_id"].tolist() == t["user_id"].tolist()
 
 
 def test_target_errors_are_one_line(workspace, churnkit):
