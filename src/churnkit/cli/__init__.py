@@ -275,7 +275,11 @@ def build(
     """Build a problem's point-in-time training set and its feature manifest."""
     with steps(f"building {problem}") as say:
         say("features and labels")
-        data = build_flow.build_dataset(state.project, problem, engine=engine, out=out_file)
+        spec = state.project.problem(problem)
+        if spec.kind == "uplift":  # past campaigns' users at the day of assignment, with their arm and outcome
+            data = uplift_flow.uplift_dataset(state.project, spec, engine=engine, out=out_file)
+        else:
+            data = build_flow.build_dataset(state.project, problem, engine=engine, out=out_file)
     show.dataset(data)
 
 

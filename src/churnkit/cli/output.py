@@ -86,7 +86,8 @@ class Printer:
 
     def dataset(self, data: Dataset) -> None:
         m = data.manifest
-        label = "mean revenue" if m.problem.kind == "revenue" else f"{m.problem.kind} rate"
+        label = {"revenue": "mean revenue", "uplift": f"mean {m.problem.uplift.outcome if m.problem.uplift else ''}"
+                 }.get(m.problem.kind, f"{m.problem.kind} rate")
         rate = sum(c.rows * c.label_mean for c in m.per_cutoff) / max(m.rows, 1)
         self.out.print(
             f"{m.problem.name}: {m.rows:,} rows x {len(m.features)} features over {len(m.cutoffs)} cutoffs"

@@ -13,12 +13,15 @@ from typing import Any
 
 import pandas as pd
 
+from churnkit.campaigns.uplift import qini_coefficient
+from churnkit.campaigns.uplift_set import TREATMENT
 from churnkit.contracts import LABEL
 from churnkit.datasets.folds import rows
 from churnkit.datasets.manifest import Manifest
 from churnkit.errors import ChurnkitError
 from churnkit.flows.project import Project
 from churnkit.flows.train import TEST_CUTOFFS_TAG
+from churnkit.flows.uplift import TEST_CAMPAIGNS_TAG
 from churnkit.io import tracking
 from churnkit.io.tracking.store import one_line
 from churnkit.training.fit import metrics_for, named_outputs
@@ -180,6 +183,9 @@ def promote_problem(
     tracking.mark_abandoned(problem.name)
     metric, _floor = HEADLINE[problem.kind]
     challenger = tracking.resolve_version(problem.name, tracking.CHALLENGER, version)
+    if problem.kind == "uplift":
+        return promote_version(problem.name, _uplift_evaluation(project, problem.name, challenger), metric,
+                               "maximize", force=force, version=version)
     cutoffs = tracking.version_tags(problem.name, challenger).get(TEST_CUTOFFS_TAG, "")
     path = project.workspace.dataset_path(problem.name)
     evaluate: Evaluate | None = None  # without the rows: the metrics recorded at registration
@@ -193,6 +199,25 @@ def promote_problem(
             return metrics_for(problem.kind, test[LABEL].to_numpy("float64"), scores)["model"]
 
     return promote_version(problem.name, evaluate, metric, "maximize", force=force, version=version)
+
+
+def _uplift_evaluation(project: Project, problem: str, challenger: int) -> Evaluate | None:
+    """Both uplift models' Qini coefficient on the challenger's held-out campaigns (from
+    the workspace's rows), or None (the metrics recorded at registration) without them."""
+    held = tracking.version_tags(problem, challenger).get(TEST_CAMPAIGNS_TAG, "")
+    path = project.workspace.dataset_path(problem)
+    if not held or not path.exists():
+        return None
+    df = pd.read_parquet(path)
+    test = df[df["campaign_id"].isin(held.split(","))]
+    if test.empty:
+        return None
+
+    def evaluate(loaded: tracking.LoadedModel) -> dict[str, float]:
+        scores = loaded.model.predict(test)
+        return {"qini": qini_coefficient(scores, test[TREATMENT], test[LABEL])}
+
+    return evaluate
 
 
 def rollback_problem(project: Project, problem_name: str, version: int | None = None) -> tuple[str, int]:

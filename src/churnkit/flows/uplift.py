@@ -26,17 +26,19 @@ from churnkit.config import ProblemConfig
 from churnkit.datasets.profile import population_profile
 from churnkit.datasets.span import fingerprint
 from churnkit.errors import ChurnkitError
-from churnkit.flows.build import write_dataset
+from churnkit.flows.build import Dataset, write_dataset
 from churnkit.flows.campaigns import control_of
 from churnkit.flows.project import Project
 from churnkit.flows.score import scores_on_days
 from churnkit.io import tracking
 from churnkit.io.artifacts import write_table_with_meta
-from churnkit.io.warehouse import workspace_assignments
+from churnkit.io.warehouse import connect, workspace_assignments
 
 TRUE_EFFECT = {"retained": ("effect_churn", -1.0), "converted": ("effect_purchase", 1.0),
                "revenue": ("effect_revenue", 1.0)}
 """The simulator's individual-effect column (and sign) for each uplift outcome."""
+TEST_CAMPAIGNS_TAG = "test_campaigns"
+"""Version tag with the held-out campaigns, so ``promote`` rescores both models on them."""
 RANKINGS = {"churn_risk": "churn_probability", "value_at_risk": "value_at_risk"}
 """Rankings compared with uplift: the score column that orders each, highest first."""
 
@@ -98,6 +100,23 @@ def champion_rankings(project: Project, df: pd.DataFrame, campaigns: list[str],
     return {name: scored[col] for name, col in RANKINGS.items() if scored[col].notna().any()}
 
 
+def uplift_dataset(project: Project, problem: ProblemConfig, *, engine: str = "duckdb",
+                   out: Path | None = None) -> Dataset:
+    """The uplift problem's rows (``churnkit build`` and ``train`` alike), written beside the
+    other training sets with their manifest."""
+    con = connect(engine, project.config.ingest.duckdb_memory_limit)
+    events, users = project.tables(con)
+    assignments = workspace_assignments(con, project.workspace)
+    if assignments is None:
+        raise ChurnkitError(f"{problem.name}: no campaign assignments in the workspace to learn from (ingest them "
+                            "with the events: a source with an assignments: table, or ingest --assignments FILE)")
+    assert problem.uplift is not None
+    controls = randomised_controls(project, assignments, problem.uplift.campaigns)
+    df, manifest = uplift_rows(events, users, assignments, controls, problem, fingerprint(events))
+    path = write_dataset(df, manifest, Path(out) if out else project.workspace.dataset_path(problem.name))
+    return Dataset(df, manifest, path)
+
+
 def train_uplift(project: Project, problem: ProblemConfig, seed: int,
                  progress: Callable[[str], None] | None = None) -> UpliftOutcome:
     """Build the rows, fit and judge, log and register a challenger (see the module doc)."""
@@ -105,17 +124,9 @@ def train_uplift(project: Project, problem: ProblemConfig, seed: int,
     assert problem.uplift is not None
     uri = project.open_tracking()
     tracking.mark_abandoned(problem.name)
-    con = project.connect()
-    events, users = project.tables(con)
-    assignments = workspace_assignments(con, project.workspace)
-    if assignments is None:
-        raise ChurnkitError(f"{problem.name}: no campaign assignments in the workspace to learn from (ingest them "
-                            "with the events: a source with an assignments: table, or ingest --assignments FILE)")
     say("training rows")
-    controls = randomised_controls(project, assignments, problem.uplift.campaigns)
-    fp = fingerprint(events)
-    df, manifest = uplift_rows(events, users, assignments, controls, problem, fp)
-    dataset = write_dataset(df, manifest, project.workspace.dataset_path(problem.name))
+    data = uplift_dataset(project, problem)
+    df, manifest, dataset = data.frame, data.manifest, data.path
     truth = true_effects(project, df, problem.uplift.outcome)
     notes: list[str] = []
     _, held_out = split_campaigns(df, problem.uplift.holdout_campaigns)
@@ -139,7 +150,7 @@ def train_uplift(project: Project, problem: ProblemConfig, seed: int,
             test_metrics={"model": fit.metrics}, best_params={"learner": fit.learner, **problem.model.params})
         ref = tracking.log_model(fit.model, name="model", manifest=stored, X_example=X.head(5))
         version = tracking.register(ref.run_id, problem.name, metrics=fit.metrics,
-                                    tags={"test_campaigns": ",".join(fit.test_campaigns), "learner": fit.learner})
+                                    tags={TEST_CAMPAIGNS_TAG: ",".join(fit.test_campaigns), "learner": fit.learner})
         predictions = project.workspace.test_predictions_path(problem.name, run.run_id)
         write_table_with_meta(fit.test, evaluation(fit), predictions, predictions.with_suffix(".json"))
         write_table_with_meta(fit.curve, {"problem": problem.name}, predictions.with_name("qini_curve.parquet"),

@@ -14,10 +14,11 @@ from typing import Any, Literal
 Direction = Literal["maximize", "minimize"]
 
 HEADLINE: dict[str, tuple[str, float]] = {"churn": ("roc_auc", 0.5), "purchase": ("roc_auc", 0.5),
-                                          "revenue": ("gini_norm", 0.0)}
+                                          "revenue": ("gini_norm", 0.0), "uplift": ("qini", 0.0)}
 """Per kind, the metric a model is judged by (higher is better) and its no-skill floor:
 ``promote`` compares it on the challenger's test cutoffs (ranking is what lists use), and
-the training report gives the share of a reference's headroom above the floor a model reaches."""
+the training report gives the share of a reference's headroom above the floor a model reaches.
+An uplift model is judged by its Qini coefficient on the challenger's held-out campaigns."""
 
 
 @dataclass(frozen=True)
