@@ -79,6 +79,9 @@ def test_train_registers_a_model_judged_on_the_latest_campaign(workspace, churnk
     assert set(test["campaign_id"]) == {"cmp04_coupon"}
     np.testing.assert_allclose(loaded.model.predict(test), test["uplift"])  # the registered model, reloaded
     assert loaded.metrics["qini_low"] <= loaded.metrics["qini"] <= loaded.metrics["qini_high"]
+    promoted = churnkit("--workspace", str(workspace.root), "promote", "--problem", "uplift_28")
+    assert promoted.returncode == 0, promoted.stderr
+    assert "qini" in promoted.stdout and "champion is version 1" in " ".join(promoted.stdout.split())
     # the held-out campaign's report shows the model's Qini curve and budget curve
     from churnkit.flows.report import campaign as campaign_report
 
