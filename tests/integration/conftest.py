@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from churnkit.cli import app
 from churnkit.config import SimulateSettings
 from churnkit.contracts import as_of_cutoff
 from churnkit.flows.ingest import ingest
@@ -75,6 +77,19 @@ def _run_churnkit(*args: str, cwd: Path | None = None) -> subprocess.CompletedPr
     exe = Path(sys.executable).with_name("churnkit")
     env = {k: v for k, v in os.environ.items() if k != "CHURNKIT_DEBUG"}
     return subprocess.run([str(exe), *args], check=False, capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+
+
+def _run_in_process(*args: str) -> subprocess.CompletedProcess:
+    res = CliRunner().invoke(app, [str(a) for a in args])
+    return subprocess.CompletedProcess(["churnkit", *args], res.exit_code, res.stdout, res.stderr)
+
+
+@pytest.fixture(scope="session")
+def cli() -> Callable[..., subprocess.CompletedProcess]:
+    """The real Typer app in this process: the same parsing, flows and one-line errors as the
+    console script without a fresh interpreter's start-up (seconds a call); use ``churnkit``
+    where the process itself matters."""
+    return _run_in_process
 
 
 @pytest.fixture(scope="session")

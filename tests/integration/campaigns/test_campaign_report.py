@@ -67,10 +67,10 @@ def test_a_real_browser_renders_the_campaign_report(made):
     assert not [c for c in console if "error" in c.lower() or "Uncaught" in c], console
 
 
-def test_report_campaign_from_the_cli(made, churnkit):
+def test_report_campaign_from_the_cli(made, churnkit, cli):
     ws, cid, _ = made
     run = churnkit("--workspace", str(ws.root), "report", "campaign", cid)
     assert run.returncode == 0, run.stderr
     assert "campaign report for" in run.stdout and ws.campaign_report_path(cid).exists()
-    bad = churnkit("--workspace", str(ws.root), "report", "campaign", "nope")
+    bad = cli("--workspace", str(ws.root), "report", "campaign", "nope")
     assert bad.returncode == 1 and "no campaign 'nope'" in bad.stderr

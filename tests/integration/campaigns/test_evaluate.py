@@ -47,14 +47,14 @@ def test_every_campaign_gets_a_tidy_table_near_the_truth(workspace):
     assert sum(not r.meta["complete"] for r in results) == 1
 
 
-def test_control_must_be_declared_and_ids_must_exist(workspace, churnkit):
+def test_control_must_be_declared_and_ids_must_exist(workspace, churnkit, cli):
     bad = churnkit("--workspace", str(workspace.root), "campaign", "evaluate", "nope")
     assert bad.returncode == 1 and bad.stderr.strip().count("\n") == 0 and "no campaign 'nope'" in bad.stderr
     ids = [r.campaign_id for r in evaluate(Project.at(workspace))]
     config = ChurnkitConfig.model_validate({"campaigns": {"control": {ids[0]: "holdout"}}})
     with pytest.raises(Exception, match="control arm .holdout.*has no users"):
         evaluate(Project.at(workspace, config), ids[:1])
-    run = churnkit("--workspace", str(workspace.root), "campaign", "evaluate", ids[0])
+    run = cli("--workspace", str(workspace.root), "campaign", "evaluate", ids[0])
     assert run.returncode == 0, run.stderr
     text = " ".join(run.stdout.split())
     assert f"campaign {ids[0]}" in text and "control control" in text and "retained" in text and "SRM p" in text

@@ -103,17 +103,17 @@ def test_new_alerts_go_to_the_webhook_and_a_dead_hook_is_a_note(incident_ws, tmp
     assert ws2.alerts_path.exists()
 
 
-def test_alerts_from_the_cli(incident_ws, churnkit):
+def test_alerts_from_the_cli(incident_ws, churnkit, cli):
     run = churnkit("--workspace", str(incident_ws.root), "alerts")
     assert run.returncode == 0, run.stderr
     aid = next(i for i in alerts_flow.read_ledger(Project.at(incident_ws))["id"] if i.endswith("2024-04-10"))
-    ack = churnkit("--workspace", str(incident_ws.root), "alerts", "ack", aid, "--by", "ops", "--note", "tracking outage")
+    ack = cli("--workspace", str(incident_ws.root), "alerts", "ack", aid, "--by", "ops", "--note", "tracking outage")
     assert ack.returncode == 0 and "acknowledged by ops (tracking outage)" in " ".join(ack.stdout.split())
-    listed = churnkit("--workspace", str(incident_ws.root), "alerts", "list", "--status", "acknowledged")
+    listed = cli("--workspace", str(incident_ws.root), "alerts", "list", "--status", "acknowledged")
     assert aid in "".join(listed.stdout.split())
-    done = churnkit("--workspace", str(incident_ws.root), "alerts", "resolve", aid, "--by", "ops")
+    done = cli("--workspace", str(incident_ws.root), "alerts", "resolve", aid, "--by", "ops")
     assert done.returncode == 0 and "resolved" in done.stdout
-    again = churnkit("--workspace", str(incident_ws.root), "alerts", "ack", aid)
+    again = cli("--workspace", str(incident_ws.root), "alerts", "ack", aid)
     assert again.returncode == 1 and again.stderr.strip().count("\n") == 0 and "is resolved" in again.stderr
-    unknown = churnkit("--workspace", str(incident_ws.root), "alerts", "resolve", "nope")
+    unknown = cli("--workspace", str(incident_ws.root), "alerts", "resolve", "nope")
     assert unknown.returncode == 1 and "no alert 'nope'" in unknown.stderr
