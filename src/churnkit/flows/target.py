@@ -27,7 +27,7 @@ from churnkit.errors import ChurnkitError
 from churnkit.flows.lists import pseudonym_key
 from churnkit.flows.project import Project
 from churnkit.io import tracking
-from churnkit.io.artifacts import list_format, to_json, write_list
+from churnkit.io.artifacts import list_format, publish, to_json, write_list
 from churnkit.scoring.explain.facts import Explainer
 from churnkit.scoring.explain.reasons import reason_codes, reasons_frame
 from churnkit.scoring.lists import with_pseudonyms
@@ -132,7 +132,8 @@ def run_target(
     path = write_list(shown, Path(out) if out else project.workspace.list_path(f"target_{spec.name}", date, chosen_fmt),
                       chosen_fmt)
     meta_path = path.with_name(path.name + ".json")
-    meta_path.write_text(to_json(summary), encoding="utf-8")
+    with publish({"meta": meta_path}) as staged:
+        staged["meta"].write_text(to_json(summary), encoding="utf-8")
     return TargetOutcome(chosen, path, meta_path, summary, date, model_name)
 
 
