@@ -75,6 +75,15 @@ class FeatureStats(_Stored):
     q90: float | None = None
     mean: float | None = None
     missing_share: float = 0.0
+    low: float | None = None
+    """The smallest and largest value seen in training (``high``): what "out of range" means."""
+    high: float | None = None
+    edges: tuple[float, ...] = ()
+    """Distinct decile cut points of the values seen in training; with ``shares`` (the share
+    of those values in ``(-inf, e1], (e1, e2], ..., (ek, inf)``) the distribution drift checks
+    compare a scored population with. Ties are exact: a feature that is 0 for 80% of users
+    has a first bin of share 0.8. Empty in profiles written before version 2."""
+    shares: tuple[float, ...] = ()
 
 
 class PopulationProfile(_Stored):

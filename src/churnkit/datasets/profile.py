@@ -15,8 +15,10 @@ import pandas as pd
 from churnkit.datasets.manifest import FeatureStats, PopulationProfile
 from churnkit.errors import ChurnkitError
 
-PROFILE_VERSION = 1
+PROFILE_VERSION = 2
+"""2: adds each feature's range and decile bins (for drift)."""
 QUANTILES = {"q10": 0.1, "q25": 0.25, "median": 0.5, "q75": 0.75, "q90": 0.9}
+DECILES = np.linspace(0.1, 0.9, 9)
 
 
 def population_profile(df: pd.DataFrame, names: Sequence[str]) -> PopulationProfile:
@@ -35,8 +37,24 @@ def population_profile(df: pd.DataFrame, names: Sequence[str]) -> PopulationProf
     features = {}
     for j, name in enumerate(names):
         stats = {k: _json_float(qs[i, j]) for i, k in enumerate(QUANTILES)}
-        features[name] = FeatureStats(**stats, mean=_json_float(mean[j]), missing_share=float(share_missing[j]))
+        features[name] = FeatureStats(**stats, mean=_json_float(mean[j]), missing_share=float(share_missing[j]),
+                                      **_bins(x[present[:, j], j]))
     return PopulationProfile(version=PROFILE_VERSION, rows=len(x), features=features)
+
+
+def _bins(values: np.ndarray) -> dict[str, object]:
+    """Range, distinct decile edges and the share of the values in each bin (see FeatureStats)."""
+    if not len(values):
+        return {}
+    edges = np.unique(np.quantile(values, DECILES))
+    shares = np.bincount(bin_index(values, edges), minlength=len(edges) + 1) / len(values)
+    return {"low": float(values.min()), "high": float(values.max()), "edges": tuple(float(e) for e in edges),
+            "shares": tuple(float(v) for v in shares)}
+
+
+def bin_index(values: np.ndarray, edges: Sequence[float]) -> np.ndarray:
+    """The bin of each value: 0 for ``<= edges[0]``, i for ``(edges[i-1], edges[i]]``, len(edges) above."""
+    return np.searchsorted(np.asarray(edges, dtype="float64"), values, side="left")
 
 
 def _json_float(v: float) -> float | None:

@@ -195,9 +195,14 @@ def test_population_profile_is_json_and_right():
     df["is_vip"] = np.nan
     prof = json.loads(population_profile(df, NAMES).model_dump_json())
     assert prof["rows"] == 11
-    assert prof["features"]["widgets_30d"] | {} == {
-        "q10": 1.0, "q25": 2.5, "median": 5.0, "q75": 7.5, "q90": 9.0, "mean": 5.0, "missing_share": 0.0
+    assert {k: prof["features"]["widgets_30d"][k] for k in ("q10", "q25", "median", "q75", "q90", "mean",
+                                                            "missing_share", "low", "high")} == {
+        "q10": 1.0, "q25": 2.5, "median": 5.0, "q75": 7.5, "q90": 9.0, "mean": 5.0, "missing_share": 0.0,
+        "low": 0.0, "high": 10.0,
     }
+    assert prof["features"]["widgets_30d"]["edges"] == pytest.approx([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0])
+    assert sum(prof["features"]["widgets_30d"]["shares"]) == pytest.approx(1.0)
+    assert prof["features"]["is_vip"]["edges"] == []
     assert prof["features"]["avg_order_value"]["median"] == 7.5
     assert prof["features"]["avg_order_value"]["missing_share"] == pytest.approx(5 / 11)
     assert prof["features"]["is_vip"]["median"] is None

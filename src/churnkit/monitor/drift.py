@@ -1,0 +1,105 @@
+"""Has the scored population moved away from the one a model learnt from? Per feature.
+
+The reference is the model's own training profile (:class:`~churnkit.datasets.manifest.
+PopulationProfile`, saved with every model: reasons already compare users with it), so no
+training data needs to be kept or read. Per feature:
+
+- **PSI** (population stability index) over the training deciles:
+  ``sum((now - then) * ln(now / then))`` with both shares floored at 1e-4. The usual reading:
+  below 0.1 stable, 0.1-0.25 a moderate move, above 0.25 a large one.
+- **Chi-square** goodness of fit of the scored counts in those bins against the training
+  shares: whether the move is beyond sampling noise. With many users a tiny move is
+  "significant", so a feature is flagged for its distribution only when both the PSI is
+  above its threshold and the p-value below its own.
+- **Missing share** now against then: an upstream field that breaks shows here first.
+- **Out of range**: the share of values below the smallest or above the largest value seen
+  in training (a unit change, a doubled count).
+
+Pure: frames in, a table out. Thresholds are a :class:`DriftThresholds`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from churnkit.datasets.manifest import FeatureStats, PopulationProfile
+from churnkit.datasets.profile import bin_index
+from churnkit.errors import ChurnkitError
+
+FLOOR = 1e-4
+"""Shares below this are read as this in PSI: an empty bin would make it infinite."""
+
+
+@dataclass(frozen=True)
+class DriftThresholds:
+    psi: float = 0.2
+    p_value: float = 0.001
+    missing_increase: float = 0.1
+    """Flag when the missing share grows by more than this (absolute)."""
+    out_of_range: float = 0.05
+    """Flag when more than this share of values lies outside the training range."""
+
+
+COLUMNS = ("feature", "psi", "p_value", "missing_then", "missing_now", "out_of_range", "rows", "drifted", "why")
+
+
+def psi(expected: Sequence[float], actual: Sequence[float], floor: float = FLOOR) -> float:
+    """Population stability index of ``actual`` shares against ``expected`` (same bins)."""
+    e = np.maximum(np.asarray(expected, dtype="float64"), floor)
+    a = np.maximum(np.asarray(actual, dtype="float64"), floor)
+    if e.shape != a.shape:
+        raise ChurnkitError(f"psi: {e.size} expected shares but {a.size} actual ones")
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def one_feature(name: str, ref: FeatureStats, values: np.ndarray,
+                thresholds: DriftThresholds = DriftThresholds()) -> dict[str, object]:
+    """The drift row of one feature (see the module doc)."""
+    v = np.asarray(values, dtype="float64")
+    present = v[~np.isnan(v)]
+    missing_now = 1.0 - present.size / v.size if v.size else float("nan")
+    row: dict[str, object] = {"feature": name, "psi": np.nan, "p_value": np.nan, "missing_then": ref.missing_share,
+                              "missing_now": missing_now, "out_of_range": np.nan, "rows": int(v.size)}
+    why = []
+    if ref.edges and present.size:
+        counts = np.bincount(bin_index(present, ref.edges), minlength=len(ref.edges) + 1)
+        expected = np.asarray(ref.shares, dtype="float64")
+        row["psi"] = psi(expected, counts / present.size)
+        f_exp = np.maximum(expected, FLOOR)
+        row["p_value"] = float(stats.chisquare(counts, f_exp / f_exp.sum() * present.size).pvalue) \
+            if len(counts) > 1 else 1.0
+        if row["psi"] > thresholds.psi and row["p_value"] < thresholds.p_value:
+            why.append(f"distribution moved (PSI {row['psi']:.2f})")
+    if ref.low is not None and ref.high is not None and present.size:
+        row["out_of_range"] = float(np.mean((present < ref.low) | (present > ref.high)))
+        if row["out_of_range"] > thresholds.out_of_range:
+            why.append(f"{row['out_of_range']:.0%} outside the training range [{ref.low:g}, {ref.high:g}]")
+    if v.size and missing_now - ref.missing_share > thresholds.missing_increase:
+        why.append(f"missing {ref.missing_share:.0%} -> {missing_now:.0%}")
+    row["drifted"] = bool(why)
+    row["why"] = "; ".join(why)
+    return row
+
+
+def feature_drift(profile: PopulationProfile, current: pd.DataFrame, names: Sequence[str] | None = None,
+                  thresholds: DriftThresholds = DriftThresholds()) -> pd.DataFrame:
+    """One row per feature of ``profile`` (or ``names``) present in ``current``: PSI, the
+    chi-square p-value, missing shares then and now, out-of-range share, whether it drifted
+    and why; the largest PSI first. Profiles written before version 2 have no bins: their
+    rows carry missing shares only."""
+    names = list(names if names is not None else profile.features)
+    unknown = [n for n in names if n not in profile.features]
+    if unknown:
+        raise ChurnkitError(f"drift: the training profile has no feature {unknown[0]!r}")
+    absent = [n for n in names if n not in current.columns]
+    if absent:
+        raise ChurnkitError(f"drift: the scored rows lack feature {absent[0]!r}")
+    rows = [one_feature(n, profile.features[n], current[n].to_numpy("float64"), thresholds) for n in names]
+    out = pd.DataFrame(rows, columns=list(COLUMNS))
+    return out.sort_values(["drifted", "psi"], ascending=[False, False], na_position="last",
+                           kind="mergesort").reset_index(drop=True)
