@@ -29,11 +29,13 @@ sys.path.insert(0, str(ROOT / "src"))
 from churnkit.campaigns.abtest import results_table
 from churnkit.campaigns.outcomes import outcomes
 from churnkit.config import SimulateSettings
+from churnkit.flows.uplift import TRUE_EFFECT
 from churnkit.io.warehouse import duckdb_connection
 from churnkit.simulate import simulate
 
 WINDOW = 28
-TRUTH = {"retained": ("effect_churn", -1.0), "converted": ("effect_purchase", 1.0)}
+TRUTH = {m: TRUE_EFFECT[m] for m in ("retained", "converted")}
+"""The simulator's individual-effect column (and sign) of each metric read here: the uplift flow's mapping."""
 EXCLUDE = ["push_sent", "refund"]
 
 

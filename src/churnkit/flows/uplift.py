@@ -27,7 +27,7 @@ from churnkit.datasets.profile import population_profile
 from churnkit.datasets.span import fingerprint
 from churnkit.errors import ChurnkitError
 from churnkit.flows.build import Dataset, write_dataset
-from churnkit.flows.campaigns import control_of
+from churnkit.flows.campaigns import control_of, design_of
 from churnkit.flows.project import Project
 from churnkit.flows.score import scores_on_days
 from churnkit.io import tracking
@@ -55,19 +55,19 @@ class UpliftOutcome:
 
 
 def randomised_controls(project: Project, assignments: Any, patterns: list[str] | None) -> dict[str, str]:
-    """Campaign id -> control variant for every campaign the problem learns from."""
-    arms = assignments.select(*[c for c in ("campaign_id", "variant", "is_control", "design")
-                                if c in assignments.columns]).distinct().execute()
+    """Campaign id -> control variant for every campaign the problem learns from: those
+    matching ``patterns`` whose design (:func:`~churnkit.flows.campaigns.design_of`: the
+    config's, else the table's) is randomised."""
+    arms = assignments.select("campaign_id", "variant", "is_control", "design").distinct().execute()
     arms["campaign_id"] = arms["campaign_id"].astype(str)
     known = sorted(arms["campaign_id"].unique())
-    chosen = [c for c in known if patterns is None or any(fnmatch.fnmatchcase(c, p) for p in patterns)]
-    if "design" in arms.columns:
-        targeted = set(arms.loc[arms["design"].astype(str) == "targeted", "campaign_id"])
-        chosen = [c for c in chosen if c not in targeted]
+    settings = project.config.campaigns
+    declared = arms.groupby("campaign_id")["design"].max()
+    chosen = [c for c in known if (patterns is None or any(fnmatch.fnmatchcase(c, p) for p in patterns))
+              and design_of(c, declared.get(c), settings) == "randomised"]
     if not chosen:
         raise ChurnkitError(f"no randomised campaign matches {patterns} (known: {', '.join(known) or 'none'})")
-    configured = project.config.campaigns.control
-    return {c: control_of(c, arms[arms["campaign_id"] == c], configured) for c in chosen}
+    return {c: control_of(c, arms[arms["campaign_id"] == c], settings.control) for c in chosen}
 
 
 def true_effects(project: Project, df: pd.DataFrame, outcome: str) -> pd.Series | None:
