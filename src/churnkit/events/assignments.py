@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -36,7 +35,7 @@ from churnkit.contracts import ASSIGNMENT_COLUMNS, ASSIGNMENTS_ARROW_SCHEMA, MAX
 from churnkit.errors import InputFileError
 from churnkit.events.files import InputFile, infer_format
 from churnkit.events.mapping import field_values, text_field
-from churnkit.events.readers import ParquetReader, RawChunk, Reader, open_reader
+from churnkit.events.readers import ParquetReader, RawChunk, open_reader
 from churnkit.events.schema import (
     BAD_CONTROL,
     BAD_HORIZON,
@@ -49,7 +48,7 @@ from churnkit.events.schema import (
     TEXT_TOO_LONG,
     TIMESTAMP_OUT_OF_RANGE,
 )
-from churnkit.events.store import QuarantineWriter, _sql_path, one, run
+from churnkit.events.store import _sql_path, one, run
 from churnkit.events.tables import StagedTable, quote_ident
 from churnkit.events.timestamps import parse_timestamps
 from churnkit.events.validate import describe_spec, iso_utc
@@ -136,22 +135,9 @@ class AssignmentsTable(StagedTable):
 
     name = "assignments"
 
-    def __init__(
-        self,
-        file: InputFile,
-        spec: AssignmentsTableSource,
-        reader: Reader,
-        *,
-        min_us: int,
-        as_of_us: int,
-        stage: Path,
-        con: duckdb.DuckDBPyConnection,
-        quarantine: QuarantineWriter,
-    ) -> None:
-        super().__init__(file, spec, reader, min_us=min_us, as_of_us=as_of_us, stage=stage, con=con,
-                         quarantine=quarantine)
+    def _prepare(self) -> None:
         self.schema = ASSIGNMENTS_ARROW_SCHEMA
-        self._lookup = read_lookup(spec.lookup) if spec.lookup is not None else None
+        self._lookup = read_lookup(self.spec.lookup) if self.spec.lookup is not None else None
 
     def _with_lookup(self, cols: dict[str, pa.Array], clean: bool) -> dict[str, pa.Array]:
         """The chunk's columns and the lookup table's, matched on its key (null where the key

@@ -78,6 +78,10 @@ class StagedTable:
         self.con, self.quarantine = con, quarantine
         self.result = TableResult()
         self._parts = 0
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """What a table of this kind derives from ``self.spec`` (its Arrow schema at least)."""
 
     def load(self) -> None:
         for chunk in self.reader.chunks():

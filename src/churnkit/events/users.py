@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -20,16 +19,15 @@ import pyarrow.parquet as pq
 from churnkit.config import FieldSpec, UsersTableSource
 from churnkit.contracts import UTC_US, users_arrow_schema
 from churnkit.errors import ConfigError
-from churnkit.events.files import InputFile
 from churnkit.events.mapping import field_values, text_field
-from churnkit.events.readers import RawChunk, Reader
+from churnkit.events.readers import RawChunk
 from churnkit.events.schema import (
     BAD_TIMESTAMP,
     CONFLICTING_USER_ID,
     MISSING_USER_ID,
     TIMESTAMP_OUT_OF_RANGE,
 )
-from churnkit.events.store import QuarantineWriter, _sql_path, one, run
+from churnkit.events.store import _sql_path, one, run
 from churnkit.events.tables import StagedTable, quote_ident
 from churnkit.events.timestamps import parse_timestamps
 from churnkit.events.validate import describe_spec, iso_utc
@@ -60,21 +58,8 @@ class UsersTable(StagedTable):
 
     name = "users"
 
-    def __init__(
-        self,
-        file: InputFile,
-        spec: UsersTableSource,
-        reader: Reader,
-        *,
-        min_us: int,
-        as_of_us: int,
-        stage: Path,
-        con: duckdb.DuckDBPyConnection,
-        quarantine: QuarantineWriter,
-    ) -> None:
-        super().__init__(file, spec, reader, min_us=min_us, as_of_us=as_of_us, stage=stage, con=con,
-                         quarantine=quarantine)
-        self.attributes = list(spec.attributes)
+    def _prepare(self) -> None:
+        self.attributes = list(self.spec.attributes)
         self.schema = users_arrow_schema(self.attributes)
 
     def _chunk(
