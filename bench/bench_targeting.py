@@ -20,6 +20,7 @@ the sum of the simulator's true individual effects of those users (net revenue o
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -42,7 +43,8 @@ from churnkit.flows.uplift import train_uplift
 from churnkit.training.fit import TrainOptions
 
 
-def one_seed(seed: int, users: int, days: int, trials: int, problems: list[str], root: Path) -> list[pd.DataFrame]:
+def one_seed(seed: int, users: int, days: int, trials: int, problems: list[str], root: Path,
+             params: dict | None = None) -> list[pd.DataFrame]:
     project = Project.at(root / f"seed{seed}", load_churnkit_config(None))
     params = SimulateSettings(users=users, days=days, seed=seed)
     simulate_to(params, project.workspace.simulation_dir)
@@ -52,7 +54,11 @@ def one_seed(seed: int, users: int, days: int, trials: int, problems: list[str],
         promote_problem(project, name)
     out = []
     for name in problems:
-        fit = train_uplift(project, project.problem(name), seed).fit
+        problem = project.problem(name)
+        if params is not None:  # the learners' LightGBM settings instead of the preset's
+            model = problem.model.model_copy(update={"params": params})
+            problem = problem.model_copy(update={"model": model})
+        fit = train_uplift(project, problem, seed).fit
         m = fit.metrics
         print(f"seed {seed} {name}: learner {fit.learner}, held out {fit.test_campaigns}, Qini {m['qini']:.3f} "
               f"[{m['qini_low']:.3f}, {m['qini_high']:.3f}], correlation with the truth "
@@ -70,12 +76,15 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--trials", type=int, default=3)
     ap.add_argument("--problems", default="uplift_revenue_28,uplift_28")
+    ap.add_argument("--params", type=json.loads, default=None,
+                    help="JSON LightGBM parameters replacing the presets' (e.g. '{}': the learners' own defaults).")
     args = ap.parse_args()
     start = time.perf_counter()
     frames = []
     with tempfile.TemporaryDirectory(prefix="bench-targeting-") as tmp:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
-            frames += one_seed(seed, args.users, args.days, args.trials, args.problems.split(","), Path(tmp))
+            frames += one_seed(seed, args.users, args.days, args.trials, args.problems.split(","), Path(tmp),
+                              args.params)
     df = pd.concat(frames, ignore_index=True)
     print(f"\n{args.seeds} seeds x {args.users} users x {args.days} days ({time.perf_counter() - start:.0f} s)")
     for name, g in df.groupby("problem", sort=False):
