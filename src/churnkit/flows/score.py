@@ -76,11 +76,7 @@ def scores_on_days(project: Project, rows: pd.DataFrame, columns: Sequence[str],
     out = pd.DataFrame(np.nan, index=rows.index, columns=list(columns), dtype="float64")
     ids = rows["user_id"].astype(str)
     for day in sorted(set(rows["day"])):
-        if len(scorer.models) == 1:  # one model: its outputs alone, no reasons to compute
-            frame = next(iter(scorer.features(events, users, day).values()))
-            scores = scorer.predict(frame).assign(user_id=frame["user_id"].to_numpy())
-        else:
-            scores = scorer.score_as_of(events, users, day)
+        scores = scorer.score_as_of(events, users, day, reasons=0)  # the scores alone: no SHAP
         scores = scores.set_index(scores["user_id"].astype(str))
         at = (rows["day"] == day).to_numpy()
         for c in columns:

@@ -228,8 +228,10 @@ class Scorer:
             out[model_version_column(role)] = rm.version
         return out
 
-    def score_as_of(self, events: Any, users: Any, as_of: dt.date, progress: Progress | None = None) -> pd.DataFrame:
-        """Batch: everyone with activity before ``as_of`` in the tables, which must cover it."""
+    def score_as_of(self, events: Any, users: Any, as_of: dt.date, progress: Progress | None = None,
+                    reasons: int | None = None) -> pd.DataFrame:
+        """Batch: everyone with activity before ``as_of`` in the tables, which must cover it.
+        ``reasons`` overrides the configured number (0: scores only, no SHAP)."""
         say = progress or (lambda _m: None)
         data_span(events).check_as_of(as_of)
         say("features")
@@ -238,10 +240,10 @@ class Scorer:
             self.fit_segmenter(frames)
         if self.stages is None:
             self.fit_stages(events, as_of)
-        if self.reason_basis is None:
+        if self.reason_basis is None and reasons != 0:
             self.fit_reason_basis(frames)
         say("scores and reasons")
-        return self.score_features(frames, as_of=as_of)
+        return self.score_features(frames, as_of=as_of, reasons=reasons)
 
     def fit_segmenter(self, frames: Mapping[str, pd.DataFrame]) -> RFMSegmenter | None:
         """RFM cut points from the buyers in these feature rows, kept for later calls (none
