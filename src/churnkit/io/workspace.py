@@ -224,12 +224,39 @@ class Workspace:
         """A campaign's Qini curves on its held-out split, one per treatment arm."""
         return self.campaign_results_path(campaign_id).with_name("qini.parquet")
 
+    # -- model monitoring -------------------------------------------------------------
+
+    @property
+    def monitor_dir(self) -> Path:
+        return self.root / "monitor"
+
+    def monitor_history_path(self, problem: str) -> Path:
+        """One row per scoring run a problem's model scored: drift, expected and realised
+        performance, advice (columns: ``churnkit.monitor.history.COLUMNS``)."""
+        return self.monitor_dir / problem / "history.parquet"
+
+    def drift_path(self, problem: str, as_of: dt.date | str) -> Path:
+        """Per-feature (and per-score) drift of one scoring run against the model's training profile."""
+        return self.monitor_dir / problem / f"drift_{_day(as_of)}.parquet"
+
+    def realised_segments_path(self, problem: str, as_of: dt.date | str) -> Path:
+        """Realised vs predicted of one scoring run by lifecycle stage and RFM tier."""
+        return self.monitor_dir / problem / f"segments_{_day(as_of)}.parquet"
+
+    def model_card_path(self, problem: str, version: int) -> Path:
+        """A model version's card (self-contained HTML)."""
+        return self.reports_dir / f"model_{problem}_v{version}.html"
+
     # -- MLflow -----------------------------------------------------------------------
 
     @property
     def mlflow_db(self) -> Path:
         """The embedded tracking store; its artefacts live in ``mlartifacts`` beside it."""
         return self.root / "mlflow.db"
+
+
+def _day(as_of: dt.date | str) -> str:
+    return as_of.isoformat() if isinstance(as_of, dt.date) else str(as_of)
 
 
 def data_layout(version: Path) -> dict[str, Path]:

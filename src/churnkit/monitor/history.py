@@ -1,0 +1,33 @@
+"""The monitoring history of one problem: one row per scoring run its model scored.
+
+Written by ``churnkit monitor`` (``Workspace.monitor_history_path``), read by the model card
+and the weekly report. A row is first written while the run's outcomes are still to come
+(``status`` "awaiting outcomes": drift and the expected headline only) and rewritten once
+the log reaches ``outcomes_on`` (``status`` "realised": every ``realised_<metric>`` too).
+
+Columns (``COLUMNS``, then one ``realised_<metric>`` per key of
+:func:`churnkit.metrics.classifier_metrics` or :func:`churnkit.metrics.ltv_metrics`):
+
+- ``as_of`` (ISO date), ``problem``, ``role`` (churn, purchase, ltv), ``kind``, ``version``,
+  ``scores_file`` (name), ``users`` (scored users inside the model's population);
+- ``headline`` (roc_auc for classifiers, gini_norm for revenue) and ``test_value`` (its value
+  on the model's test cutoffs at training);
+- drift: ``features_checked``, ``features_drifted``, ``drifted_features`` and
+  ``drifted_drivers`` (comma-separated; drivers are the model's top features by mean |SHAP|),
+  ``score_psi``, ``score_drifted``;
+- ``expected_value``: the headline expected from the calibrated scores alone, before
+  outcomes (classifiers; NaN for revenue);
+- ``status``, ``outcomes_on`` (ISO date the outcome window closes), ``realised_value``,
+  ``predicted_total`` and ``realised_total`` (churners / buyers / revenue), ``drop``
+  (``test_value`` minus the realised value, or the expected one before outcomes);
+- ``retrain_advised`` (bool) and ``why`` (one line).
+"""
+
+from __future__ import annotations
+
+COLUMNS = ("as_of", "problem", "role", "kind", "version", "scores_file", "users", "headline", "test_value",
+           "features_checked", "features_drifted", "drifted_features", "drifted_drivers", "score_psi",
+           "score_drifted", "expected_value", "status", "outcomes_on", "realised_value", "predicted_total",
+           "realised_total", "drop", "retrain_advised", "why")
+REALISED = "realised"
+AWAITING = "awaiting outcomes"
