@@ -333,6 +333,30 @@ class TargetingSettings(StrictModel):
         return self
 
 
+class MonitorSettings(StrictModel):
+    """``monitor:``: when ``churnkit monitor`` calls a feature or score drifted, and when a
+    model's performance has dropped far enough to open an alert and advise a retrain."""
+
+    psi: float = Field(0.2, gt=0)
+    """A distribution moved when its PSI over the training deciles is above this ..."""
+    p_value: float = Field(0.001, gt=0, lt=1)
+    """... and the chi-square test of the move is below this (a tiny move is "significant"
+    with many users, a large one on few users may be noise: both must hold)."""
+    missing_increase: float = Field(0.10, ge=0, le=1)
+    """Flag a feature whose missing share grew by more than this (absolute)."""
+    out_of_range: float = Field(0.05, ge=0, le=1)
+    """Flag a feature with more than this share of values outside its training range."""
+    margin: float = Field(0.05, gt=0)
+    """A drop of the headline metric (ROC-AUC; normalised Gini for revenue) below its test
+    value by more than this opens an alert: critical once outcomes are realised, a warning
+    when only expected."""
+    drivers: int = Field(10, ge=1)
+    """The model's top features by mean |SHAP| on the scored users: drift in one of them
+    advises a retrain."""
+    sample_rows: int = Field(500, ge=100)
+    """Scored users sampled (seeded) for the drivers' mean |SHAP|."""
+
+
 class ChurnkitConfig(StrictModel):
     """``configs/churnkit.yaml``: where the workspace lives and project defaults."""
 
@@ -347,3 +371,4 @@ class ChurnkitConfig(StrictModel):
     alerts: AlertSettings = AlertSettings()
     campaigns: CampaignSettings = CampaignSettings()
     targeting: TargetingSettings = TargetingSettings()
+    monitor: MonitorSettings = MonitorSettings()

@@ -7,12 +7,18 @@ refunds, as in the features; a revenue label is never below zero (see :func:`lab
 
 from __future__ import annotations
 
-from typing import Literal
+import datetime as dt
+from typing import Any, Literal
 
 import ibis
 import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
 
+from churnkit.config import ProblemConfig
 from churnkit.contracts import LABEL
+from churnkit.errors import ChurnkitError
+from churnkit.features.context import cutoff_table, daily_table
 
 
 def outcome_table(daily: ir.Table, cutoffs: ir.Table, horizon_days: int) -> ir.Table:
@@ -49,3 +55,24 @@ def attach_labels(frame: ir.Table, daily: ir.Table, cutoffs: ir.Table, kind: str
     return j.mutate(**{LABEL: label_expr(j, kind)}).drop(
         "o_user_id", "o_cutoff", "future_activity", "future_purchases", "future_revenue"
     )
+
+
+def outcome_window_complete(as_of: dt.date, horizon_days: int, data_end: dt.date) -> bool:
+    """Whether the log covers ``[as_of, as_of + H)`` (the data end is the day after the last event)."""
+    return as_of + dt.timedelta(days=horizon_days) <= data_end
+
+
+def realised_labels(events: Any, problem: ProblemConfig, as_of: dt.date, user_ids: pd.Series) -> pd.Series:
+    """What happened after a scoring run: each user's ``problem`` label at cutoff ``as_of``
+    (the UTC midnight), by the code that labels training rows (:func:`attach_labels` over the
+    same daily table, activity and horizon); float64, indexed like ``user_ids``. Only
+    meaningful once :func:`outcome_window_complete`."""
+    ids = pd.Series(user_ids).astype(str)
+    daily = daily_table(events, problem.activity.include, problem.activity.exclude)
+    cutoffs = cutoff_table([as_of])
+    frame = ibis.memtable(pd.DataFrame({"user_id": ids.unique()})).cross_join(cutoffs)
+    if problem.kind not in ("churn", "purchase", "revenue"):
+        raise ChurnkitError(f"{problem.name}: a {problem.kind} problem has no per-user label to realise")
+    labelled = attach_labels(frame, daily, cutoffs, problem.kind, problem.horizon_days).select("user_id", LABEL).to_pandas()
+    by_user = labelled.set_index(labelled["user_id"].astype(str))[LABEL]
+    return pd.Series(ids.map(by_user).to_numpy("float64", na_value=np.nan), index=ids.index, name=LABEL)

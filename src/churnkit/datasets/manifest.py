@@ -118,6 +118,9 @@ class Manifest(_Stored):
     plan: dict[str, Any] | None = None
     test_metrics: dict[str, dict[str, float]] | None = None
     best_params: dict[str, Any] | None = None
+    score_profile: FeatureStats | None = None
+    """The model's scores on its own test rows (range, decile bins): what score drift is
+    measured against. None for models trained before monitoring."""
 
     @property
     def feature_names(self) -> list[str]:
@@ -140,10 +143,11 @@ class Manifest(_Stored):
         return [dt.date.fromisoformat(c) for c in self.cutoffs]
 
     def with_model(self, *, profile: PopulationProfile, plan: dict[str, Any],
-                   test_metrics: dict[str, dict[str, float]], best_params: dict[str, Any]) -> Manifest:
-        """This manifest plus what scoring needs from training."""
-        return self.model_copy(update={"population_profile": profile, "plan": plan,
-                                       "test_metrics": test_metrics, "best_params": best_params})
+                   test_metrics: dict[str, dict[str, float]], best_params: dict[str, Any],
+                   score_profile: FeatureStats | None = None) -> Manifest:
+        """This manifest plus what scoring and monitoring need from training."""
+        return self.model_copy(update={"population_profile": profile, "plan": plan, "test_metrics": test_metrics,
+                                       "best_params": best_params, "score_profile": score_profile})
 
     def to_json(self) -> str:
         # json.dumps, not model_dump_json: NaN metrics stay NaN, as every stored manifest has them

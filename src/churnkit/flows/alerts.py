@@ -13,10 +13,10 @@ import pandas as pd
 from churnkit.errors import ChurnkitError
 from churnkit.flows.kpi import compute_kpis, compute_segments, kpi_source, segment_dimensions
 from churnkit.flows.project import Project
-from churnkit.io.artifacts import write_parquet
+from churnkit.io.artifacts import save_parquet
 from churnkit.io.locks import exclusive
 from churnkit.monitor import ledger as L
-from churnkit.monitor.anomalies import judge
+from churnkit.monitor.anomalies import Breach, judge
 from churnkit.monitor.kpis import KPIS
 
 UNITS = {k.name: k.unit for k in KPIS}
@@ -45,11 +45,17 @@ def read_ledger(project: Project) -> pd.DataFrame:
 
 
 def _write(project: Project, table: pd.DataFrame) -> None:
-    path = project.workspace.alerts_path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    write_parquet(table.astype({c: "object" for c in ("first_period", "last_period")}), tmp)
-    tmp.replace(path)
+    save_parquet(table.astype({c: "object" for c in ("first_period", "last_period")}), project.workspace.alerts_path)
+
+
+def record(project: Project, found: list[Breach], grain_of: dict[str, str]) -> tuple[pd.DataFrame, list[str]]:
+    """Breaches into the ledger as alerts (episodes per rule and segment), under its lock:
+    the ledger after, and the ids that are new. KPI rules and model monitoring share it."""
+    alerts = L.episodes(found, grain_of)
+    with exclusive(project.workspace.alerts_lock, "alerts"):
+        merged, new = L.merge(read_ledger(project), alerts, _now())
+        _write(project, merged)
+    return merged, new
 
 
 def check(project: Project, tables: dict[str, pd.DataFrame] | None = None,
@@ -73,10 +79,7 @@ def check(project: Project, tables: dict[str, pd.DataFrame] | None = None,
             dims, _ = segment_dimensions(source, project.config.kpi)
             segments, _ = compute_segments(source, dims, wanted)  # type: ignore[arg-type]
     found = judge(rules, tables, segments or {}, UNITS, ADDITIVE, settings.explain_by)
-    alerts = L.episodes(found, {r.name: r.grain for r in rules})
-    with exclusive(project.workspace.alerts_lock, "alerts"):
-        merged, new = L.merge(read_ledger(project), alerts, _now())
-        _write(project, merged)
+    merged, new = record(project, found, {r.name: r.grain for r in rules})
     outcome = AlertsOutcome(merged, new, project.workspace.alerts_path)
     url = settings.webhook_url
     if url and new:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from churnkit.datasets.labels import outcome_window_complete, realised_labels
 from churnkit.datasets.manifest import Manifest
 from churnkit.datasets.span import data_span
 from churnkit.errors import ChurnkitError
@@ -24,7 +25,7 @@ from churnkit.io import tracking
 from churnkit.io.artifacts import read_json, write_table_with_meta
 from churnkit.io.workspace import scores_meta_path
 from churnkit.scoring.explain import ReasonBasis
-from churnkit.scoring.outcomes import churn_by_stage, outcome_window_complete, realised_churn
+from churnkit.scoring.outcomes import churn_by_stage
 from churnkit.scoring.scorer import RoleModel, Scorer
 from churnkit.scoring.segments import RFMSegmenter
 from churnkit.scoring.stages import StageCuts
@@ -129,7 +130,7 @@ def realised_outcomes(scorer: Scorer, events: Any, scores: pd.DataFrame, as_of: 
     if churn is None or "lifecycle_stage" not in scores or not outcome_window_complete(
             as_of, churn.spec.horizon_days, end):
         return None
-    churned = realised_churn(events, churn.spec, as_of, scores["user_id"])
+    churned = realised_labels(events, churn.spec, as_of, scores["user_id"])
     return churn_by_stage(scores["lifecycle_stage"], churned, churn.spec.horizon_days)
 
 

@@ -90,6 +90,14 @@ def write_parquet(df: pd.DataFrame, path: Path) -> None:
     pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path, compression="zstd")
 
 
+def save_parquet(df: pd.DataFrame, path: Path) -> Path:
+    """``df`` at ``path`` (folders made), all or nothing: a reader never sees half a file."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with publish({"data": Path(path)}) as tmp:
+        write_parquet(df, tmp["data"])
+    return Path(path)
+
+
 def write_table_with_meta(df: pd.DataFrame, meta: Any, path: Path, meta_path: Path) -> tuple[Path, Path]:
     """A Parquet table and the JSON that describes it, moved into place together."""
     with publish({"data": Path(path), "meta": Path(meta_path)}) as tmp:

@@ -15,37 +15,31 @@ training data needs to be kept or read. Per feature:
 - **Out of range**: the share of values below the smallest or above the largest value seen
   in training (a unit change, a doubled count).
 
-Pure: frames in, a table out. Thresholds are a :class:`DriftThresholds`.
+The same test serves a model's score: its reference is the model's scores on its own test
+rows (``Manifest.score_profile``). Pure: frames in, a table out. Thresholds come from the
+project's ``monitor:`` settings (:class:`~churnkit.config.MonitorSettings`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from churnkit.config import MonitorSettings
 from churnkit.datasets.manifest import FeatureStats, PopulationProfile
 from churnkit.datasets.profile import bin_index
 from churnkit.errors import ChurnkitError
 
+DEFAULTS = MonitorSettings()
 FLOOR = 1e-4
 """Shares below this are read as this in PSI: an empty bin would make it infinite."""
 
 
-@dataclass(frozen=True)
-class DriftThresholds:
-    psi: float = 0.2
-    p_value: float = 0.001
-    missing_increase: float = 0.1
-    """Flag when the missing share grows by more than this (absolute)."""
-    out_of_range: float = 0.05
-    """Flag when more than this share of values lies outside the training range."""
-
-
-COLUMNS = ("feature", "psi", "p_value", "missing_then", "missing_now", "out_of_range", "rows", "drifted", "why")
+COLUMNS = ("feature", "psi", "p_value", "missing_then", "missing_now", "out_of_range", "rows", "drifted", "why",
+           "driver_rank")
 
 
 def psi(expected: Sequence[float], actual: Sequence[float], floor: float = FLOOR) -> float:
@@ -58,7 +52,7 @@ def psi(expected: Sequence[float], actual: Sequence[float], floor: float = FLOOR
 
 
 def one_feature(name: str, ref: FeatureStats, values: np.ndarray,
-                thresholds: DriftThresholds = DriftThresholds()) -> dict[str, object]:
+                thresholds: MonitorSettings = DEFAULTS) -> dict[str, object]:
     """The drift row of one feature (see the module doc)."""
     v = np.asarray(values, dtype="float64")
     present = v[~np.isnan(v)]
@@ -83,15 +77,17 @@ def one_feature(name: str, ref: FeatureStats, values: np.ndarray,
         why.append(f"missing {ref.missing_share:.0%} -> {missing_now:.0%}")
     row["drifted"] = bool(why)
     row["why"] = "; ".join(why)
+    row["driver_rank"] = np.nan
     return row
 
 
 def feature_drift(profile: PopulationProfile, current: pd.DataFrame, names: Sequence[str] | None = None,
-                  thresholds: DriftThresholds = DriftThresholds()) -> pd.DataFrame:
+                  drivers: Sequence[str] = (), thresholds: MonitorSettings = DEFAULTS) -> pd.DataFrame:
     """One row per feature of ``profile`` (or ``names``) present in ``current``: PSI, the
     chi-square p-value, missing shares then and now, out-of-range share, whether it drifted
     and why; the largest PSI first. Profiles written before version 2 have no bins: their
-    rows carry missing shares only."""
+    rows carry missing shares only. ``drivers`` (the model's most important features, most
+    important first) gives ``driver_rank``."""
     names = list(names if names is not None else profile.features)
     unknown = [n for n in names if n not in profile.features]
     if unknown:
@@ -101,5 +97,20 @@ def feature_drift(profile: PopulationProfile, current: pd.DataFrame, names: Sequ
         raise ChurnkitError(f"drift: the scored rows lack feature {absent[0]!r}")
     rows = [one_feature(n, profile.features[n], current[n].to_numpy("float64"), thresholds) for n in names]
     out = pd.DataFrame(rows, columns=list(COLUMNS))
+    rank = {name: i + 1 for i, name in enumerate(drivers)}
+    out["driver_rank"] = out["feature"].map(rank).astype("float64")
     return out.sort_values(["drifted", "psi"], ascending=[False, False], na_position="last",
                            kind="mergesort").reset_index(drop=True)
+
+
+def drifted_drivers(table: pd.DataFrame) -> list[str]:
+    """The drifted features among the model's drivers, most important first."""
+    hit = table[table["drifted"] & table["driver_rank"].notna()].sort_values("driver_rank")
+    return hit["feature"].tolist()
+
+
+def mean_abs_contributions(contributions: pd.DataFrame, top: int) -> list[str]:
+    """The ``top`` features by mean |SHAP| (the bias column left out), most important first:
+    what the model leans on for these users, which is what makes a feature's drift matter."""
+    c = contributions.drop(columns="bias", errors="ignore").abs().mean()
+    return c[c > 0].sort_values(ascending=False, kind="mergesort").head(top).index.tolist()

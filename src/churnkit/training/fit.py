@@ -39,6 +39,14 @@ from churnkit.training.promotion import HEADLINE
 from churnkit.training.tuning import TuningResult, tune
 
 
+def score_column(name: str) -> str:
+    """A score's column in the test rows (``score_model``, ``score_rfm``, ...)."""
+    return f"score_{name}"
+
+
+MODEL_SCORE = score_column("model")
+
+
 @dataclass(frozen=True)
 class TrainOptions:
     """What a training run may vary without touching the problem YAML (the CLI options)."""
@@ -103,8 +111,9 @@ class TrainResult:
 
     def model_manifest(self, manifest: Manifest) -> Manifest:
         """The training set's manifest plus what scoring needs from training."""
-        return manifest.with_model(profile=self.profile, plan=self.plan.to_dict(),
-                                   test_metrics=self.metrics, best_params=self.best_params)
+        scores = population_profile(self.test, [MODEL_SCORE]).features[MODEL_SCORE] if len(self.test) else None
+        return manifest.with_model(profile=self.profile, plan=self.plan.to_dict(), test_metrics=self.metrics,
+                                   best_params=self.best_params, score_profile=scores)
 
 
 # --------------------------------------------------------------------------- pieces
@@ -214,7 +223,7 @@ def fit_and_evaluate(
     if truth is not None and "truth" not in true:
         notes.append(f"no simulator truth at the test cutoff(s) {[str(c) for c in plan.test]} for H={problem.horizon_days}")
     for name, s in scores.items():
-        test[f"score_{name}"] = s
+        test[score_column(name)] = s
     metrics = metrics_for(problem.kind, y, scores)
     comparison = compare_with_best(problem.kind, y, scores, metrics, list(base.scores), test["user_id"].to_numpy(),
                                    seed=options.seed)

@@ -7,9 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from churnkit.config import MonitorSettings
 from churnkit.datasets.profile import population_profile
 from churnkit.errors import ChurnkitError
-from churnkit.monitor.drift import DriftThresholds, feature_drift, psi
+from churnkit.monitor.drift import feature_drift, psi
 
 
 def population(n: int, rng: np.random.Generator, shift: float = 0.0) -> pd.DataFrame:
@@ -72,7 +73,7 @@ def test_each_kind_of_break_is_flagged_for_its_reason(profile):
 
 def test_thresholds_decide_and_bad_input_is_one_line(profile):
     now = population(5_000, np.random.default_rng(3), shift=0.1)
-    lax = feature_drift(profile, now, thresholds=DriftThresholds(psi=5.0, missing_increase=1.0, out_of_range=1.0))
+    lax = feature_drift(profile, now, thresholds=MonitorSettings(psi=5.0, missing_increase=1.0, out_of_range=1.0))
     assert not lax["drifted"].any()
     with pytest.raises(ChurnkitError, match="lack feature 'spend'"):
         feature_drift(profile, now.drop(columns="spend"))

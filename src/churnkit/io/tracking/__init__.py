@@ -8,6 +8,7 @@ between major versions. The promotion *policy* is pure and lives in ``training.p
 """
 
 from churnkit.io.tracking.abandoned import mark_abandoned
+from churnkit.io.tracking.monitoring import monitoring_run, set_version_tags, version_model_id
 from churnkit.io.tracking.registry import (
     CHALLENGER,
     CHAMPION,
@@ -77,6 +78,7 @@ __all__ = [
     "log_params",
     "mark_abandoned",
     "model_name",
+    "monitoring_run",
     "open_store",
     "promotion_history",
     "record_decision",
@@ -87,10 +89,12 @@ __all__ = [
     "scoring_run",
     "set_champion",
     "set_tags",
+    "set_version_tags",
     "tracking_uri",
     "training_run",
     "use_store",
     "version_metrics",
+    "version_model_id",
     "version_tags",
     "versions",
 ]

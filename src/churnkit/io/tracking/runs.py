@@ -169,8 +169,10 @@ def log_params(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
-def log_metrics(metrics: Mapping[str, Any], prefix: str = "", step: int | None = None) -> list[str]:
-    """Log finite numeric metrics; NaN/inf/None are skipped and listed in a tag.
+def log_metrics(metrics: Mapping[str, Any], prefix: str = "", step: int | None = None,
+                model_id: str | None = None) -> list[str]:
+    """Log finite numeric metrics; NaN/inf/None are skipped and listed in a tag. With
+    ``model_id`` they are also linked to that logged model (MLflow 3).
 
     Returns the names skipped, so callers can report them.
     """
@@ -188,7 +190,7 @@ def log_metrics(metrics: Mapping[str, Any], prefix: str = "", step: int | None =
             skipped.append(key)
     items = list(good.items())
     for i in range(0, len(items), MAX_BATCH):
-        mlflow.log_metrics(dict(items[i : i + MAX_BATCH]), step=step)
+        mlflow.log_metrics(dict(items[i : i + MAX_BATCH]), step=step, model_id=model_id)
     if skipped:
         log.info("metrics not logged (not finite numbers): %s", ", ".join(skipped))
         note = ", ".join(sorted(skipped))
