@@ -342,33 +342,49 @@ def paired_bootstrap(
     Keys: estimate, low, high, level, n_boot (replicates with a defined metric), n_groups;
     NaN bounds when fewer than half the replicates define the metric.
     """
+    return _bootstrap(y, [a, b], metric, groups, n_boot, level, seed, lambda fa, fb: lambda W: fa(W) - fb(W))
+
+
+def bootstrap_interval(
+    y: object, s: object, metric: str = "roc_auc", *, groups: object = None,
+    n_boot: int = 1000, level: float = 0.95, seed: int = 0,
+) -> dict[str, float]:
+    """``metric(s)`` with a percentile bootstrap interval: :func:`paired_bootstrap`'s
+    resampling (whole groups, the same draws for the same seed and rows) applied to one
+    score, so intervals of several scores drawn with one seed come from the same replicates.
+    Same keys as :func:`paired_bootstrap`."""
+    return _bootstrap(y, [s], metric, groups, n_boot, level, seed, lambda f: f)
+
+
+def _bootstrap(y: object, scores: Sequence[object], metric: str, groups: object, n_boot: int, level: float,
+               seed: int, statistic: Callable[..., Callable[[np.ndarray], np.ndarray]]) -> dict[str, float]:
+    """``statistic(*per-score weighted metrics)`` on the rows and on ``n_boot`` group draws."""
     if metric not in BOOTSTRAP_METRICS:
         raise ValueError(f"paired_bootstrap: metric must be one of {sorted(BOOTSTRAP_METRICS)}, got {metric!r}")
-    y, a, b = (np.asarray(v, dtype="float64").ravel() for v in (y, a, b))
-    if not y.shape == a.shape == b.shape:
-        raise ValueError(f"paired_bootstrap: lengths differ: {len(y)}, {len(a)}, {len(b)}")
+    y, *ss = (np.asarray(v, dtype="float64").ravel() for v in (y, *scores))
+    if any(s.shape != y.shape for s in ss):
+        raise ValueError(f"paired_bootstrap: lengths differ: {', '.join(str(len(v)) for v in (y, *ss))}")
     g = np.arange(len(y)) if groups is None else np.asarray(groups).ravel()
     if len(g) != len(y):
         raise ValueError(f"paired_bootstrap: {len(g)} groups for {len(y)} rows")
-    ok = np.isfinite(y) & np.isfinite(a) & np.isfinite(b)
-    y, a, b, g = y[ok], a[ok], b[ok], g[ok]
+    ok = np.isfinite(y) & np.logical_and.reduce([np.isfinite(s) for s in ss])
+    y, ss, g = y[ok], [s[ok] for s in ss], g[ok]
     nan = float("nan")
     if len(y) == 0:
         return {"estimate": nan, "low": nan, "high": nan, "level": float(level), "n_boot": 0.0, "n_groups": 0.0}
-    fa, fb = BOOTSTRAP_METRICS[metric](y, a), BOOTSTRAP_METRICS[metric](y, b)
-    ones = np.ones((1, len(y)))
-    estimate = float(fa(ones)[0] - fb(ones)[0])
+    stat = statistic(*(BOOTSTRAP_METRICS[metric](y, s) for s in ss))
+    estimate = float(stat(np.ones((1, len(y))))[0])
     _, members = np.unique(g, return_inverse=True)
     n_groups = int(members.max()) + 1
     rng = np.random.default_rng(seed)
     chunk = max(1, min(n_boot, _BOOTSTRAP_CELLS // len(y)))
-    diffs = []
+    values = []
     for start in range(0, n_boot, chunk):
         r = min(chunk, n_boot - start)
         draws = rng.integers(0, n_groups, (r, n_groups)) + n_groups * np.arange(r)[:, None]
         W = np.bincount(draws.ravel(), minlength=r * n_groups).reshape(r, n_groups)[:, members].astype("float64")
-        diffs.append(fa(W) - fb(W))
-    done = np.concatenate(diffs)
+        values.append(stat(W))
+    done = np.concatenate(values)
     done = done[np.isfinite(done)]
     tail = (1.0 - level) / 2.0
     low, high = np.quantile(done, [tail, 1.0 - tail]) if len(done) >= max(n_boot / 2, 1) else (nan, nan)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from churnkit.metrics import (
+    bootstrap_interval,
     calibration_table,
     classifier_metrics,
     compare_table,
@@ -193,6 +194,20 @@ def test_paired_bootstrap_estimate_matches_the_metrics_and_weights_mean_repeats(
     assert g["estimate"] == pytest.approx(normalized_gini(revenue, a) - normalized_gini(revenue, b))
     same = paired_bootstrap(y, a, a, seed=1)
     assert same["estimate"] == same["low"] == same["high"] == 0.0
+
+
+def test_bootstrap_interval_is_one_score_on_the_paired_draws():
+    """One score's interval: its metric on the rows, users drawn whole, seeded."""
+    y, a, _ = binormal(4, 400)
+    users = np.arange(400) // 2
+    one = bootstrap_interval(y, a, groups=users, n_boot=300, seed=7)
+    assert one["estimate"] == pytest.approx(classifier_metrics(y, a)["roc_auc"])
+    assert one["low"] < one["estimate"] < one["high"] and one["n_groups"] == 200 and one["n_boot"] == 300
+    assert bootstrap_interval(y, a, groups=users, n_boot=300, seed=7) == one  # seeded
+    assert bootstrap_interval(y, a, n_boot=300, seed=7) != one  # users drawn, not rows
+    revenue = np.where(y > 0, np.exp(a), 0.0)
+    g = bootstrap_interval(revenue, a, "gini_norm", n_boot=200, seed=1)
+    assert g["estimate"] == pytest.approx(normalized_gini(revenue, a)) and g["low"] < g["high"]
 
 
 def test_paired_bootstrap_resamples_users_not_rows():

@@ -35,6 +35,7 @@ from churnkit.flows import experiments as experiment_flow
 from churnkit.flows import ingest as ingest_flow
 from churnkit.flows import kpi as kpi_flow
 from churnkit.flows import lists as lists_flow
+from churnkit.flows import model_card as model_card_flow
 from churnkit.flows import promote as promote_flow
 from churnkit.flows import report as report_flow
 from churnkit.flows import score as score_flow
@@ -599,6 +600,20 @@ def report_weekly(
         say("KPIs, cohorts, alerts, scores")
         made = report_flow.weekly(state.project, out_file)
     out.print(f"weekly report for the week of {made.week}: {made.path} ({made.path.stat().st_size / 1024:,.0f} KiB)")
+
+
+@report_app.command("model")
+@handle_errors
+def report_model(
+    problem: Annotated[str, typer.Argument(help="Problem name (or YAML path) of the registered model.")],
+    version: Annotated[int | None, typer.Option(help="Version (default: the champion, else the latest).")] = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="HTML file (default: WORKSPACE/reports/model_PROBLEM_vN.html).")] = None,
+) -> None:
+    """A model version's card: intended use, data, features, test metrics with baselines and intervals, charts, SHAP, monitoring, limits."""
+    with steps("model card") as say:
+        say("registry, test rows, SHAP, monitoring")
+        made = model_card_flow.model_card(state.project, problem, version, out_file)
+    out.print(f"model card for {problem} v{made.version}: {made.path} ({made.path.stat().st_size / 1024:,.0f} KiB)")
 
 
 @app.command()

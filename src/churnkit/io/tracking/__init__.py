@@ -8,6 +8,7 @@ between major versions. The promotion *policy* is pure and lives in ``training.p
 """
 
 from churnkit.io.tracking.abandoned import mark_abandoned
+from churnkit.io.tracking.artifacts import download_artifact, list_artifacts, log_artifact_to
 from churnkit.io.tracking.monitoring import monitoring_run, set_version_tags, version_model_id
 from churnkit.io.tracking.registry import (
     CHALLENGER,
@@ -21,6 +22,7 @@ from churnkit.io.tracking.registry import (
     registered_model,
     resolve_version,
     set_champion,
+    version_created,
     version_metrics,
     version_tags,
     versions,
@@ -66,10 +68,13 @@ __all__ = [
     "client",
     "current_uri",
     "default_tracking_uri",
+    "download_artifact",
     "experiment_id",
     "get_run",
+    "list_artifacts",
     "load_model",
     "log_artifact",
+    "log_artifact_to",
     "log_dataset_info",
     "log_figure",
     "log_json",
@@ -93,6 +98,7 @@ __all__ = [
     "tracking_uri",
     "training_run",
     "use_store",
+    "version_created",
     "version_metrics",
     "version_model_id",
     "version_tags",

@@ -172,6 +172,12 @@ def version_tags(problem: str, number: int) -> dict[str, str]:
     return dict(store.client().get_model_version(model_name(problem), str(number)).tags or {})
 
 
+def version_created(problem: str, number: int) -> dt.datetime:
+    """When a version was registered (UTC)."""
+    mv = store.client().get_model_version(model_name(problem), str(number))
+    return dt.datetime.fromtimestamp(int(mv.creation_timestamp) / 1000, dt.UTC)
+
+
 def load_model(
     problem: str, alias: str | None = CHAMPION, version: int | None = None
 ) -> LoadedModel:
