@@ -36,6 +36,7 @@ from churnkit.flows import ingest as ingest_flow
 from churnkit.flows import kpi as kpi_flow
 from churnkit.flows import lists as lists_flow
 from churnkit.flows import model_card as model_card_flow
+from churnkit.flows import monitor as monitor_flow
 from churnkit.flows import promote as promote_flow
 from churnkit.flows import report as report_flow
 from churnkit.flows import score as score_flow
@@ -461,6 +462,20 @@ def cohorts(
         say("events")
         table, average, path = kpi_flow.cohorts(state.project, grain, start, measure)  # type: ignore[arg-type]
     show.cohorts(table, average, path, f"{start.replace('_', ' ')} {grain} cohorts, {measure} retention")
+
+
+@app.command()
+@handle_errors
+def monitor(
+    scores: Annotated[list[Path] | None, typer.Option("--scores", help="Scores file(s) to judge (repeat; default: every stored scoring run).")] = None,
+    tracking_uri: TrackingOption = None,
+    no_log: Annotated[bool, typer.Option("--no-log", help="Do not log the figures to MLflow.")] = False,
+) -> None:
+    """Model health per scoring run: feature and score drift, expected and realised performance, retrain advice, alerts."""
+    with steps("monitoring") as say:
+        outcome = monitor_flow.monitor(state.project.with_tracking(tracking_uri), scores, log_run=not no_log,
+                                       progress=say)
+    show.monitoring(outcome, state.project.workspace.root)
 
 
 alerts_app = typer.Typer(help="KPI anomaly alerts: check the rules, list, acknowledge, resolve.",

@@ -14,6 +14,7 @@ from churnkit.flows import demo as demo_flow
 from churnkit.flows.build import Dataset
 from churnkit.flows.kpi import KpiOutcome, change
 from churnkit.flows.lists import ListOutcome
+from churnkit.flows.monitor import MonitorOutcome
 from churnkit.flows.project import Project
 from churnkit.flows.promote import PromotionResult
 from churnkit.flows.score import ScoringOutcome
@@ -283,6 +284,38 @@ class Printer:
         p(f"versions and RFM thresholds: {outcome.meta_path}")
         if outcome.run_id:
             p(f"MLflow run {outcome.run_id} (experiment churnkit-scoring)")
+
+    def monitoring(self, outcome: MonitorOutcome, workspace: Path) -> None:
+        """Per problem: one line per scoring run (expected or realised against test), the
+        latest run's most moved features, and whether a retrain is advised and why."""
+        p = self.out.print
+        for problem, history in outcome.history.items():
+            if not len(history):
+                continue
+            last = history.iloc[-1]
+            p(f"{problem} (v{int(last['version'])}, {last['headline']} at test {number(last['test_value'])}):")
+            for r in history.tail(8).itertuples():
+                now = f"realised {number(r.realised_value)}" if r.status == "realised" else \
+                    f"expected {number(r.expected_value)} (outcomes {r.outcomes_on})"
+                psi = f"  score PSI {r.score_psi:.2f}" if math.isfinite(float(r.score_psi)) else ""
+                seen = "  in training window" if bool(getattr(r, "in_training", False)) else ""
+                p(f"  {r.as_of} v{int(r.version)}  {now}  drifted {int(r.features_drifted)}/{int(r.features_checked)}"
+                  f"{psi}  users {int(r.users):,}{seen}")
+            check = next((c for c in reversed(outcome.checks) if c.row["problem"] == problem
+                          and c.row["as_of"] == last["as_of"]), None)
+            if check is not None and len(check.drift):
+                moved = check.drift[check.drift["feature"] != "score"].dropna(subset=["psi"])
+                moved = moved.sort_values("psi", ascending=False).head(3)
+                if len(moved):
+                    p("  moved most: " + ", ".join(
+                        f"{f} PSI {v:.2f}" + (f" (driver #{int(k)})" if math.isfinite(k) else "")
+                        for f, v, k in zip(moved["feature"], moved["psi"], moved["driver_rank"])))
+            p(f"  retrain advised: {'YES' if bool(last['retrain_advised']) else 'no'} - {last['why']}")
+        if outcome.new_alerts:
+            p(f"{len(outcome.new_alerts)} new alert(s) in the ledger: {', '.join(outcome.new_alerts[:5])}")
+        for note in outcome.notes:
+            p(f"note: {note}")
+        p(f"history, drift and segments: {workspace / 'monitor'}")
 
     def list(self, title: str, value: str, made: ListOutcome) -> None:
         summary = made.summary

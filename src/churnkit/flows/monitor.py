@@ -225,6 +225,8 @@ def check_run(m: _Model, role: str, problem: str, version: int, name: str, as_of
         row["status"] = H.REALISED
         segments = by_segment(kind, headline, y, rows[score_col],
                               {c: rows[c] for c in SEGMENTS if c in rows and rows[c].notna().any()})
+    last_cutoff = max(m.manifest.cutoff_dates, default=None)
+    row["in_training"] = bool(last_cutoff is not None and as_of < last_cutoff + dt.timedelta(days=horizon))
     now = row["realised_value"] if row["status"] == H.REALISED else row["expected_value"]
     row["drop"] = test_value - now if np.isfinite(now) else np.nan
     table = pd.concat([drift, pd.DataFrame([score_row])], ignore_index=True) if score_row else drift

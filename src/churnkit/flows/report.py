@@ -23,11 +23,13 @@ from churnkit.flows.kpi import (
     kpi_source,
     segment_dimensions,
 )
+from churnkit.flows.monitor import read_history
 from churnkit.flows.project import Project
 from churnkit.flows.uplift import held_out_evaluations
 from churnkit.monitor.cohorts import heatmap
 from churnkit.reports.campaign import campaign_html, design, figures, uplift_models
 from churnkit.reports.weekly import (
+    model_health,
     retention_heatmap,
     segment_tables,
     stage_moves,
@@ -57,6 +59,22 @@ def _scores(project: Project) -> dict[str, Any] | None:
             by[name] = [{"key": str(k), "users": int(r["size"]), "value": float(r["sum"])} for k, r in g.iterrows()]
     return {"as_of": path.stem.removeprefix("scores_"), "users": len(s), "value_at_risk": float(s[VALUE_AT_RISK].sum()),
             "by": by}
+
+
+def _model_health(project: Project, report: Path) -> list[dict[str, Any]]:
+    """The monitored problems' latest health (empty before ``churnkit monitor``), with links
+    to their model cards where written."""
+    ws = project.workspace
+    histories, cards = {}, {}
+    for folder in sorted(ws.monitor_dir.glob("*")) if ws.monitor_dir.exists() else []:
+        history = read_history(project, folder.name)
+        if not len(history):
+            continue
+        histories[folder.name] = history
+        card = ws.model_card_path(folder.name, int(history.iloc[-1]["version"]))
+        if card.exists():
+            cards[folder.name] = os.path.relpath(card, report.parent)
+    return model_health(histories, cards)
 
 
 def weekly(project: Project, out: Path | None = None) -> ReportOutcome:
@@ -95,6 +113,7 @@ def weekly(project: Project, out: Path | None = None) -> ReportOutcome:
         "alerts_checked": project.workspace.alerts_path.exists(),
         "scores": _scores(project),
         "lists": [{"name": p.name, "href": os.path.relpath(p, path.parent)} for p in lists[-4:]],
+        "models": _model_health(project, path),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

@@ -86,7 +86,9 @@ def advise(row: Mapping[str, Any], drift: pd.DataFrame, settings: MonitorSetting
         reasons.append(f"the score distribution moved (PSI {_number(row['score_psi']):.2f})")
         breaches.append(Breach(rule_name(problem, "score_drift"), "score PSI", "all", period,
                                _number(row["score_psi"]), 0.0, 0.0, settings.psi, "warning"))
-    if not reasons:
-        reasons.append("no drop beyond the margin, no driver drifted" if realised or np.isfinite(value)
+    if bool(row.get("in_training")) and realised:
+        reasons.append("these outcomes overlap the training window: in-sample, not evidence the model holds up")
+    if not reasons or all(r.startswith("these outcomes overlap") for r in reasons):
+        reasons.insert(0, "no drop beyond the margin, no driver drifted" if realised or np.isfinite(value)
                        else "no driver drifted; outcomes not known yet")
     return Advice(retrain, "; ".join(reasons), breaches)

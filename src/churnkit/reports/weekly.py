@@ -119,5 +119,26 @@ def retention_heatmap(matrix: pd.DataFrame, title: str) -> str:
     return png(cohort_heatmap(matrix, title, "week"))
 
 
+def model_health(histories: dict[str, pd.DataFrame], cards: dict[str, str]) -> list[dict[str, Any]]:
+    """One row per monitored problem from its monitoring history (``monitor.history``): the
+    latest run's status, headline now against test, drift, advice, a sparkline of the
+    headline over past runs (realised where known, else expected) and its model card."""
+    out = []
+    for problem, h in histories.items():
+        if not len(h):
+            continue
+        last = h.iloc[-1]
+        realised = last["status"] == "realised"
+        trail = h["realised_value"].where(h["status"] == "realised", h["expected_value"]).astype("float64")
+        out.append({"problem": problem, "version": int(last["version"]), "as_of": last["as_of"],
+                    "status": last["status"], "headline": last["headline"], "test": last["test_value"],
+                    "now": last["realised_value"] if realised else last["expected_value"],
+                    "now_is": "realised" if realised else "expected", "drifted": int(last["features_drifted"]),
+                    "checked": int(last["features_checked"]), "drivers": last["drifted_drivers"] or "",
+                    "retrain": bool(last["retrain_advised"]), "why": last["why"],
+                    "spark": sparkline(trail.to_numpy()), "card": cards.get(problem)})
+    return out
+
+
 def weekly_html(context: dict[str, Any]) -> str:
     return render("weekly.html.j2", **context)
