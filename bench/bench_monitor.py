@@ -71,6 +71,7 @@ from churnkit.flows.score import score
 from churnkit.flows.simulate import simulate_to
 from churnkit.flows.train import train
 from churnkit.io import tracking
+from churnkit.scoring.roles import feature_key
 from churnkit.training.fit import TrainOptions
 
 PROBLEMS = ("churn_ga4", "purchase_ga4", "revenue_ga4")
@@ -89,7 +90,9 @@ def write_copy(sim: Path, out: Path, shift: str | None, end: dt.date, t0: dt.dat
     ev = pd.read_parquet(sim / "events.parquet")
     users = pd.read_parquet(sim / "users.parquet")
     asg = pd.read_parquet(sim / "assignments.parquet")
-    day = lambda d: pd.Timestamp(as_of_cutoff(d))  # noqa: E731
+    def day(d: dt.date) -> pd.Timestamp:
+        return pd.Timestamp(as_of_cutoff(d))
+
     if shift == "cents":
         at = (ev["ts"] >= day(end - dt.timedelta(days=56))) & ev["amount"].notna()
         ev.loc[at, "amount"] = ev.loc[at, "amount"] * 100.0
@@ -159,7 +162,7 @@ def truly_shifted(orig: pd.DataFrame, shifted: pd.DataFrame, names: list[str]) -
         finite = np.concatenate([x[~np.isnan(x)], z[~np.isnan(z)]])
         low = (finite.min() - 1.0) if finite.size else 0.0
         x, z = np.where(np.isnan(x), low, x), np.where(np.isnan(z), low, z)
-        p = float(stats.ks_2samp(x, z).pvalue) if len(x) and len(z) and changed > 0 else 1.0
+        p = float(stats.ks_2samp(x, z, method="asymp").pvalue) if len(x) and len(z) and changed > 0 else 1.0
         out[n] = (changed, p)
     return out
 
@@ -177,6 +180,8 @@ def run_scenario(name: str, base: Path, root: Path, log_dir: Path, dates: list[d
     t = time.perf_counter()
     outcome = monitor(project, log_run=True)
     seconds = time.perf_counter() - t
+    again = monitor(project, log_run=False)  # a second call: realised runs are final and reused
+    reused = sum(c.reused for c in again.checks)
     ev = pd.read_parquet(log_dir / "events.parquet", columns=["user_id", "ts", "event", "amount"])
     rows = []
     for check in outcome.checks:
@@ -194,7 +199,9 @@ def run_scenario(name: str, base: Path, root: Path, log_dir: Path, dates: list[d
                "features": feats["feature"].tolist(), "why_flag": dict(zip(feats["feature"], feats["why"])),
                "score_psi": r["score_psi"], "score_drifted": r["score_drifted"],
                "expected": r["expected_value"], "realised": r["realised_value"],
-               "retrain": bool(r["retrain_advised"]), "why": r["why"], "independent": np.nan, "oracle": np.nan}
+               "retrain": bool(r["retrain_advised"]), "why": r["why"], "independent": np.nan, "oracle": np.nan,
+               "test": r["test_value"], "pred_rate": r["predicted_total"] / r["users"] if r["users"] else np.nan,
+               "real_rate": r["realised_total"] / r["users"] if r["users"] else np.nan}
         horizon = {"churn": 7, "purchase": 7, "revenue": 28}[kind]
         if r["status"] == "realised":
             ids = pop["user_id"].astype(str)
@@ -211,7 +218,9 @@ def run_scenario(name: str, base: Path, root: Path, log_dir: Path, dates: list[d
                 if name != "acquisition" and ok.mean() > 0.99 and 0 < y[ok].sum() < ok.sum():
                     rec["oracle"] = float(roc_auc_score(y[ok], tp[ok]))
         rows.append(rec)
-    return project, rows, {"monitor_s": seconds, "notes": outcome.notes, "alerts": len(outcome.new_alerts)}
+    return project, rows, {"monitor_s": seconds, "notes": outcome.notes, "alerts": len(outcome.new_alerts),
+                           "reused": f"{reused}/{len(again.checks)}", "realised": sum(
+                               c.row["status"] == "realised" for c in outcome.checks)}
 
 
 def features_by_run(project: Project, problem: str, version: int, role: str, as_of: dt.date,
@@ -220,10 +229,16 @@ def features_by_run(project: Project, problem: str, version: int, role: str, as_
     key = (str(project.workspace.root), problem, as_of)
     if key not in cache:
         project.open_tracking()
-        man = Manifest.from_dict(tracking.load_model(problem, version=version).manifest, problem)
-        events, users = project.tables()
-        f = scoring_features(events, users, man, as_of)
-        f = f.set_index(f["user_id"].astype(str))
+        if (problem, version) not in cache:
+            cache[(problem, version)] = Manifest.from_dict(tracking.load_model(problem, version=version).manifest,
+                                                           problem)
+        man = cache[(problem, version)]
+        fkey = (str(project.workspace.root), feature_key(man), as_of)  # one pass for models computing alike
+        if fkey not in cache:
+            events, users = project.tables()
+            f = scoring_features(events, users, man, as_of)
+            cache[fkey] = f.set_index(f["user_id"].astype(str))
+        f = cache[fkey]
         scores = pd.read_parquet(project.workspace.scores_path(as_of))
         inside = scores[in_population_column(role)].fillna(False).astype(bool)
         ids = scores.loc[inside, "user_id"].astype(str)
@@ -280,8 +295,9 @@ def main() -> None:
             projects[name], rows, info = run_scenario(name, base, root, log_dir, dates, end, truth)
             all_rows += rows
             timings[name] = time.perf_counter() - t
-            print(f"{name}: scored {len(dates)} dates, monitor {info['monitor_s']:.0f} s, {info['alerts']} new alerts,"
-                  f" {len(rows)} checks ({timings[name]:.0f} s)", flush=True)
+            print(f"{name}: scored {len(dates)} dates, monitor {info['monitor_s']:.0f} s, {len(rows)} checks"
+                  f" ({info['realised']} realised), {info['alerts']} new alerts; second monitor call reused"
+                  f" {info['reused']} checks; notes {info['notes']} ({timings[name]:.0f} s)", flush=True)
         # ground truth per (scenario, as-of, problem)
         t = time.perf_counter()
         cache: dict = {}
@@ -302,15 +318,18 @@ def main() -> None:
                                "truth": n in rec["truth"], "flagged": n in rec["flagged"],
                                "why": rec["why_flag"].get(n, "")})
         timings["truth"] = time.perf_counter() - t
+        control = {(r["as_of"], r["problem"]): set(r["flagged"]) for r in all_rows if r["scenario"] == "original"}
         for rec in all_rows:
             f, tr, names = set(rec["flagged"]), set(rec["truth"]), set(rec["features"])
+            new = f - control.get((rec["as_of"], rec["problem"]), set())
             rec |= {"TP": len(f & tr), "FP": len(f - tr), "FN": len(tr - f), "TN": len(names - f - tr),
-                    "n_features": len(names)}
+                    "FP_new": len(new - tr), "n_features": len(names), "new_flags": sorted(new)}
         df = pd.DataFrame(all_rows)
-        report(df, pd.DataFrame(detail), timings, time.perf_counter() - start)
         if args.csv:
             df.drop(columns=["why_flag", "features"]).to_csv(args.csv, index=False)
             pd.DataFrame(detail).to_csv(args.csv.with_name(args.csv.stem + "_features.csv"), index=False)
+            df.to_pickle(args.csv.with_suffix(".pkl"))
+        report(df, pd.DataFrame(detail), timings, time.perf_counter() - start)
     finally:
         if tmp_ctx is not None:
             tmp_ctx.cleanup()
@@ -319,23 +338,29 @@ def main() -> None:
 def report(df: pd.DataFrame, detail: pd.DataFrame, timings: dict, total: float) -> None:
     short = {"churn_ga4": "churn", "purchase_ga4": "purchase", "revenue_ga4": "revenue"}
     print("\n## Per scenario x as-of x problem\n")
-    print("| scenario | as-of | problem | users | flagged | truly shifted | TP | FP | FN | TN | score PSI |"
-          " realised (churnkit) | independent | abs diff | expected | exp - real | oracle | retrain |")
-    print("|" + "---|" * 18)
+    print("FP: flagged but not truly shifted; FP new: of those, not flagged in the control's run at the same"
+          " as-of. Headline: ROC-AUC (churn, purchase), normalised Gini (revenue).\n")
+    print("| scenario | as-of | problem | users | features | flagged | truly shifted | TP | FP | FP new | FN | TN |"
+          " score PSI | test | realised (churnkit) | independent | abs diff | expected | exp - real |"
+          " pred rate | real rate | oracle | retrain |")
+    print("|" + "---|" * 23)
     for _, r in df.iterrows():
         diff = abs(r["realised"] - r["independent"]) if np.isfinite(r["realised"]) else np.nan
-        print(f"| {r['scenario']} | {r['as_of']} | {short[r['problem']]} | {r['users']} | {len(r['flagged'])} |"
-              f" {len(r['truth'])} | {r['TP']} | {r['FP']} | {r['FN']} | {r['TN']} | {fmt(r['score_psi'], 2)} |"
-              f" {fmt(r['realised'])} | {fmt(r['independent'])} | {fmt(diff, 6)} | {fmt(r['expected'])} |"
-              f" {fmt(r['expected'] - r['realised'])} | {fmt(r['oracle'])} | {'yes' if r['retrain'] else 'no'} |")
+        cls = r["kind"] != "revenue"
+        print(f"| {r['scenario']} | {r['as_of']} | {short[r['problem']]} | {r['users']} | {r['n_features']} |"
+              f" {len(r['flagged'])} | {len(r['truth'])} | {r['TP']} | {r['FP']} | {r['FP_new']} | {r['FN']} |"
+              f" {r['TN']} | {fmt(r['score_psi'], 2)} | {fmt(r['test'])} | {fmt(r['realised'])} |"
+              f" {fmt(r['independent'])} | {fmt(diff, 6)} | {fmt(r['expected'])} |"
+              f" {fmt(r['expected'] - r['realised'])} | {fmt(r['pred_rate'] if cls else np.nan)} |"
+              f" {fmt(r['real_rate'] if cls else np.nan)} | {fmt(r['oracle'])} | {'yes' if r['retrain'] else 'no'} |")
     print("\n## Confusion totals per scenario (features x as-of x problem)\n")
-    print("| scenario | checks | TP | FP | FN | TN | precision | recall |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| scenario | checks | TP | FP | FP new | FN | TN | precision | precision (new flags) | recall |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, g in df.groupby("scenario", sort=False):
-        tp, fp, fn, tn = (int(g[c].sum()) for c in ("TP", "FP", "FN", "TN"))
-        print(f"| {name} | {len(g)} | {tp} | {fp} | {fn} | {tn} | {fmt(tp / (tp + fp) if tp + fp else np.nan, 2)} |"
-              f" {fmt(tp / (tp + fn) if tp + fn else np.nan, 2)} |")
-    print("\n## Realised vs independent, expected vs realised (classifiers: ROC-AUC; revenue: normalised Gini)\n")
+        tp, fp, fpn, fn, tn = (int(g[c].sum()) for c in ("TP", "FP", "FP_new", "FN", "TN"))
+        print(f"| {name} | {len(g)} | {tp} | {fp} | {fpn} | {fn} | {tn} | {fmt(tp / (tp + fp) if tp + fp else np.nan, 2)} |"
+              f" {fmt(tp / (tp + fpn) if tp + fpn else np.nan, 2)} | {fmt(tp / (tp + fn) if tp + fn else np.nan, 2)} |")
+    print("\n## Realised vs independent, expected vs realised\n")
     print("| scenario | realised runs | max abs(realised - independent) | classifier runs |"
           " max abs(expected - realised) | mean (expected - realised) | runs within 0.03 |")
     print("|---|---|---|---|---|---|---|")
@@ -345,22 +370,40 @@ def report(df: pd.DataFrame, detail: pd.DataFrame, timings: dict, total: float) 
         d = (cls["expected"] - cls["realised"]).abs()
         print(f"| {name} | {len(real)} | {fmt((real['realised'] - real['independent']).abs().max(), 6)} | {len(cls)} |"
               f" {fmt(d.max())} | {fmt((cls['expected'] - cls['realised']).mean())} | {int((d <= 0.03).sum())}/{len(cls)} |")
-    print("\n## Flagged and truly shifted features (changed share, KS p, churnkit's reason)\n")
+    for name, g in df.groupby("scenario", sort=False):
+        cls = g[(g["status"] == "realised") & (g["kind"] != "revenue")]
+        for problem, h in cls.groupby("problem"):
+            d = (h["expected"] - h["realised"]).abs()
+            print(f"- {name} {short[problem]}: max abs(expected - realised) {fmt(d.max())}, mean signed"
+                  f" {fmt((h['expected'] - h['realised']).mean())}, within 0.03 {int((d <= 0.03).sum())}/{len(h)}")
+    print("\n## Flags per feature\n")
+    for name, g in df.groupby("scenario", sort=False):
+        flags = pd.Series([f for fl in g["flagged"] for f in fl]).value_counts()
+        truth = pd.Series([f for fl in g["truth"] for f in fl]).value_counts()
+        new = pd.Series([f for fl in g["new_flags"] for f in fl]).value_counts()
+        print(f"- {name}: flagged {', '.join(f'{k} x{v}' for k, v in flags.items()) or 'none'}")
+        if name != "original":
+            print(f"  - truly shifted: {', '.join(f'{k} x{v}' for k, v in truth.items()) or 'none'}")
+            print(f"  - flagged here but not in the control's run: "
+                  f"{', '.join(f'{k} x{v}' for k, v in new.items()) or 'none'}")
+    print("\n## Truly shifted or newly flagged features, per run (changed share, KS p, churnkit's reason)\n")
     if len(detail):
+        ctrl = {(r["as_of"], r["problem"]): set(r["flagged"]) for _, r in df[df["scenario"] == "original"].iterrows()}
         for (name, as_of, problem), g in detail.groupby(["scenario", "as_of", "problem"], sort=False):
             parts = []
             for _, x in g.sort_values(["truth", "flagged"], ascending=False).iterrows():
                 mark = "TP" if x["truth"] and x["flagged"] else ("FN" if x["truth"] else "FP")
+                if mark == "FP" and x["feature"] in ctrl.get((as_of, problem), set()):
+                    continue  # flagged in the control too: listed under the control's flags
                 parts.append(f"{x['feature']} [{mark} {x['changed']:.0%}, p={x['ks_p']:.0e}"
                              + (f"; {x['why']}" if x["why"] else "") + "]")
-            print(f"- {name} {as_of} {short[problem]}: " + ", ".join(parts))
-    ctrl = df[df["scenario"] == "original"]
-    print("\nControl (original log) flags, by feature: "
-          + (", ".join(f"{k} x{v}" for k, v in pd.Series([f for fl in ctrl["flagged"] for f in fl])
-                       .value_counts().items()) or "none"))
+            if parts:
+                print(f"- {name} {as_of} {short[problem]}: " + ", ".join(parts))
     print("\n## Advice\n")
+    for name, g in df.groupby("scenario", sort=False):
+        print(f"- {name}: retrain advised in {int(g['retrain'].sum())}/{len(g)} checks")
     for _, r in df.iterrows():
-        if r["retrain"] or r["status"] != "realised":
+        if r["status"] != "realised" or r["scenario"] == "original" and r["as_of"] == df["as_of"].min():
             print(f"- {r['scenario']} {r['as_of']} {short[r['problem']]} ({r['status']}): "
                   f"retrain {'yes' if r['retrain'] else 'no'}: {r['why']}")
     print("\nTimings: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()) + f"; total {total:.0f} s")

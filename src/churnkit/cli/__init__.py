@@ -475,7 +475,7 @@ def monitor(
     with steps("monitoring") as say:
         outcome = monitor_flow.monitor(state.project.with_tracking(tracking_uri), scores, log_run=not no_log,
                                        progress=say)
-    show.monitoring(outcome, state.project.workspace.root)
+    show.monitoring(outcome)
 
 
 alerts_app = typer.Typer(help="KPI anomaly alerts: check the rules, list, acknowledge, resolve.",

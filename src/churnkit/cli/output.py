@@ -285,7 +285,7 @@ class Printer:
         if outcome.run_id:
             p(f"MLflow run {outcome.run_id} (experiment churnkit-scoring)")
 
-    def monitoring(self, outcome: MonitorOutcome, workspace: Path) -> None:
+    def monitoring(self, outcome: MonitorOutcome) -> None:
         """Per problem: one line per scoring run (expected or realised against test), the
         latest run's most moved features, and whether a retrain is advised and why."""
         p = self.out.print
@@ -315,7 +315,7 @@ class Printer:
             p(f"{len(outcome.new_alerts)} new alert(s) in the ledger: {', '.join(outcome.new_alerts[:5])}")
         for note in outcome.notes:
             p(f"note: {note}")
-        p(f"history, drift and segments: {workspace / 'monitor'}")
+        p(f"history, drift and segments: {outcome.folder}")
 
     def list(self, title: str, value: str, made: ListOutcome) -> None:
         summary = made.summary
@@ -346,18 +346,22 @@ class Printer:
         elif step == "lists":
             for made, value in zip(result, ("value at risk", "recall value"), strict=True):
                 self.list(f"{made.kind} list (top {len(made.frame)})", value, made)
-        elif step == demo_flow.STEPS[6]:
+        elif step == "monitoring and model cards":
+            self.monitoring(result.monitoring)
+            for card in result.cards:
+                self.out.print(f"model card: {card.path}")
+        elif step == "campaign A/B results":
             self.campaigns(result.campaigns)
             if result.campaign_note:
                 self.out.print(f"campaigns not evaluated: {result.campaign_note}", markup=False)
-        elif step == demo_flow.STEPS[7]:
+        elif step == "uplift and target list":
             if result.uplift is not None:
                 self.uplift_training(result.uplift)
             if result.target is not None:
                 self.target(result.target)
             if result.uplift_note:
                 self.out.print(f"no uplift model: {result.uplift_note}", markup=False)
-        elif step == demo_flow.STEPS[8]:
+        elif step == "KPIs, alerts and weekly report":
             self.kpis(result.kpis)
             self.alerts(result.alerts.open, f"{len(result.alerts.new)} alert(s) opened:", result.alerts.path)
             self.out.print(f"weekly report: {result.report.path}")

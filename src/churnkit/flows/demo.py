@@ -1,7 +1,7 @@
 """``churnkit demo``: the whole flow on simulated data, step by step.
 
 simulate -> ingest -> build the GA4 training sets -> train and promote -> score -> lists ->
-campaign A/B results -> an uplift model and a campaign-target list under a budget ->
+model monitoring (two earlier scoring runs, so outcomes exist) and model cards -> campaign A/B results -> an uplift model and a campaign-target list under a budget ->
 KPIs, alerts and the weekly report.
 Each step's result is handed to ``on_step`` as it finishes (the CLI prints it) and kept in
 the returned :class:`DemoResult`.
@@ -23,6 +23,8 @@ from churnkit.flows.campaigns import CampaignResult, evaluate
 from churnkit.flows.ingest import ingest
 from churnkit.flows.kpi import KpiOutcome, kpis
 from churnkit.flows.lists import ListOutcome, make_list
+from churnkit.flows.model_card import ModelCardOutcome, model_card
+from churnkit.flows.monitor import MonitorOutcome, monitor
 from churnkit.flows.project import Project
 from churnkit.flows.promote import PromotionResult, promote_problem
 from churnkit.flows.report import ReportOutcome, weekly
@@ -35,8 +37,12 @@ from churnkit.scoring.lists import RECALL_VALUE, recall_list, risk_list
 from churnkit.training.fit import TrainOptions
 
 PROBLEMS = ("churn_ga4", "purchase_ga4", "revenue_ga4")
-STEPS = ("simulate", "ingest", "build training sets", "train and promote", "score", "lists", "campaign A/B results",
-         "uplift and target list", "KPIs, alerts and weekly report")
+STEPS = ("simulate", "ingest", "build training sets", "train and promote", "score", "lists",
+         "monitoring and model cards", "campaign A/B results", "uplift and target list", "KPIs, alerts and weekly report")
+EARLIER_RUNS = (28, 14)
+"""Days before the data end of the demo's extra scoring runs: their outcomes are in, so
+monitoring shows realised against expected (in-sample here: the demo's models saw those
+weeks, which the monitor says)."""
 UPLIFT_PROBLEM = "uplift_revenue_28"
 """The demo's uplift problem: net revenue in the 28 days after a campaign, so the target
 list is valued in currency without a value per user to configure."""
@@ -58,6 +64,8 @@ class DemoResult:
     uplift: UpliftOutcome | None = None
     target: TargetOutcome | None = None
     uplift_note: str | None = None
+    monitoring: MonitorOutcome | None = None
+    cards: list[ModelCardOutcome] = field(default_factory=list)
 
 
 Step = Callable[[str, Any], None]
@@ -114,12 +122,21 @@ def demo(
     ]
     done(STEPS[5], out.lists)
 
+    for back in EARLIER_RUNS:
+        earlier = date - dt.timedelta(days=back)
+        score(project, earlier, log_run=False, progress=lambda msg, d=earlier: say(f"scoring {d}: {msg}"))
+    out.monitoring = monitor(project, progress=lambda msg: say(f"monitoring {msg}"))
+    for name in PROBLEMS:
+        say(f"model card {name}")
+        out.cards.append(model_card(project, name))
+    done(STEPS[6], out)
+
     say("campaigns")
     try:
         out.campaigns = evaluate(project)
     except ChurnkitError as err:  # a tiny simulation may have no readable campaign: the demo goes on
         out.campaign_note = str(err)
-    done(STEPS[6], out)
+    done(STEPS[7], out)
 
     say("uplift")
     try:  # a tiny simulation may have too few campaigns or users to learn from: the demo goes on
@@ -128,7 +145,7 @@ def demo(
         out.target = run_target(project, UPLIFT_PROBLEM, contacts=top, channel="coupon")
     except ChurnkitError as err:
         out.uplift_note = str(err)
-    done(STEPS[7], out)
+    done(STEPS[8], out)
 
     say("KPIs")
     out.kpis = kpis(project)
@@ -136,5 +153,5 @@ def demo(
     out.alerts = check(project, out.kpis.tables, out.kpis.segments)
     say("weekly report")
     out.report = weekly(project)
-    done(STEPS[8], out)
+    done(STEPS[9], out)
     return out

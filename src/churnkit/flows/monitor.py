@@ -76,6 +76,8 @@ class MonitorOutcome:
     checks: list[RunCheck]
     history: dict[str, pd.DataFrame]
     """Problem -> its whole monitoring history (every run, sorted by as-of)."""
+    folder: Path
+    """Where histories, drift and segment tables were written."""
     new_alerts: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -170,7 +172,7 @@ def monitor(project: Project, scores: Sequence[Path] | None = None, *, log_run: 
             save_parquet(history, path)
     if not checks:
         notes.append("the scores files name no model versions")
-    return MonitorOutcome(checks, histories, new, notes)
+    return MonitorOutcome(checks, histories, project.workspace.monitor_dir, new, notes)
 
 
 def check_run(m: _Model, role: str, problem: str, version: int, name: str, as_of: dt.date, scores: pd.DataFrame,

@@ -78,8 +78,9 @@ def test_demo_runs_the_whole_flow(tmp_path, churnkit):
         manifest = json.loads(data.with_suffix(".manifest.json").read_text())
         assert pq.read_metadata(data).num_rows == manifest["rows"] > 0
     ws = tmp_path / "ws"
-    scores = list((ws / "scores").glob("scores_*.parquet"))
-    assert len(scores) == 1
+    scores = sorted((ws / "scores").glob("scores_*.parquet"))
+    assert len(scores) == 3  # the data end, and the two earlier runs monitoring judges
+    scores = scores[-1:]
     meta = json.loads(scores[0].with_suffix(".json").read_text())
     assert {v["version"] for v in meta["versions"].values()} == {1}
     assert pq.read_metadata(scores[0]).num_rows == meta["summary"]["users"] > 0
@@ -88,6 +89,12 @@ def test_demo_runs_the_whole_flow(tmp_path, churnkit):
         path = ws / "lists" / f"{kind}_{date}.csv"
         assert path.exists() and 1 < len(path.read_text().splitlines()) <= 21
     assert "mlflow ui --backend-store-uri sqlite:///" in proc.stdout.replace("\n", "")
+    # two earlier scoring runs are monitored (outcomes in) and each model has its card
+    history = pd.read_parquet(ws / "monitor" / "churn_ga4" / "history.parquet")
+    assert len(history) == 3 and (history["status"] == "realised").sum() == 2
+    assert "retrain advised:" in proc.stdout
+    cards = sorted(p.name for p in (ws / "reports").glob("model_*.html"))
+    assert cards == ["model_churn_ga4_v1.html", "model_purchase_ga4_v1.html", "model_revenue_ga4_v1.html"]
     # the simulator's campaigns are evaluated against their control groups
     results = sorted((ws / "campaigns").glob("*/results.parquet"))
     assert results and "control control" in " ".join(proc.stdout.split())
@@ -102,4 +109,5 @@ def test_demo_runs_the_whole_flow(tmp_path, churnkit):
     reports = list((ws / "reports").glob("weekly_*.html"))
     assert len(reports) == 1 and str(reports[0].name) in text and "KPIs from" in text
     assert f"weekly report: {reports[0].resolve()}" in proc.stdout  # said last, whole, to open it
+    assert "Model health" in reports[0].read_text() and 'href="model_churn_ga4_v1.html"' in reports[0].read_text()
     assert (ws / "kpis" / "kpis_week.parquet").exists() and (ws / "alerts" / "ledger.parquet").exists()
