@@ -136,6 +136,9 @@ def model_card(project: Project, problem: str, version: int | None = None, out: 
     """Gather one version's card (default: the champion, else the latest version), write it
     (default ``Workspace.model_card_path``) and log it to the version's training run."""
     name = project.problem_name(problem)
+    if project.problem(name).kind == "uplift":
+        raise ChurnkitError(f"{name} is an uplift model: its card is the campaign report of its held-out campaigns"
+                            " (churnkit report campaign ID); model cards cover churn, purchase and revenue models")
     project.open_tracking()
     number = card_version(name, version)
     loaded = tracking.load_model(name, version=number)
