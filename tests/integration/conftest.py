@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -57,10 +58,9 @@ def simulated_workspace(tmp_path_factory) -> Callable[[str, SimulateSettings], W
     return make
 
 
-@pytest.fixture(scope="module")
-def trained_workspace(simulated_workspace) -> TrainedWorkspace:
-    """700 simulated users over 140 days, ingested, the three GA4 problems trained (one
-    Optuna trial) and promoted. One per test module: tests change its champions."""
+@pytest.fixture(scope="session")
+def _trained_once(simulated_workspace) -> TrainedWorkspace:
+    """Trained once per test run; never handed to a test (see :func:`trained_workspace`)."""
     params = SimulateSettings(users=700, days=140, seed=11, horizons=[7, 28], cutoff_step_days=7)
     ws = simulated_workspace("trained", params)
     project = Project.at(ws)
@@ -68,6 +68,17 @@ def trained_workspace(simulated_workspace) -> TrainedWorkspace:
         train(project, problem, TrainOptions(trials=1, seed=3, bgnbd=False))
         promote_problem(project, problem)
     return TrainedWorkspace(ws, params.end)
+
+
+@pytest.fixture(scope="module")
+def trained_workspace(_trained_once, tmp_path_factory) -> TrainedWorkspace:
+    """700 simulated users over 140 days, ingested, the three GA4 problems trained (one
+    Optuna trial) and promoted. One per test module, since tests change its champions: a
+    copy of the one trained per run (opening a copied workspace points its MLflow store at
+    the copy's own artefacts), so each module gets a fresh one without training again."""
+    copy = tmp_path_factory.mktemp("trained_copy") / "ws"
+    shutil.copytree(_trained_once.ws.root, copy)
+    return TrainedWorkspace(Workspace(copy), _trained_once.end)
 
 
 # --------------------------------------------------------------------------- the real CLI

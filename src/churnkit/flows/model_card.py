@@ -136,9 +136,6 @@ def model_card(project: Project, problem: str, version: int | None = None, out: 
     """Gather one version's card (default: the champion, else the latest version), write it
     (default ``Workspace.model_card_path``) and log it to the version's training run."""
     name = project.problem_name(problem)
-    if project.problem(name).kind == "uplift":
-        raise ChurnkitError(f"{name} is an uplift model: its card is the campaign report of its held-out campaigns"
-                            " (churnkit report campaign ID); model cards cover churn, purchase and revenue models")
     project.open_tracking()
     number = card_version(name, version)
     loaded = tracking.load_model(name, version=number)
@@ -147,6 +144,9 @@ def model_card(project: Project, problem: str, version: int | None = None, out: 
         raise ChurnkitError(f"{label} has no feature manifest: it was not registered by churnkit train")
     manifest = Manifest.from_dict(loaded.manifest, label)
     p = manifest.problem
+    if p.kind == "uplift":
+        raise ChurnkitError(f"{label} is an uplift model: its card is the campaign report of its held-out campaigns"
+                            " (churnkit report campaign ID); model cards cover churn, purchase and revenue models")
     metric, _floor = HEADLINE[p.kind]
     tags = tracking.version_tags(name, number)
     alias = ", ".join(a for a, v in sorted(tracking.aliases(name).items()) if v == number)
