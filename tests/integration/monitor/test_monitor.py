@@ -122,6 +122,10 @@ def test_mlflow_holds_the_figures_against_the_model_version(monitored):
     history = pd.read_parquet(project.workspace.monitor_history_path("churn_ga4"))
     row = history[history["as_of"] == early.isoformat()].iloc[0]
     assert mine[0].data.metrics["realised_roc_auc"] == pytest.approx(row["realised_roc_auc"])
+    source = client.get_model_version("churnkit-churn_ga4", str(version)).source  # models:/<logged model id>
+    logged = client.get_logged_model(source.removeprefix("models:/"))
+    linked = {m.key: m.value for m in logged.metrics if m.run_id == mine[0].info.run_id}
+    assert linked["realised_roc_auc"] == pytest.approx(row["realised_roc_auc"])  # against the version's model
     tags = client.get_model_version("churnkit-churn_ga4", str(version)).tags
     assert tags["monitor.status"] in (REALISED, AWAITING) and "monitor.why" in tags
 

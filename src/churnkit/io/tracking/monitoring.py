@@ -25,9 +25,13 @@ KIND = "monitoring"
 
 def version_model_id(problem: str, version: int) -> str | None:
     """The logged model behind a registered version (None for a store without one)."""
-    with contextlib.suppress(MlflowException):
-        return getattr(store.client().get_model_version(model_name(problem), str(version)), "model_id", None)
-    return None
+    try:
+        mv = store.client().get_model_version(model_name(problem), str(version))
+    except MlflowException:
+        return None
+    # the SQLite store does not hand model_id back; the version's source names it (models:/m-...)
+    source = mv.source or ""
+    return getattr(mv, "model_id", None) or (source.removeprefix("models:/") if source.startswith("models:/m-") else None)
 
 
 @contextlib.contextmanager
