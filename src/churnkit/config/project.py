@@ -342,6 +342,9 @@ class MonitorSettings(StrictModel):
     p_value: float = Field(0.001, gt=0, lt=1)
     """... and the chi-square test of the move is below this (a tiny move is "significant"
     with many users, a large one on few users may be noise: both must hold)."""
+    share_change: float = Field(0.10, gt=0, le=1)
+    """... or when one bin's share of users moved by more than this (absolute): PSI
+    understates moves in features with few values (a 0/1 flag from 19% to 30%: PSI 0.07)."""
     missing_increase: float = Field(0.10, ge=0, le=1)
     """Flag a feature whose missing share grew by more than this (absolute)."""
     out_of_range: float = Field(0.05, ge=0, le=1)

@@ -32,6 +32,8 @@ class FeatureEntry(_Stored):
     unit: str = ""
     family: str = ""
     dtype: str = "float64"
+    ages: bool = False
+    """Grows by one a day for every user (see ``FeatureSpec.ages``)."""
 
 
 class DroppedFeature(_Stored):
@@ -118,6 +120,11 @@ class Manifest(_Stored):
     plan: dict[str, Any] | None = None
     test_metrics: dict[str, dict[str, float]] | None = None
     best_params: dict[str, Any] | None = None
+    reference_profile: PopulationProfile | None = None
+    """The features of the model's test rows (out-of-sample, the latest population it was
+    judged on), ages given as at ``reference_cutoff``: what drift is measured against.
+    None for models trained before monitoring (drift then falls back to the training profile)."""
+    reference_cutoff: str | None = None
     score_profile: FeatureStats | None = None
     """The model's scores on its own test rows (range, decile bins): what score drift is
     measured against. None for models trained before monitoring."""
@@ -144,10 +151,24 @@ class Manifest(_Stored):
 
     def with_model(self, *, profile: PopulationProfile, plan: dict[str, Any],
                    test_metrics: dict[str, dict[str, float]], best_params: dict[str, Any],
-                   score_profile: FeatureStats | None = None) -> Manifest:
+                   score_profile: FeatureStats | None = None, reference_profile: PopulationProfile | None = None,
+                   reference_cutoff: str | None = None) -> Manifest:
         """This manifest plus what scoring and monitoring need from training."""
         return self.model_copy(update={"population_profile": profile, "plan": plan, "test_metrics": test_metrics,
-                                       "best_params": best_params, "score_profile": score_profile})
+                                       "best_params": best_params, "score_profile": score_profile,
+                                       "reference_profile": reference_profile, "reference_cutoff": reference_cutoff})
+
+    @property
+    def ageing(self) -> list[str]:
+        """The features that grow by one a day for every user."""
+        return [f.name for f in self.features if f.ages]
+
+    def drift_reference(self) -> tuple[PopulationProfile, dt.date | None]:
+        """What drift compares a scored population with, and the date its ages are given at:
+        the test rows' profile, or (models from before it) the training profile, unaged."""
+        if self.reference_profile is not None and self.reference_cutoff:
+            return self.reference_profile, dt.date.fromisoformat(self.reference_cutoff)
+        return self.profile, None
 
     def to_json(self) -> str:
         # json.dumps, not model_dump_json: NaN metrics stay NaN, as every stored manifest has them

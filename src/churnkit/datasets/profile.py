@@ -6,6 +6,7 @@ Saved with the model so reasons at scoring time compare a user with that populat
 
 from __future__ import annotations
 
+import datetime as dt
 import warnings
 from collections.abc import Sequence
 
@@ -40,6 +41,19 @@ def population_profile(df: pd.DataFrame, names: Sequence[str]) -> PopulationProf
         features[name] = FeatureStats(**stats, mean=_json_float(mean[j]), missing_share=float(share_missing[j]),
                                       **_bins(x[present[:, j], j]))
     return PopulationProfile(version=PROFILE_VERSION, rows=len(x), features=features)
+
+
+def aged(frame: pd.DataFrame, cutoffs: pd.Series, names: Sequence[str], day: dt.date) -> pd.DataFrame:
+    """``frame`` with each feature in ``names`` (ones that grow by a day a day: ages) given as
+    at ``day`` instead of at its row's cutoff: what each user's age would read then."""
+    out = frame.copy()
+    if not len(names) or not len(frame):
+        return out
+    cut = pd.to_datetime(cutoffs, utc=True).dt.tz_localize(None).dt.normalize().to_numpy()
+    gap = (np.datetime64(day, "D") - cut.astype("datetime64[D]")).astype("float64")
+    for name in names:
+        out[name] = out[name].to_numpy("float64") + gap
+    return out
 
 
 def _bins(values: np.ndarray) -> dict[str, object]:

@@ -37,6 +37,10 @@ class FeatureSpec:
     generic text from the description and unit."""
     one_hot: bool = False
     """One level of a categorical attribute: the member the user has speaks for the fact."""
+    ages: bool = False
+    """The value grows by one a day for every user and never resets (days since signup,
+    since the first event): drift checks age the training population to the scoring date
+    before comparing, so a population merely growing older is not "drift"."""
 
     @property
     def fact_key(self) -> str:
@@ -44,8 +48,9 @@ class FeatureSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """The manifest entry: what a stored model needs to know of its features."""
-        return {"name": self.name, "description": self.description, "unit": self.unit,
-                "family": self.family, "dtype": "float64"}
+        entry = {"name": self.name, "description": self.description, "unit": self.unit,
+                 "family": self.family, "dtype": "float64"}
+        return entry | ({"ages": True} if self.ages else {})
 
 
 Derive = Callable[[ir.Table], ir.Value]

@@ -190,19 +190,22 @@ def check_run(m: _Model, role: str, problem: str, version: int, name: str, as_of
     p = rows[score_col].to_numpy("float64")
 
     features = features.set_index(features["user_id"].astype(str)).reindex(ids)
-    names = [n for n in m.manifest.feature_names if n in m.manifest.profile.features]
+    reference, reference_day = m.manifest.drift_reference()
+    names = [n for n in m.manifest.feature_names if n in reference.features]
+    aged = {n: float((as_of - reference_day).days) for n in m.manifest.ageing} if reference_day else {}
     if m.drivers is None:
         sample = features[m.manifest.feature_names].dropna(how="all")
         sample = sample.sample(min(len(sample), settings.sample_rows), random_state=0)
         m.drivers = mean_abs_contributions(m.model.contributions(sample.reset_index(drop=True)), settings.drivers) \
             if len(sample) else None
-    drift = feature_drift(m.manifest.profile, features.reset_index(drop=True), names, m.drivers or (), settings)
+    drift = feature_drift(reference, features.reset_index(drop=True), names, m.drivers or (), settings, aged)
     score_row = one_feature(SCORE_FEATURE, m.manifest.score_profile, p, settings) \
         if m.manifest.score_profile is not None else None
     test_value = float((m.manifest.test_metrics or {}).get("model", {}).get(headline, np.nan))
     horizon = spec.horizon_days
     row: dict[str, Any] = {
-        "as_of": as_of.isoformat(), "problem": problem, "role": role, "kind": kind, "version": version,
+        "as_of": as_of.isoformat(), "checked_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "problem": problem, "role": role, "kind": kind, "version": version,
         "scores_file": name, "users": len(rows), "headline": headline, "test_value": test_value,
         "features_checked": len(drift), "features_drifted": int(drift["drifted"].sum()),
         "drifted_features": ", ".join(drift.loc[drift["drifted"], "feature"]),
@@ -244,13 +247,16 @@ def _row(history: pd.DataFrame, as_of: dt.date, version: int) -> dict[str, Any] 
 
 
 def _upsert(history: pd.DataFrame, row: dict[str, Any]) -> pd.DataFrame:
-    """The history with ``row`` replacing any earlier row of the same run and problem."""
-    keep = history[history["as_of"] != row["as_of"]] if len(history) else history
+    """The history with ``row`` replacing an earlier row of the same run and version (a date
+    rescored by another version keeps both); ordered by as-of, then when judged."""
+    same = (history["as_of"] == row["as_of"]) & (history["version"].astype(int) == int(row["version"])) \
+        if len(history) else None
+    keep = history[~same] if same is not None else history
     new = pd.DataFrame([row])
     out = pd.concat([keep, new], ignore_index=True) if len(keep) else new
     first = [c for c in H.COLUMNS if c in out.columns]
     out = out[first + sorted(c for c in out.columns if c not in first)]
-    return out.sort_values("as_of", kind="mergesort").reset_index(drop=True)
+    return out.sort_values(["as_of", "checked_at"], kind="mergesort").reset_index(drop=True)
 
 
 def _stored(path: Path) -> pd.DataFrame:

@@ -30,9 +30,6 @@ from churnkit.config import MonitorSettings
 from churnkit.monitor.anomalies import Breach
 from churnkit.monitor.history import REALISED
 
-BROKEN_FIELD = ("missing", "outside the training range")
-"""Words of a drift reason that point at the data rather than the population."""
-
 
 @dataclass(frozen=True)
 class Advice:
@@ -74,7 +71,7 @@ def advise(row: Mapping[str, Any], drift: pd.DataFrame, settings: MonitorSetting
     if len(drift):
         hit = drift[drift["drifted"].astype(bool) & drift["driver_rank"].notna()].sort_values("driver_rank")
         if len(hit):
-            broken = [f for f, why in zip(hit["feature"], hit["why"]) if any(w in str(why) for w in BROKEN_FIELD)]
+            broken = hit.loc[hit["broken"].astype(bool), "feature"].tolist() if "broken" in hit else []
             names = ", ".join(hit["feature"].head(5))
             reasons.append(f"top drivers drifted: {names}" + (
                 f" (check the upstream data first: {', '.join(broken[:3])} went missing or out of range)"

@@ -8,7 +8,8 @@ the log reaches ``outcomes_on`` (``status`` "realised": every ``realised_<metric
 Columns (``COLUMNS``, then one ``realised_<metric>`` per key of
 :func:`churnkit.metrics.classifier_metrics` or :func:`churnkit.metrics.ltv_metrics`):
 
-- ``as_of`` (ISO date), ``problem``, ``role`` (churn, purchase, ltv), ``kind``, ``version``,
+- ``as_of`` (ISO date), ``checked_at`` (when judged; a date rescored by another version
+  keeps a row per version, the last judged last), ``problem``, ``role`` (churn, purchase, ltv), ``kind``, ``version``,
   ``scores_file`` (name), ``users`` (scored users inside the model's population);
 - ``headline`` (roc_auc for classifiers, gini_norm for revenue) and ``test_value`` (its value
   on the model's test cutoffs at training);
@@ -27,7 +28,7 @@ Columns (``COLUMNS``, then one ``realised_<metric>`` per key of
 
 from __future__ import annotations
 
-COLUMNS = ("as_of", "problem", "role", "kind", "version", "scores_file", "users", "headline", "test_value",
+COLUMNS = ("as_of", "checked_at", "problem", "role", "kind", "version", "scores_file", "users", "headline", "test_value",
            "features_checked", "features_drifted", "drifted_features", "drifted_drivers", "score_psi",
            "score_drifted", "expected_value", "status", "outcomes_on", "realised_value", "predicted_total",
            "realised_total", "drop", "retrain_advised", "why", "in_training")

@@ -19,7 +19,7 @@ from churnkit.config import ClassifierSettings, ProblemConfig
 from churnkit.contracts import CLASSIFIER_KINDS, LABEL
 from churnkit.datasets.folds import BacktestPlan, plan_backtest, rows, usable_before
 from churnkit.datasets.manifest import Manifest, PopulationProfile
-from churnkit.datasets.profile import population_profile
+from churnkit.datasets.profile import aged, population_profile
 from churnkit.metrics import classifier_metrics, ltv_metrics, truth_share
 from churnkit.models.baselines import BGNBD_FEATURES
 from churnkit.models.classifier import PropensityClassifier
@@ -80,6 +80,8 @@ class TrainResult:
     """``{"model": {...}, "rfm": {...}, "truth": {...}}`` on the test rows."""
     profile: PopulationProfile
     notes: list[str] = field(default_factory=list)
+    reference: PopulationProfile | None = None
+    """The test rows' features, ages as at the last test cutoff: drift's reference."""
     baselines: dict[str, Any] = field(default_factory=dict)
     """Per baseline what it used (columns, features, fitted parameters)."""
     comparison: dict[str, Any] = field(default_factory=dict)
@@ -112,8 +114,10 @@ class TrainResult:
     def model_manifest(self, manifest: Manifest) -> Manifest:
         """The training set's manifest plus what scoring needs from training."""
         scores = population_profile(self.test, [MODEL_SCORE]).features[MODEL_SCORE] if len(self.test) else None
+        last = max(self.plan.test).isoformat() if self.reference is not None else None
         return manifest.with_model(profile=self.profile, plan=self.plan.to_dict(), test_metrics=self.metrics,
-                                   best_params=self.best_params, score_profile=scores)
+                                   best_params=self.best_params, score_profile=scores,
+                                   reference_profile=self.reference, reference_cutoff=last)
 
 
 # --------------------------------------------------------------------------- pieces
@@ -248,6 +252,8 @@ def fit_and_evaluate(
         test=test,
         metrics=metrics,
         profile=population_profile(df.loc[train_rows], names),
+        reference=population_profile(aged(X_test, test["cutoff"], [n for n in manifest.ageing if n in names],
+                                          max(plan.test)), names) if len(X_test) else None,
         notes=notes,
         baselines=base.info,
         comparison=comparison,

@@ -67,15 +67,41 @@ def test_each_kind_of_break_is_flagged_for_its_reason(profile):
     assert "distribution moved" not in table.loc["gap_days", "why"]  # the values present did not move
     doubled = population(5_000, rng).assign(spend=lambda d: d["spend"] * 100)  # cents for dollars
     row = feature_drift(profile, doubled, ["spend"]).iloc[0]
-    assert row["drifted"] and row["out_of_range"] > 0.5 and "outside the training range" in row["why"]
+    assert row["drifted"] and row["out_of_range"] > 0.5 and "outside the reference range" in row["why"]
+    assert row["broken"] and table.loc["gap_days", "broken"]  # the upstream field, not the population
+    assert not table.loc["spend", "broken"]
     assert list(feature_drift(profile, now).columns[:3]) == ["feature", "psi", "p_value"]
 
 
 def test_thresholds_decide_and_bad_input_is_one_line(profile):
     now = population(5_000, np.random.default_rng(3), shift=0.1)
-    lax = feature_drift(profile, now, thresholds=MonitorSettings(psi=5.0, missing_increase=1.0, out_of_range=1.0))
+    lax = feature_drift(profile, now, thresholds=MonitorSettings(psi=5.0, share_change=1.0, missing_increase=1.0,
+                                                                 out_of_range=1.0))
     assert not lax["drifted"].any()
     with pytest.raises(ChurnkitError, match="lack feature 'spend'"):
         feature_drift(profile, now.drop(columns="spend"))
     with pytest.raises(ChurnkitError, match="no feature 'nope'"):
         feature_drift(profile, now, ["nope"])
+
+
+def test_a_share_moving_in_a_flag_is_caught_though_its_psi_is_small():
+    rng = np.random.default_rng(4)
+    then = pd.DataFrame({"is_paid": (rng.random(20_000) < 0.19).astype(float)})
+    ref = population_profile(then, ["is_paid"])
+    now = pd.DataFrame({"is_paid": (rng.random(3_000) < 0.30).astype(float)})
+    row = feature_drift(ref, now).iloc[0]
+    assert row["psi"] < 0.1 and row["drifted"] and row["why"].startswith("share ") and " moved " in row["why"]
+    same = pd.DataFrame({"is_paid": (rng.random(3_000) < 0.19).astype(float)})
+    assert not feature_drift(ref, same).iloc[0]["drifted"]
+
+
+def test_a_calendar_value_is_not_judged_and_ages_are_aged_first():
+    rng = np.random.default_rng(5)
+    age = rng.gamma(2.0, 60.0, 20_000)
+    ref = population_profile(pd.DataFrame({"age": age, "days_since_campaign": 3.0}), ["age", "days_since_campaign"])
+    later = pd.DataFrame({"age": rng.gamma(2.0, 60.0, 3_000) + 42, "days_since_campaign": 10.0})  # 6 weeks on
+    raw = feature_drift(ref, later).set_index("feature")
+    assert raw.loc["age", "drifted"] and not raw.loc["days_since_campaign", "drifted"]
+    assert "calendar value" in raw.loc["days_since_campaign", "why"]
+    aged = feature_drift(ref, later, aged={"age": 42.0}).set_index("feature")
+    assert not aged.loc["age", "drifted"] and aged.loc["age", "psi"] < 0.05

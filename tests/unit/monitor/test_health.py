@@ -24,8 +24,9 @@ def row(**changes) -> dict:
     return base | changes
 
 
-def drift(*rows: tuple[str, bool, str, float]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=["feature", "drifted", "why", "driver_rank"])
+def drift(*rows: tuple) -> pd.DataFrame:
+    """(feature, drifted, why, driver_rank[, broken])"""
+    return pd.DataFrame([(*r, False)[:5] for r in rows], columns=["feature", "drifted", "why", "driver_rank", "broken"])
 
 
 QUIET = drift(("a", False, "", 1.0), ("b", True, "distribution moved (PSI 0.40)", np.nan))
@@ -54,7 +55,7 @@ def test_a_drifted_driver_advises_a_retrain_and_a_broken_field_points_upstream()
     moved = drift(("a", True, "distribution moved (PSI 0.40)", 1.0))
     advice = advise(row(), moved, SETTINGS)
     assert advice.retrain and "top drivers drifted: a" in advice.why and "upstream" not in advice.why
-    broken = drift(("spend", True, "60% outside the training range [0, 900]", 2.0))
+    broken = drift(("spend", True, "60% outside the reference range [0, 900]", 2.0, True))
     assert "check the upstream data first: spend" in advise(row(), broken, SETTINGS).why
     assert not advise(row(), QUIET, SETTINGS).retrain  # a drifted feature the model hardly uses
 

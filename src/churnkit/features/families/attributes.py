@@ -19,7 +19,7 @@ USER_PREFIX = "u__"
 """Users-table columns are joined under this prefix to avoid clashing with aggregates."""
 
 TENURE_DAYS = FeatureSpec("tenure_days", "days since signup", "days", F,
-                          wording=simple(lambda x: f"signed up {days(x)} ago", whole))
+                          wording=simple(lambda x: f"signed up {days(x)} ago", whole), ages=True)
 
 
 def level_feature_name(attr: str, level: str) -> str:

@@ -133,9 +133,9 @@ DAYS_SINCE_LAST_ACTIVITY = FeatureSpec("days_since_last_activity", "days since t
 DAYS_SINCE_LAST_PURCHASE = FeatureSpec("days_since_last_purchase", "days since the last purchase", "days", F,
                                        fact="purchase_recency", wording=purchase_recency)
 DAYS_SINCE_FIRST_EVENT = FeatureSpec("days_since_first_event", "days since the user's first event", "days", F,
-                                     fact="first_seen", wording=_first_seen)
+                                     fact="first_seen", wording=_first_seen, ages=True)
 DAYS_SINCE_FIRST_ACTIVITY = FeatureSpec("days_since_first_activity", "days since the first active day", "days", F,
-                                        fact="first_seen", wording=_first_seen)
+                                        fact="first_seen", wording=_first_seen, ages=True)
 ACTIVE_DAYS_TOTAL = FeatureSpec("active_days_total", "days with any activity, all history", "days", F,
                                 wording=simple(lambda x: f"active on {counted(x, 'days')} so far", whole))
 PURCHASE_DAYS_TOTAL = FeatureSpec("purchase_days_total", "days with a purchase, all history", "days", F,
@@ -152,7 +152,7 @@ CLV_RECENCY_DAYS = FeatureSpec("clv_recency_days", "first to last purchase day (
                                wording=simple(lambda x: f"{days(x)} between first and last purchase", whole,
                                               NO_PURCHASE))
 CLV_AGE_DAYS = FeatureSpec("clv_age_days", "first purchase day to the day before the cutoff (T)", "days", F,
-                           wording=simple(lambda x: f"first purchase {days(x)} ago", whole, NO_PURCHASE))
+                           wording=simple(lambda x: f"first purchase {days(x)} ago", whole, NO_PURCHASE), ages=True)
 CLV_MONETARY = FeatureSpec("clv_monetary", "mean spend per repeat purchase day (zbar)", "currency", F,
                            fact="order_value", wording=_order_value)
 
