@@ -4,7 +4,6 @@ self-contained HTML file in the workspace and an artefact of the version's train
 from __future__ import annotations
 
 import datetime as dt
-import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +17,9 @@ from churnkit.datasets.folds import rows
 from churnkit.datasets.manifest import Manifest
 from churnkit.errors import ChurnkitError
 from churnkit.flows.project import Project
+from churnkit.flows.train import run_predictions
 from churnkit.io import tracking
-from churnkit.io.workspace import evaluation_path, manifest_path
+from churnkit.io.workspace import manifest_path
 from churnkit.reports.model_card import (
     SHAP_ROWS,
     data_window,
@@ -61,25 +61,6 @@ def card_version(problem: str, version: int | None) -> int:
     if not known:
         raise ChurnkitError(f"{tracking.model_name(problem)} has no version; run churnkit train --problem {problem}")
     return max(known)
-
-
-def run_predictions(project: Project, problem: str, run_id: str | None, tmp: Path) -> tuple[pd.DataFrame | None, dict, str]:
-    """The training run's test predictions and evaluation: the workspace's copy, else the
-    run's artefacts; (None, {}, why) when neither is there."""
-    if run_id is None:
-        return None, {}, "the version has no training run"
-    path = project.workspace.test_predictions_path(problem, run_id)
-    where = "workspace"
-    if not path.exists():
-        got = tracking.download_artifact(run_id, f"evaluation/{path.name}", tmp)
-        if got is None:
-            return None, {}, f"test predictions of run {run_id}"
-        path, where = got, "MLflow run"
-    evaluation = evaluation_path(path)
-    if not evaluation.exists():
-        evaluation = tracking.download_artifact(run_id, f"evaluation/{evaluation.name}", tmp) or evaluation
-    found = json.loads(evaluation.read_text(encoding="utf-8")) if evaluation.exists() else {}
-    return pd.read_parquet(path), found, where
 
 
 def explanation(project: Project, loaded: tracking.LoadedModel, manifest: Manifest, test: pd.DataFrame | None,

@@ -20,6 +20,7 @@ A run whose outcomes are realised is final: later calls keep its row and skip th
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,13 @@ import numpy as np
 import pandas as pd
 
 from churnkit.config import MonitorSettings
-from churnkit.contracts import CLASSIFIER_KINDS, KIND_OF_ROLE, ROLE_OUTPUTS, in_population_column
+from churnkit.contracts import (
+    CLASSIFIER_KINDS,
+    KIND_OF_ROLE,
+    LABEL,
+    ROLE_OUTPUTS,
+    in_population_column,
+)
 from churnkit.datasets.build import scoring_features
 from churnkit.datasets.labels import outcome_window_complete, realised_labels
 from churnkit.datasets.manifest import Manifest
@@ -37,6 +44,7 @@ from churnkit.datasets.span import data_span
 from churnkit.errors import ChurnkitError
 from churnkit.flows.alerts import record
 from churnkit.flows.project import Project
+from churnkit.flows.train import run_predictions
 from churnkit.io import tracking
 from churnkit.io.artifacts import read_json, save_parquet
 from churnkit.io.locks import exclusive
@@ -48,10 +56,11 @@ from churnkit.monitor.drift import (
     mean_abs_contributions,
     one_feature,
 )
-from churnkit.monitor.expected import expected_metrics
+from churnkit.monitor.expected import expected_metrics, recalibrated
 from churnkit.monitor.health import Advice, advise
 from churnkit.monitor.realised import by_segment, performance, totals
 from churnkit.scoring.roles import feature_key
+from churnkit.training.fit import MODEL_SCORE
 from churnkit.training.promotion import HEADLINE
 
 SEGMENTS = ("lifecycle_stage", "rfm_tier")
@@ -94,6 +103,9 @@ class _Model:
     drivers: list[str] | None = None
     """Top features by mean |SHAP|, on a sample of the first run's users this call judges
     (TreeSHAP is the slow part; what a model leans on changes slowly)."""
+    test: pd.DataFrame | None = None
+    """The training run's test rows (label, ``score_model``): what expected performance is
+    calibrated on; None when neither the workspace nor the run has them."""
 
 
 def read_history(project: Project, problem: str) -> pd.DataFrame:
@@ -149,8 +161,10 @@ def monitor(project: Project, scores: Sequence[Path] | None = None, *, log_run: 
                 loaded = tracking.load_model(problem, version=version)
                 if not loaded.manifest:
                     raise ChurnkitError(f"{problem} v{version} has no feature manifest; it cannot be monitored")
+                with tempfile.TemporaryDirectory(prefix="churnkit-monitor-") as tmp:
+                    test, _, _ = run_predictions(project, problem, loaded.run_id, Path(tmp))
                 models[key] = _Model(loaded.model, Manifest.from_dict(loaded.manifest, f"{problem} v{version}"),
-                                     loaded.run_id)
+                                     loaded.run_id, test=test)
             frame = pd.read_parquet(f) if frame is None else frame
             fkey = (feature_key(models[key].manifest), as_of)
             if fkey not in features:  # models that compute features alike share one pass
@@ -217,7 +231,10 @@ def check_run(m: _Model, role: str, problem: str, version: int, name: str, as_of
         "realised_value": np.nan, "predicted_total": np.nan, "realised_total": np.nan,
     }
     if kind in CLASSIFIER_KINDS:
-        expected = expected_metrics(p)
+        calibrated = m.test is not None and MODEL_SCORE in m.test
+        believed = recalibrated(p, m.test[MODEL_SCORE], m.test[LABEL]) if calibrated else p
+        expected = expected_metrics(believed, p)
+        row["expected_recalibrated"] = calibrated
         row["expected_value"] = expected[headline]
         row |= {f"expected_{k}": v for k, v in expected.items() if k != "n"}
     segments = None

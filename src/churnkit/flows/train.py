@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +98,25 @@ def save_test_predictions(project: Project, result: TrainResult, run_id: str) ->
     tracking.log_artifact(path, "evaluation")
     tracking.log_artifact(evaluation_path(path), "evaluation")
     return path
+
+
+def run_predictions(project: Project, problem: str, run_id: str | None, tmp: Path) -> tuple[pd.DataFrame | None, dict, str]:
+    """The training run's test predictions and evaluation: the workspace's copy, else the
+    run's artefacts; (None, {}, why) when neither is there."""
+    if run_id is None:
+        return None, {}, "the version has no training run"
+    path = project.workspace.test_predictions_path(problem, run_id)
+    where = "workspace"
+    if not path.exists():
+        got = tracking.download_artifact(run_id, f"evaluation/{path.name}", tmp)
+        if got is None:
+            return None, {}, f"test predictions of run {run_id}"
+        path, where = got, "MLflow run"
+    evaluation = evaluation_path(path)
+    if not evaluation.exists():
+        evaluation = tracking.download_artifact(run_id, f"evaluation/{evaluation.name}", tmp) or evaluation
+    found = json.loads(evaluation.read_text(encoding="utf-8")) if evaluation.exists() else {}
+    return pd.read_parquet(path), found, where
 
 
 def trial_logger() -> Callable[..., None]:

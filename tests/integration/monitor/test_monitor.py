@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from churnkit.config import ChurnkitConfig
@@ -22,7 +23,6 @@ from churnkit.flows.project import Project
 from churnkit.flows.report import weekly
 from churnkit.flows.score import score
 from churnkit.io import tracking
-from churnkit.monitor.expected import expected_roc_auc
 from churnkit.monitor.history import AWAITING, REALISED
 
 
@@ -74,7 +74,17 @@ def test_realised_auc_equals_an_independent_recount_from_the_events(monitored):
     assert row["realised_roc_auc"] == pytest.approx(roc_auc_score(y, inside["churn_probability"]), abs=1e-12)
     assert row["realised_total"] == y.sum()
     assert row["predicted_total"] == pytest.approx(inside["churn_probability"].sum())
-    assert row["expected_value"] == pytest.approx(expected_roc_auc(inside["churn_probability"]))
+    # expected: the scores re-mapped by a logistic fit on the version's test rows, pairs counted by brute force
+    test = pd.read_parquet(project.workspace.test_predictions_path("churn_ga4", tracking.load_model("churn_ga4").run_id))
+    x = lambda v: np.log(np.clip(v, 1e-6, 1 - 1e-6) / (1 - np.clip(v, 1e-6, 1 - 1e-6)))
+    fit = LogisticRegression(C=1e6).fit(x(test["score_model"].to_numpy()).reshape(-1, 1), test["label"])
+    p = inside["churn_probability"].to_numpy()
+    q = fit.predict_proba(x(p).reshape(-1, 1))[:, 1]
+    w = q[:, None] * (1 - q[None, :])
+    np.fill_diagonal(w, 0.0)
+    order = np.sign(p[:, None] - p[None, :])
+    assert row["expected_recalibrated"]
+    assert row["expected_value"] == pytest.approx(float((w * (order + 1) / 2).sum() / w.sum()), abs=1e-9)
     assert row["drop"] == pytest.approx(row["test_value"] - row["realised_value"])
     segments = pd.read_parquet(project.workspace.realised_segments_path("churn_ga4", early))
     stages = segments[segments["segment_by"] == "lifecycle_stage"]

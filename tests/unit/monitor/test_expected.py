@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from churnkit.metrics import classifier_metrics
-from churnkit.monitor.expected import expected_metrics, expected_roc_auc
+from churnkit.monitor.expected import expected_metrics, expected_roc_auc, recalibrated
 
 
 def brute_force(p: np.ndarray) -> float:
@@ -52,3 +52,23 @@ def test_a_model_that_cannot_tell_users_apart_is_expected_at_a_half():
 def test_certain_scores_are_expected_to_rank_perfectly():
     y = np.array([0, 1, 1, 0, 1, 0, 0, 1], dtype=float)
     assert expected_roc_auc(y) == pytest.approx(1.0)  # p in {0, 1}: the expected labels are the labels
+
+
+def test_recalibrating_an_over_confident_model_on_reference_rows_recovers_its_expected_auc():
+    """Scores twice as extreme as the truth in logit: the raw estimate is too high; re-mapped
+    on 2,000 reference rows with outcomes it matches the AUC the scores really reach."""
+    rng = np.random.default_rng(11)
+
+    def rows(n):
+        true = 1 / (1 + np.exp(-rng.normal(-1.5, 1.0, n)))
+        score = 1 / (1 + np.exp(-2 * np.log(true / (1 - true))))
+        return true, score
+
+    _, ref_score = rows(2000)
+    ref_y = rng.random(2000) < 1 / (1 + np.exp(-0.5 * np.log(ref_score / (1 - ref_score))))
+    true, score = rows(2000)
+    realised = np.mean([classifier_metrics(rng.random(2000) < true, score)["roc_auc"] for _ in range(80)])
+    believed = recalibrated(score, ref_score, ref_y)
+    assert expected_roc_auc(score) - realised > 0.03  # over-confident: promises too much
+    assert expected_roc_auc(believed, score) == pytest.approx(realised, abs=0.01)
+    assert np.array_equal(np.argsort(believed, kind="stable"), np.argsort(score, kind="stable"))  # same ranking

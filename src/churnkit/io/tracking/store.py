@@ -169,10 +169,23 @@ def use_store(uri: str, artifact_root: Path | None = None) -> MlflowClient:
         # Later calls may retry a little (a busy server), but not for minutes.
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
+    if state.uri != uri:
+        _forget_artifact_locations()
     state.uri = uri
     state.artifact_root = artifact_root
     state.experiments.clear()
     return client
+
+
+def _forget_artifact_locations() -> None:
+    """Drop MLflow's per-run cache of artefact locations (keyed by run id alone): after a
+    switch to another store, a copied workspace's runs share ids with the original's, and
+    the cache would send the copy's artefacts into the original's folder."""
+    from mlflow.tracking._tracking_service import utils as tracking_utils  # private: guarded
+
+    cache = getattr(tracking_utils, "_artifact_repos_cache", None)
+    if cache is not None and hasattr(cache, "clear"):
+        cache.clear()
 
 
 def open_store(

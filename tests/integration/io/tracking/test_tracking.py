@@ -441,3 +441,21 @@ def test_a_copied_workspace_uses_its_own_models_once_the_original_is_gone(store,
     assert all(r.info.artifact_uri.startswith(here) for r in client.search_runs([exp.experiment_id]))
     assert tracking.load_model(PROBLEM, version=2).version == 2
     assert sorted(str(p) for p in hidden.rglob("*")) == before  # nothing written to the original
+
+
+def test_a_copy_opened_in_the_same_process_as_its_original_writes_into_itself(store, tmp_path: Path) -> None:
+    """Runs of a copied workspace keep their ids: after reading the original's run, an
+    artefact logged to the same run of the copy must land in the copy (MLflow caches the
+    artefact location per run id)."""
+    ws, _ = store
+    _train_and_register(auc=0.7)
+    run_id = tracking.load_model(PROBLEM, alias="challenger").run_id
+    assert tracking.list_artifacts(run_id, "")  # the original's location is now cached
+    copy = tmp_path / "copy"
+    shutil.copytree(ws, copy)
+    before = sorted(str(p) for p in ws.rglob("*"))
+    tracking.open_store(copy)
+    note = tmp_path / "note.html"
+    note.write_text("<p>card</p>")
+    tracking.log_artifact_to(run_id, note, "model_card")
+    assert list(copy.rglob("model_card/note.html")) and sorted(str(p) for p in ws.rglob("*")) == before
