@@ -2,10 +2,11 @@
 
 The reference is a profile saved with the model (:class:`~churnkit.datasets.manifest.
 PopulationProfile`: ranges and decile bins), so no training data is kept or read: the
-features of the model's test rows, the latest population it was judged on
-(``Manifest.drift_reference``). Features that grow by a day a day for everyone (ages:
-``FeatureSpec.ages``) are compared after subtracting the days since that reference, so a
-population merely growing older does not read as drift. Per feature:
+features of every row the model was built and judged on (``Manifest.drift_reference``).
+Features that grow by a day a day for everyone (ages: ``FeatureSpec.ages``) are compared
+after subtracting the days since that reference, so a population merely growing older does
+not read as drift; users who arrived since then read below the old range, which is not
+"out of range" for an age. Per feature:
 
 - **PSI** (population stability index) over the training deciles:
   ``sum((now - then) * ln(now / then))`` with both shares floored at 1e-4. The usual reading:
@@ -64,8 +65,9 @@ def psi(expected: Sequence[float], actual: Sequence[float], floor: float = FLOOR
 
 
 def one_feature(name: str, ref: FeatureStats, values: np.ndarray,
-                thresholds: MonitorSettings = DEFAULTS) -> dict[str, object]:
-    """The drift row of one feature (see the module doc)."""
+                thresholds: MonitorSettings = DEFAULTS, age: bool = False) -> dict[str, object]:
+    """The drift row of one feature (see the module doc); ``age``: values are ages taken
+    back to the reference's date, so only values above its range are out of it."""
     v = np.asarray(values, dtype="float64")
     present = v[~np.isnan(v)]
     missing_now = 1.0 - present.size / v.size if v.size else float("nan")
@@ -94,7 +96,8 @@ def one_feature(name: str, ref: FeatureStats, values: np.ndarray,
                 k = int(moved.argmax())
                 why.append(f"share {_bin_text(ref.edges, k)} moved {expected[k]:.0%} -> {now[k]:.0%}")
     if ref.low is not None and ref.high is not None and present.size:
-        row["out_of_range"] = float(np.mean((present < ref.low) | (present > ref.high)))
+        below = np.zeros(present.size, bool) if age else present < ref.low
+        row["out_of_range"] = float(np.mean(below | (present > ref.high)))
         if row["out_of_range"] > thresholds.out_of_range:
             why.append(f"{row['out_of_range']:.0%} outside the reference range [{ref.low:g}, {ref.high:g}]")
     jumped = bool(v.size and missing_now - ref.missing_share > thresholds.missing_increase)
@@ -132,8 +135,8 @@ def feature_drift(profile: PopulationProfile, current: pd.DataFrame, names: Sequ
     if absent:
         raise ChurnkitError(f"drift: the scored rows lack feature {absent[0]!r}")
     back = aged or {}
-    rows = [one_feature(n, profile.features[n], current[n].to_numpy("float64") - back.get(n, 0.0), thresholds)
-            for n in names]
+    rows = [one_feature(n, profile.features[n], current[n].to_numpy("float64") - back.get(n, 0.0), thresholds,
+                        age=n in back) for n in names]
     out = pd.DataFrame(rows, columns=list(COLUMNS))
     rank = {name: i + 1 for i, name in enumerate(drivers)}
     out["driver_rank"] = out["feature"].map(rank).astype("float64")

@@ -81,7 +81,9 @@ class TrainResult:
     profile: PopulationProfile
     notes: list[str] = field(default_factory=list)
     reference: PopulationProfile | None = None
-    """The test rows' features, ages as at the last test cutoff: drift's reference."""
+    """Every row of the training set (training and test cutoffs: the whole window the model
+    was built and judged on, calendar cycles included), ages as at the last test cutoff:
+    drift's reference."""
     baselines: dict[str, Any] = field(default_factory=dict)
     """Per baseline what it used (columns, features, fitted parameters)."""
     comparison: dict[str, Any] = field(default_factory=dict)
@@ -252,8 +254,8 @@ def fit_and_evaluate(
         test=test,
         metrics=metrics,
         profile=population_profile(df.loc[train_rows], names),
-        reference=population_profile(aged(X_test, test["cutoff"], [n for n in manifest.ageing if n in names],
-                                          max(plan.test)), names) if len(X_test) else None,
+        reference=population_profile(aged(df[names], df["cutoff"], [n for n in manifest.ageing if n in names],
+                                          max(plan.test)), names),
         notes=notes,
         baselines=base.info,
         comparison=comparison,

@@ -99,9 +99,10 @@ def test_a_calendar_value_is_not_judged_and_ages_are_aged_first():
     rng = np.random.default_rng(5)
     age = rng.gamma(2.0, 60.0, 20_000)
     ref = population_profile(pd.DataFrame({"age": age, "days_since_campaign": 3.0}), ["age", "days_since_campaign"])
-    later = pd.DataFrame({"age": rng.gamma(2.0, 60.0, 3_000) + 42, "days_since_campaign": 10.0})  # 6 weeks on
+    arrived = rng.uniform(0, 42, 150)  # users who came since: younger than anyone then
+    later = pd.DataFrame({"age": np.r_[rng.gamma(2.0, 60.0, 2_850) + 42, arrived], "days_since_campaign": 10.0})
     raw = feature_drift(ref, later).set_index("feature")
     assert raw.loc["age", "drifted"] and not raw.loc["days_since_campaign", "drifted"]
     assert "calendar value" in raw.loc["days_since_campaign", "why"]
     aged = feature_drift(ref, later, aged={"age": 42.0}).set_index("feature")
-    assert not aged.loc["age", "drifted"] and aged.loc["age", "psi"] < 0.05
+    assert not aged.loc["age", "drifted"] and aged.loc["age", "psi"] < 0.05 and aged.loc["age", "out_of_range"] < 0.01
