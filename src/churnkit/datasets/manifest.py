@@ -121,10 +121,10 @@ class Manifest(_Stored):
     test_metrics: dict[str, dict[str, float]] | None = None
     best_params: dict[str, Any] | None = None
     reference_profile: PopulationProfile | None = None
-    """The features of every row of the training set (the whole window the model was built
-    and judged on, so calendar cycles such as campaign timing are in it), ages given as at
-    ``reference_cutoff`` (the last test cutoff): what drift is measured against. None for
-    models trained before monitoring (drift then falls back to the training profile, unaged)."""
+    """The features of the model's test rows (out-of-sample, the latest population it was
+    judged on), ages given as at ``reference_cutoff`` (the last test cutoff): what drift is
+    measured against. None for models trained before monitoring (drift then falls back to
+    the training profile, unaged)."""
     reference_cutoff: str | None = None
     score_profile: FeatureStats | None = None
     """The model's scores on its own test rows (range, decile bins): what score drift is

@@ -2,7 +2,8 @@
 
 The reference is a profile saved with the model (:class:`~churnkit.datasets.manifest.
 PopulationProfile`: ranges and decile bins), so no training data is kept or read: the
-features of every row the model was built and judged on (``Manifest.drift_reference``).
+features of the model's test rows, the latest population it was judged on
+(``Manifest.drift_reference``).
 Features that grow by a day a day for everyone (ages: ``FeatureSpec.ages``) are compared
 after subtracting the days since that reference, so a population merely growing older does
 not read as drift; users who arrived since then read below the old range, which is not

@@ -81,9 +81,10 @@ class TrainResult:
     profile: PopulationProfile
     notes: list[str] = field(default_factory=list)
     reference: PopulationProfile | None = None
-    """Every row of the training set (training and test cutoffs: the whole window the model
-    was built and judged on, calendar cycles included), ages as at the last test cutoff:
-    drift's reference."""
+    """The test rows' features (out-of-sample, the latest population the model was judged
+    on), ages as at the last test cutoff: drift's reference. The whole training window was
+    tried and flagged more in the simulator's control (258 against 168 flags in 24 checks):
+    an older population than the one scored."""
     baselines: dict[str, Any] = field(default_factory=dict)
     """Per baseline what it used (columns, features, fitted parameters)."""
     comparison: dict[str, Any] = field(default_factory=dict)
@@ -254,8 +255,8 @@ def fit_and_evaluate(
         test=test,
         metrics=metrics,
         profile=population_profile(df.loc[train_rows], names),
-        reference=population_profile(aged(df[names], df["cutoff"], [n for n in manifest.ageing if n in names],
-                                          max(plan.test)), names),
+        reference=population_profile(aged(X_test, test["cutoff"], [n for n in manifest.ageing if n in names],
+                                          max(plan.test)), names) if len(X_test) else None,
         notes=notes,
         baselines=base.info,
         comparison=comparison,
