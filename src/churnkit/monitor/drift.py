@@ -5,9 +5,8 @@ PopulationProfile`: ranges and decile bins), so no training data is kept or read
 features of the model's test rows, the latest population it was judged on
 (``Manifest.drift_reference``).
 Features that grow by a day a day for everyone (ages: ``FeatureSpec.ages``) are compared
-after subtracting the days since that reference, so a population merely growing older does
-not read as drift; users who arrived since then read below the old range, which is not
-"out of range" for an age. Per feature:
+after subtracting the days since that reference, over the users who were there then, so a
+population merely growing older does not read as drift. Per feature:
 
 - **PSI** (population stability index) over the training deciles:
   ``sum((now - then) * ln(now / then))`` with both shares floored at 1e-4. The usual reading:
@@ -68,10 +67,13 @@ def psi(expected: Sequence[float], actual: Sequence[float], floor: float = FLOOR
 def one_feature(name: str, ref: FeatureStats, values: np.ndarray,
                 thresholds: MonitorSettings = DEFAULTS, age: bool = False) -> dict[str, object]:
     """The drift row of one feature (see the module doc); ``age``: values are ages taken
-    back to the reference's date, so only values above its range are out of it."""
+    back to the reference's date, and the users who arrived since (negative then) are left
+    out: the reference could not hold them, and who arrives is other features' business."""
     v = np.asarray(values, dtype="float64")
     present = v[~np.isnan(v)]
     missing_now = 1.0 - present.size / v.size if v.size else float("nan")
+    if age:  # users who arrived since the reference: below zero once aged back, not in it
+        present = present[present >= 0]
     row: dict[str, object] = {"feature": name, "psi": np.nan, "p_value": np.nan, "share_change": np.nan,
                               "missing_then": ref.missing_share, "missing_now": missing_now, "out_of_range": np.nan,
                               "rows": int(v.size), "drifted": False, "broken": False, "why": "",
@@ -97,8 +99,7 @@ def one_feature(name: str, ref: FeatureStats, values: np.ndarray,
                 k = int(moved.argmax())
                 why.append(f"share {_bin_text(ref.edges, k)} moved {expected[k]:.0%} -> {now[k]:.0%}")
     if ref.low is not None and ref.high is not None and present.size:
-        below = np.zeros(present.size, bool) if age else present < ref.low
-        row["out_of_range"] = float(np.mean(below | (present > ref.high)))
+        row["out_of_range"] = float(np.mean((present < ref.low) | (present > ref.high)))
         if row["out_of_range"] > thresholds.out_of_range:
             why.append(f"{row['out_of_range']:.0%} outside the reference range [{ref.low:g}, {ref.high:g}]")
     jumped = bool(v.size and missing_now - ref.missing_share > thresholds.missing_increase)
