@@ -1,8 +1,9 @@
 """``churnkit demo``: the whole flow on simulated data, step by step.
 
 simulate -> ingest -> build the GA4 training sets -> train and promote -> score -> lists ->
-model monitoring (two earlier scoring runs, so outcomes exist) and model cards -> campaign A/B results -> an uplift model and a campaign-target list under a budget ->
-KPIs, alerts and the weekly report.
+model monitoring (an earlier scoring run, so outcomes exist) and model cards -> campaign A/B
+results -> an uplift model and a campaign-target list under a budget -> KPIs, alerts and
+the weekly report.
 Each step's result is handed to ``on_step`` as it finishes (the CLI prints it) and kept in
 the returned :class:`DemoResult`.
 """
@@ -39,10 +40,10 @@ from churnkit.training.fit import TrainOptions
 PROBLEMS = ("churn_ga4", "purchase_ga4", "revenue_ga4")
 STEPS = ("simulate", "ingest", "build training sets", "train and promote", "score", "lists",
          "monitoring and model cards", "campaign A/B results", "uplift and target list", "KPIs, alerts and weekly report")
-EARLIER_RUNS = (28, 14)
-"""Days before the data end of the demo's extra scoring runs: their outcomes are in, so
-monitoring shows realised against expected (in-sample here: the demo's models saw those
-weeks, which the monitor says)."""
+EARLIER_RUNS = (28,)
+"""Days before the data end of the demo's extra scoring run: its outcomes are in, so
+monitoring shows realised against expected beside the latest run's expected figures
+(in-sample here: the demo's models saw those weeks, which the monitor says)."""
 UPLIFT_PROBLEM = "uplift_revenue_28"
 """The demo's uplift problem: net revenue in the 28 days after a campaign, so the target
 list is valued in currency without a value per user to configure."""
