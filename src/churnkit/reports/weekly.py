@@ -133,7 +133,8 @@ def model_health(histories: dict[str, pd.DataFrame], cards: dict[str, str]) -> l
         out.append({"problem": problem, "version": int(last["version"]), "as_of": last["as_of"],
                     "status": last["status"], "headline": last["headline"], "test": last["test_value"],
                     "now": last["realised_value"] if realised else last["expected_value"],
-                    "now_is": "realised" if realised else "expected", "drifted": int(last["features_drifted"]),
+                    "now_is": "realised" if realised else "expected" if pd.notna(last["expected_value"]) else "",
+                    "drifted": int(last["features_drifted"]),
                     "checked": int(last["features_checked"]), "drivers": last["drifted_drivers"] or "",
                     "retrain": bool(last["retrain_advised"]), "why": last["why"],
                     "spark": sparkline(trail.to_numpy()), "card": cards.get(problem)})
