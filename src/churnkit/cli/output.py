@@ -23,6 +23,7 @@ from churnkit.flows.train import TrainOutcome
 from churnkit.flows.uplift import UpliftOutcome
 from churnkit.io import tracking
 from churnkit.metrics import compare_table
+from churnkit.monitor.expected import CAVEAT
 from churnkit.reports.html import number
 from churnkit.scoring.stages import StageCuts
 from churnkit.training.evaluation import comparison_text
@@ -311,6 +312,8 @@ class Printer:
                         f"{f} PSI {v:.2f}" + (f" (driver #{int(k)})" if math.isfinite(k) else "")
                         for f, v, k in zip(moved["feature"], moved["psi"], moved["driver_rank"])))
             p(f"  retrain advised: {'YES' if bool(last['retrain_advised']) else 'no'} - {last['why']}")
+        if any((h["status"] == "awaiting outcomes").any() for h in outcome.history.values() if len(h)):
+            p(f"expected figures are {CAVEAT}")
         if outcome.new_alerts:
             p(f"{len(outcome.new_alerts)} new alert(s) in the ledger: {', '.join(outcome.new_alerts[:5])}")
         for note in outcome.notes:

@@ -27,6 +27,7 @@ from churnkit.flows.monitor import read_history
 from churnkit.flows.project import Project
 from churnkit.flows.uplift import held_out_evaluations
 from churnkit.monitor.cohorts import heatmap
+from churnkit.monitor.expected import CAVEAT
 from churnkit.reports.campaign import campaign_html, design, figures, uplift_models
 from churnkit.reports.weekly import (
     model_health,
@@ -114,6 +115,7 @@ def weekly(project: Project, out: Path | None = None) -> ReportOutcome:
         "scores": _scores(project),
         "lists": [{"name": p.name, "href": os.path.relpath(p, path.parent)} for p in lists[-4:]],
         "models": _model_health(project, path),
+        "caveat": CAVEAT,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
