@@ -20,6 +20,7 @@ from churnkit.flows.project import Project
 from churnkit.flows.train import run_predictions
 from churnkit.io import tracking
 from churnkit.io.workspace import manifest_path
+from churnkit.monitor.expected import CAVEAT
 from churnkit.reports.model_card import (
     SHAP_ROWS,
     data_window,
@@ -172,7 +173,7 @@ def model_card(project: Project, problem: str, version: int | None = None, out: 
         "features": feature_groups([f.model_dump() for f in manifest.features],
                                    [d.model_dump() for d in manifest.dropped_features]),
         "metrics": table, "stored_metrics": dict(sorted(loaded.metrics.items())), "comparison": comparison,
-        "figures": figures, "shap": shap, "monitored": monitored, "test_value": test_value,
+        "figures": figures, "shap": shap, "monitored": monitored, "test_value": test_value, "caveat": CAVEAT,
         "test_source": where if test is not None else None,
         "limits": known_limits(p, table or {}, comparison, notes, [d.model_dump() for d in manifest.dropped_features],
                                profile.version if profile is not None else None, coverage, monitored),
