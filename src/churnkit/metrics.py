@@ -164,6 +164,14 @@ def lift_capture(y: object, score: object, top: float) -> tuple[float, float]:
 # --------------------------------------------------------------------------- metrics
 
 
+def mean_abs_shap(contributions: pd.DataFrame) -> pd.Series:
+    """Each feature's mean |contribution| over the rows (a ``bias`` column left out), largest
+    first, ties in column order: what a model leans on for these rows. The one ranking the
+    SHAP chart, the model card and drift's "top drivers" use."""
+    c = contributions.drop(columns="bias", errors="ignore").abs().mean()
+    return c.sort_values(ascending=False, kind="mergesort")
+
+
 def classifier_metrics(
     y: object, p: object, *, n_bins: int = 10, tops: Sequence[float] = TOPS
 ) -> dict[str, float]:

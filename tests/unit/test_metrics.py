@@ -233,3 +233,13 @@ def test_paired_bootstrap_degenerate_inputs():
         paired_bootstrap([0, 1], [0, 1], [1, 0], "brier")
     with pytest.raises(ValueError, match="lengths differ"):
         paired_bootstrap([0, 1], [0, 1], [1])
+
+
+def test_mean_abs_shap_ranks_features_by_mean_absolute_contribution_without_the_bias():
+    import pandas as pd
+
+    from churnkit.metrics import mean_abs_shap
+
+    c = pd.DataFrame({"a": [1.0, -1.0], "b": [-3.0, 1.0], "c": [0.0, 0.0], "bias": [9.0, 9.0]})
+    ranked = mean_abs_shap(c)
+    assert ranked.index.tolist() == ["b", "a", "c"] and ranked["b"] == 2.0

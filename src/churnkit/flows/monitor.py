@@ -53,8 +53,8 @@ from churnkit.monitor import history as H
 from churnkit.monitor.drift import (
     drifted_drivers,
     feature_drift,
-    mean_abs_contributions,
     one_feature,
+    top_drivers,
 )
 from churnkit.monitor.expected import expected_metrics, recalibrated
 from churnkit.monitor.health import Advice, advise
@@ -210,7 +210,7 @@ def check_run(m: _Model, role: str, problem: str, version: int, name: str, as_of
     if m.drivers is None:
         sample = features[m.manifest.feature_names].dropna(how="all")
         sample = sample.sample(min(len(sample), settings.sample_rows), random_state=0)
-        m.drivers = mean_abs_contributions(m.model.contributions(sample.reset_index(drop=True)), settings.drivers) \
+        m.drivers = top_drivers(m.model.contributions(sample.reset_index(drop=True)), settings.drivers) \
             if len(sample) else None
     drift = feature_drift(reference, features.reset_index(drop=True), names, m.drivers or (), settings, aged)
     score_row = one_feature(SCORE_FEATURE, m.manifest.score_profile, p, settings) \

@@ -43,6 +43,7 @@ from churnkit.config import MonitorSettings
 from churnkit.datasets.manifest import FeatureStats, PopulationProfile
 from churnkit.datasets.profile import bin_index
 from churnkit.errors import ChurnkitError
+from churnkit.metrics import mean_abs_shap
 
 DEFAULTS = MonitorSettings()
 FLOOR = 1e-4
@@ -152,8 +153,8 @@ def drifted_drivers(table: pd.DataFrame) -> list[str]:
     return hit["feature"].tolist()
 
 
-def mean_abs_contributions(contributions: pd.DataFrame, top: int) -> list[str]:
-    """The ``top`` features by mean |SHAP| (the bias column left out), most important first:
-    what the model leans on for these users, which is what makes a feature's drift matter."""
-    c = contributions.drop(columns="bias", errors="ignore").abs().mean()
-    return c[c > 0].sort_values(ascending=False, kind="mergesort").head(top).index.tolist()
+def top_drivers(contributions: pd.DataFrame, top: int) -> list[str]:
+    """The ``top`` features with a non-zero mean |SHAP| (:func:`churnkit.metrics.mean_abs_shap`),
+    most important first: what makes a feature's drift matter."""
+    ranked = mean_abs_shap(contributions)
+    return ranked[ranked > 0].head(top).index.tolist()

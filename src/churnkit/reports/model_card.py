@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from churnkit.config import ProblemConfig
 from churnkit.config.problems import ActivityEvents
 from churnkit.contracts import LABEL
-from churnkit.metrics import bootstrap_interval, classifier_metrics, ltv_metrics
+from churnkit.metrics import bootstrap_interval, classifier_metrics, ltv_metrics, mean_abs_shap
 from churnkit.reports.html import png, render
 from churnkit.reports.plots import (
     calibration,
@@ -211,8 +211,7 @@ def shap_section(source: str, *, contributions: pd.DataFrame | None = None, X: p
     top: list[dict[str, Any]] = []
     figure = None
     if contributions is not None and X is not None:
-        mean_abs = contributions.drop(columns=["bias"], errors="ignore").abs().mean().sort_values(ascending=False)
-        top = [{"feature": k, "value": float(v)} for k, v in mean_abs.head(15).items()]
+        top = [{"feature": k, "value": float(v)} for k, v in mean_abs_shap(contributions).head(15).items()]
         figure = png(shap_summary(contributions, X, max_points=SHAP_ROWS, seed=seed,
                                   title="SHAP summary on the test rows"), DPI)
     elif image is not None:

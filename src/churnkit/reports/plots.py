@@ -25,6 +25,7 @@ from churnkit.metrics import (
     decile_table,
     finite_pairs,
     gain_curve,
+    mean_abs_shap,
 )
 
 Scores = Mapping[str, object]
@@ -136,7 +137,7 @@ def shap_summary(
     ``max_points`` to keep the PNG light.
     """
     C = contributions.drop(columns=[c for c in ("bias",) if c in contributions.columns])
-    names = list(C.abs().mean().sort_values(ascending=False).head(top).index)[::-1]
+    names = list(mean_abs_shap(C).head(top).index)[::-1]
     rng = np.random.default_rng(seed)
     rows = np.arange(len(C)) if len(C) <= max_points else rng.choice(len(C), max_points, replace=False)
     fig, ax = _figure(7.5, max(3.0, 0.35 * len(names) + 1.2))
