@@ -296,8 +296,8 @@ class Printer:
             last = history.iloc[-1]
             p(f"{problem} (v{int(last['version'])}, {last['headline']} at test {number(last['test_value'])}):")
             for r in history.tail(8).itertuples():
-                now = f"realised {number(r.realised_value)}" if r.status == "realised" else \
-                    f"expected {number(r.expected_value)} (outcomes {r.outcomes_on})"
+                now = f"realised {number(r.value_now)}" if r.status == "realised" else \
+                    f"expected {number(r.value_now)} (outcomes {r.outcomes_on})"
                 psi = f"  score PSI {r.score_psi:.2f}" if math.isfinite(float(r.score_psi)) else ""
                 seen = "  in training window" if bool(getattr(r, "in_training", False)) else ""
                 p(f"  {r.as_of} v{int(r.version)}  {now}  drifted {int(r.features_drifted)}/{int(r.features_checked)}"

@@ -250,6 +250,7 @@ def check_run(m: _Model, role: str, problem: str, version: int, name: str, as_of
     last_cutoff = max(m.manifest.cutoff_dates, default=None)
     row["in_training"] = bool(last_cutoff is not None and as_of < last_cutoff + dt.timedelta(days=horizon))
     now = row["realised_value"] if row["status"] == H.REALISED else row["expected_value"]
+    row["value_now"] = now
     row["drop"] = test_value - now if np.isfinite(now) else np.nan
     table = pd.concat([drift, pd.DataFrame([score_row])], ignore_index=True) if score_row else drift
     advice = advise(row, drift, settings)
@@ -303,5 +304,5 @@ def _log(problem: str, version: int, check: RunCheck) -> None:
             tracking.log_json(check.segments.to_dict("records"), "monitor/segments.json")
     tracking.set_version_tags(problem, version, {
         "monitor.as_of": row["as_of"], "monitor.status": row["status"],
-        f"monitor.{row['headline']}": row["realised_value"] if row["status"] == H.REALISED else row["expected_value"],
+        f"monitor.{row['headline']}": row["value_now"],
         "monitor.retrain_advised": bool(row["retrain_advised"]), "monitor.why": row["why"]})

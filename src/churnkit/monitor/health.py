@@ -60,7 +60,7 @@ def advise(row: Mapping[str, Any], drift: pd.DataFrame, settings: MonitorSetting
     breaches: list[Breach] = []
     retrain = False
     realised = row["status"] == REALISED
-    value = _number(row["realised_value"] if realised else row["expected_value"])
+    value = _number(row["value_now"])
     if np.isfinite(test) and np.isfinite(value) and test - value > settings.margin:
         word = "realised" if realised else "expected"
         reasons.append(f"{word} {headline} {value:.3f} is {test - value:.3f} below the test {test:.3f}"

@@ -20,7 +20,8 @@ Columns (``COLUMNS``, then one ``realised_<metric>`` per key of
   outcomes (classifiers; NaN for revenue);
 - ``status``, ``outcomes_on`` (ISO date the outcome window closes), ``realised_value``,
   ``predicted_total`` and ``realised_total`` (churners / buyers / revenue), ``drop``
-  (``test_value`` minus the realised value, or the expected one before outcomes);
+  (``test_value`` minus ``value_now``: the realised headline, or the expected one before
+  outcomes; the one place that choice is made);
 - ``retrain_advised`` (bool) and ``why`` (one line);
 - ``in_training``: the run's outcome window overlaps the training set's label windows, so
   its realised figures are partly in-sample (flattering) and say little about decay.
@@ -31,6 +32,6 @@ from __future__ import annotations
 COLUMNS = ("as_of", "checked_at", "problem", "role", "kind", "version", "scores_file", "users", "headline", "test_value",
            "features_checked", "features_drifted", "drifted_features", "drifted_drivers", "score_psi",
            "score_drifted", "expected_value", "status", "outcomes_on", "realised_value", "predicted_total",
-           "realised_total", "drop", "retrain_advised", "why", "in_training")
+           "realised_total", "value_now", "drop", "retrain_advised", "why", "in_training")
 REALISED = "realised"
 AWAITING = "awaiting outcomes"

@@ -129,11 +129,11 @@ def model_health(histories: dict[str, pd.DataFrame], cards: dict[str, str]) -> l
             continue
         last = h.iloc[-1]
         realised = last["status"] == "realised"
-        trail = h["realised_value"].where(h["status"] == "realised", h["expected_value"]).astype("float64")
+        trail = h["value_now"].astype("float64")
         out.append({"problem": problem, "version": int(last["version"]), "as_of": last["as_of"],
                     "status": last["status"], "headline": last["headline"], "test": last["test_value"],
-                    "now": last["realised_value"] if realised else last["expected_value"],
-                    "now_is": "realised" if realised else "expected" if pd.notna(last["expected_value"]) else "",
+                    "now": last["value_now"],
+                    "now_is": "realised" if realised else "expected" if pd.notna(last["value_now"]) else "",
                     "drifted": int(last["features_drifted"]),
                     "checked": int(last["features_checked"]), "drivers": last["drifted_drivers"] or "",
                     "retrain": bool(last["retrain_advised"]), "why": last["why"],

@@ -21,7 +21,8 @@ def row(**changes) -> dict:
     base = {"problem": "churn_x", "headline": "roc_auc", "as_of": "2024-06-03", "test_value": 0.80,
             "status": REALISED, "realised_value": 0.79, "expected_value": 0.80, "score_drifted": False,
             "score_psi": 0.01, "in_training": False}
-    return base | changes
+    out = base | changes
+    return out | {"value_now": out["realised_value"] if out["status"] == REALISED else out["expected_value"]}
 
 
 def drift(*rows: tuple) -> pd.DataFrame:
