@@ -130,8 +130,8 @@ def compare_frames(a: pd.DataFrame, b: pd.DataFrame) -> tuple[bool, list[str]]:
     """Same columns, dtypes, keys; every value equal (floats within 1e-9 relative)."""
     lines, ok = [], True
     if list(a.columns) != list(b.columns):
-        return False, [f"columns differ: before-only {set(a.columns) - set(b.columns)}, "
-                       f"after-only {set(b.columns) - set(a.columns)}, order same: {sorted(a.columns) == sorted(b.columns)}"]
+        return False, [f"columns differ: before-only {set(a.columns) - set(b.columns)}, after-only "
+                       + f"{set(b.columns) - set(a.columns)}, order same: {sorted(a.columns) == sorted(b.columns)}"]
     if len(a) != len(b):
         return False, [f"rows differ: {len(a)} vs {len(b)}"]
     worst_abs, worst_rel, n_exact = 0.0, 0.0, 0

@@ -14,7 +14,7 @@ import ibis.expr.types as ir
 
 from churnkit.config import ActivityEvents, FeatureSelection
 from churnkit.contracts import KEYS
-from churnkit.features.context import Context, daily_table
+from churnkit.features.context import Agg, Context, feature_daily
 from churnkit.features.families import FAMILIES
 from churnkit.features.families.attributes import USER_PREFIX
 from churnkit.features.families.rfm import ELIGIBILITY, eligibility_aggregates
@@ -62,16 +62,16 @@ def feature_frame(
     attribute_levels: dict[str, list[str]] | None,
 ) -> FeatureFrame:
     """Features per (user, cutoff) for every user with an event before the cutoff."""
-    daily = daily_table(events, activity.include, activity.exclude)
+    daily = feature_daily(events, activity.include, activity.exclude)
     ctx = Context(events, daily, cutoffs, users)
     options = family_options(users, attribute_levels)
     families = [FAMILIES[name](options) for name in selection.families]
 
-    aggregates: dict[str, ir.Value] = {}
+    aggregates: dict[str, Agg] = {}
     for fam in families:
         aggregates.update(fam.aggregates(ctx))
     aggregates |= eligibility_aggregates(ctx)
-    main = ctx.hist.group_by(list(KEYS)).aggregate(**aggregates)
+    main = ctx.aggregate(aggregates)
 
     if users is not None:
         u = users.rename({f"{USER_PREFIX}{c}": c for c in users.columns})

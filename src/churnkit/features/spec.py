@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import ibis.expr.types as ir
 
 if TYPE_CHECKING:
-    from churnkit.features.context import Context
+    from churnkit.features.context import Agg, Context
     from churnkit.features.wording import ReasonRows
 
 Wording = Callable[["ReasonRows", int, str], str]
@@ -56,14 +56,15 @@ class FeatureSpec:
 Derive = Callable[[ir.Table], ir.Value]
 """Computes a feature from the table of per-(user, cutoff) aggregates."""
 
-Aggregates = Callable[["Context"], dict[str, ir.Value]]
-"""The per-(user, cutoff) aggregates a family reads, under canonical names (see Context)."""
+Aggregates = Callable[["Context"], dict[str, "Agg"]]
+"""The per-(user, cutoff) aggregates a family reads, under canonical names (see Context),
+declared so the context can plan them (see ``Context.aggregate``)."""
 
 Joins = Callable[["Context"], list[tuple[ir.Table, list[FeatureSpec]]]]
 """Tables keyed by (user_id, cutoff) holding features computed apart from the aggregates."""
 
 
-def _none(ctx: Context) -> dict[str, ir.Value]:
+def _none(ctx: Context) -> dict[str, Agg]:
     return {}
 
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ibis.expr.types as ir
-
 from churnkit.contracts import EVENT_NOUNS
-from churnkit.features.context import Context, days_between, zero_if_null
+from churnkit.features.context import Agg, Context, days_between, zero_if_null
 from churnkit.features.families.windows import event_fact
 from churnkit.features.spec import Family, FamilyOptions, FeatureSpec, Wording
 from churnkit.features.wording import ReasonRows, known, num, plural
@@ -26,7 +24,7 @@ def _coupons_so_far(r: ReasonRows, i: int, lead: str) -> str:
     return f"{c} {plural(c, EVENT_NOUNS['coupon_redeem'][1])} so far" + r.typical(lead, num)
 
 
-def _aggregates(ctx: Context) -> dict[str, ir.Value]:
+def _aggregates(ctx: Context) -> dict[str, Agg]:
     return dict([ctx.wsum("n_campaign_push", 90), ctx.wsum("n_campaign_push"), ctx.wsum("n_coupon_redeem"),
                  ctx.wmax("last_campaign_ts")])
 

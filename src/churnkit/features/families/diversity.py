@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import ibis
 import ibis.expr.types as ir
 
-from churnkit.features.context import Context
+from churnkit.features.context import Context, day_number
 from churnkit.features.spec import Family, FamilyOptions, FeatureSpec
 from churnkit.features.wording import counted, num, simple
 
@@ -28,9 +27,9 @@ def _distinct_recent(ctx: Context, column: str, spec: FeatureSpec) -> tuple[ir.T
     made DuckDB hash four keys over every event, for the same answer.
     """
     e = ctx.events
-    v = e.filter(e[column].notnull()).select("user_id", day=e.ts.truncate("D"), value=e[column]).distinct()
-    c = ctx.cutoffs
-    j = v.join(c, (v.day < c.cutoff) & (v.day >= c.cutoff - ibis.interval(days=W)))
+    v = e.filter(e[column].notnull()).select("user_id", day_n=day_number(e.ts), value=e[column]).distinct()
+    c = ctx.cutoffs.mutate(cutoff_n=day_number(ctx.cutoffs.cutoff))
+    j = v.join(c, (v.day_n < c.cutoff_n) & (v.day_n >= c.cutoff_n - W))
     table = j.group_by(["user_id", "cutoff"]).aggregate(**{spec.name: j.value.nunique().cast("float64")})
     return table, [spec]
 

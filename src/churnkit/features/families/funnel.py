@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import ibis.expr.types as ir
-
-from churnkit.features.context import Context, ratio
+from churnkit.features.context import Agg, Context, ratio
 from churnkit.features.spec import Family, FamilyOptions, FeatureSpec
 
 F = "funnel"
 W = 90
 
 
-def _aggregates(ctx: Context) -> dict[str, ir.Value]:
+def _aggregates(ctx: Context) -> dict[str, Agg]:
     return dict([ctx.wsum(c, W) for c in ("n_view", "n_add_to_cart", "n_purchase", "n_session")])
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import ibis
 import ibis.expr.types as ir
 
-from churnkit.features.context import SECONDS_PER_DAY, Context, days_between, ratio, seconds
+from churnkit.features.context import Agg, Context, days_between, ratio
 from churnkit.features.families.rfm import silence
 from churnkit.features.spec import Family, FamilyOptions, FeatureSpec, Wording
 from churnkit.features.wording import ONE_ACTIVE_DAY, ReasonRows, days, simple, whole
@@ -58,19 +58,22 @@ SILENCE_VS_TYPICAL_GAP = FeatureSpec(
     fact="silence", wording=silence)
 
 
-def _aggregates(ctx: Context) -> dict[str, ir.Value]:
-    h = ctx.hist
+def _aggregates(ctx: Context) -> dict[str, Agg]:
+    def gap(t: ir.Table) -> ir.Value:
+        return t.gap_days
+
     agg = dict([ctx.wmax("last_activity_ts")])
     agg |= {
-        "gap_n": h.gap_days.count().cast("float64"),
-        "gap_sum": h.gap_days.sum().cast("float64"),
-        "gap_sq": (h.gap_days * h.gap_days).sum().cast("float64"),
-        "gap_max": h.gap_days.max().cast("float64"),
+        "gap_n": Agg("count", gap, lambda t: t.gap_days.notnull(), float64=True),
+        "gap_sum": Agg("sum", gap, float64=True),
+        "gap_sq": Agg("sum", lambda t: t.gap_days * t.gap_days, float64=True),
+        "gap_max": Agg("max", gap, float64=True),
         # Each active day's previous active day is day - gap; it only grows from one active
         # day to the next, so its maximum is the day before the last active day. Plain max
-        # aggregates: no ordered aggregate, same result on every engine.
-        "last_active_day_s": seconds(h.day).max(where=h.n_activity > 0),
-        "prev_active_day_s": (seconds(h.day) - h.gap_days * SECONDS_PER_DAY).max(where=h.gap_days.notnull()),
+        # aggregates: no ordered aggregate, same result on every engine. Day numbers (whole
+        # days, exact in float64) stand for the midnights' seconds / 86400.
+        "last_active_day_n": Agg("max", lambda t: t.day_n, lambda t: t.n_activity > 0),
+        "prev_active_day_n": Agg("max", lambda t: t.day_n - t.gap_days, lambda t: t.gap_days.notnull()),
     }
     return agg
 
@@ -90,7 +93,7 @@ def family(options: FamilyOptions) -> Family:
         (GAP_MEAN_DAYS, _mean),
         (GAP_STD_DAYS, _std),
         (GAP_MAX_DAYS, lambda t: t.gap_max),
-        (LAST_GAP_DAYS, lambda t: (t.last_active_day_s - t.prev_active_day_s) / SECONDS_PER_DAY),
+        (LAST_GAP_DAYS, lambda t: t.last_active_day_n - t.prev_active_day_n),
         (SILENCE_VS_TYPICAL_GAP, lambda t: ratio(days_between(t.cutoff, t.max_last_activity_ts_all), _mean(t))),
     ]
     return Family(F, features, _aggregates)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import math
 
-import ibis.expr.types as ir
-
-from churnkit.features.context import Context, days_between, ratio, zero_if_null
+from churnkit.features.context import Agg, Context, days_between, ratio, zero_if_null
 from churnkit.features.families.windows import PUSH_OPENS_BEFORE, event_fact, push_open_counts
 from churnkit.features.spec import Family, FamilyOptions, FeatureSpec, Wording
 from churnkit.features.wording import ReasonRows, pct
@@ -24,7 +22,7 @@ def _open_rate(window: int) -> Wording:
     return wording
 
 
-def _aggregates(ctx: Context) -> dict[str, ir.Value]:
+def _aggregates(ctx: Context) -> dict[str, Agg]:
     agg = dict([ctx.wsum("n_push_sent", w) for w in (30, 90)] + [ctx.wsum("n_push_open", w) for w in (30, 90)])
     agg.update([ctx.wmax("last_push_open_ts")])
     return agg

@@ -19,7 +19,7 @@ import math
 import ibis
 import ibis.expr.types as ir
 
-from churnkit.features.context import Context, days_between, ratio, zero_if_null
+from churnkit.features.context import Agg, Context, days_before, days_between, ratio, zero_if_null
 from churnkit.features.spec import Family, FamilyOptions, FeatureSpec
 from churnkit.features.wording import (
     NO_PURCHASE,
@@ -172,7 +172,7 @@ def since_last_activity(t: ir.Table) -> ir.Value:
 
 
 def since_first_activity(t: ir.Table) -> ir.Value:
-    return days_between(t.cutoff, t.first_active_day)
+    return days_before(t.cutoff, t.first_active_day)
 
 
 ELIGIBILITY: tuple[tuple[FeatureSpec, object], ...] = (
@@ -182,12 +182,11 @@ ELIGIBILITY: tuple[tuple[FeatureSpec, object], ...] = (
 """The features eligibility reads (computed for every build, selected or not)."""
 
 
-def eligibility_aggregates(ctx: Context) -> dict[str, ir.Value]:
+def eligibility_aggregates(ctx: Context) -> dict[str, Agg]:
     return dict([ctx.wmax("last_activity_ts"), ctx.first_active_day()])
 
 
-def _aggregates(ctx: Context) -> dict[str, ir.Value]:
-    h = ctx.hist
+def _aggregates(ctx: Context) -> dict[str, Agg]:
     agg = dict(
         [
             ctx.wmax("last_activity_ts"),
@@ -200,9 +199,12 @@ def _aggregates(ctx: Context) -> dict[str, ir.Value]:
             ctx.first_active_day(),
         ]
     )
-    agg["first_purchase_day"] = h.day.min(where=h.n_purchase > 0)
-    agg["last_purchase_day"] = h.day.max(where=h.n_purchase > 0)
-    agg["first_day_revenue"] = h.revenue.sum(where=h.is_first_purchase_day).cast("float64")
+    def bought(t: ir.Table) -> ir.BooleanValue:
+        return t.n_purchase > 0
+
+    agg["first_purchase_day"] = Agg("min", lambda t: t.day_n, bought)
+    agg["last_purchase_day"] = Agg("max", lambda t: t.day_n, bought)
+    agg["first_day_revenue"] = Agg("sum", lambda t: t.revenue, lambda t: t.is_first_purchase_day, float64=True)
     return agg
 
 
@@ -223,8 +225,8 @@ def family(options: FamilyOptions) -> Family:
         (REVENUE_TOTAL, lambda t: zero_if_null(t.sum_revenue_all)),
         (AVG_ORDER_VALUE, lambda t: ratio(t.sum_revenue_all, t.sum_n_purchase_all)),
         (CLV_FREQUENCY, lambda t: zero_if_null(_repeat_days(t))),
-        (CLV_RECENCY_DAYS, lambda t: days_between(t.last_purchase_day, t.first_purchase_day)),
-        (CLV_AGE_DAYS, lambda t: days_between(t.cutoff, t.first_purchase_day) - 1.0),
+        (CLV_RECENCY_DAYS, lambda t: (t.last_purchase_day - t.first_purchase_day).cast("float64")),
+        (CLV_AGE_DAYS, lambda t: days_before(t.cutoff, t.first_purchase_day) - 1.0),
         (CLV_MONETARY, lambda t: ratio(t.sum_revenue_all - t.first_day_revenue, _repeat_days(t))),
     ]
     return Family(F, features, _aggregates)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import math
 
-import ibis.expr.types as ir
-
-from churnkit.features.context import Context, zero_if_null
+from churnkit.features.context import Agg, Context, zero_if_null
 from churnkit.features.spec import Family, FamilyOptions, FeatureSpec, Wording
 from churnkit.features.wording import ReasonRows, money, num
 
@@ -43,8 +41,8 @@ def _change(col: str, recent: int, total: int):
     return derive
 
 
-def _aggregates(ctx: Context) -> dict[str, ir.Value]:
-    agg: dict[str, ir.Value] = {}
+def _aggregates(ctx: Context) -> dict[str, Agg]:
+    agg: dict[str, Agg] = {}
     for recent, total in PAIRS:
         for col, _, _ in SERIES:
             agg.update([ctx.wsum(col, recent), ctx.wsum(col, total)])

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import math
 
-import ibis.expr.types as ir
-
 from churnkit.contracts import EVENT_NOUNS, EVENT_TYPES
-from churnkit.features.context import Context, zero_if_null
+from churnkit.features.context import Agg, Context, zero_if_null
 from churnkit.features.families.rfm import (
     DAYS_SINCE_LAST_ACTIVITY,
     DAYS_SINCE_LAST_PURCHASE,
@@ -134,8 +132,8 @@ def _count_spec(event: str, w: int) -> FeatureSpec:
                        fact=event_fact(event), wording=wording)
 
 
-def _aggregates(ctx: Context) -> dict[str, ir.Value]:
-    agg: dict[str, ir.Value] = {}
+def _aggregates(ctx: Context) -> dict[str, Agg]:
+    agg: dict[str, Agg] = {}
     for w in WINDOWS:
         for ev in EVENT_TYPES:
             agg.update([ctx.wsum(f"n_{ev}", w)])
