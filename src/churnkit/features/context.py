@@ -66,8 +66,7 @@ def _day_aggregates(e: ir.Table) -> dict[str, ir.Value]:
     purchase = e.event == PURCHASE
     aggs: dict[str, ir.Value] = {f"n_{t}": e.event.count(where=e.event == t) for t in EVENT_TYPES}
     return aggs | {
-        f"n_{PURCHASE}": e.event.count(where=purchase & e.order_id.isnull())
-        + e.order_id.nunique(where=purchase),
+        f"n_{PURCHASE}": e.event.count(where=purchase & e.order_id.isnull()),  # + orders: see _by_day
         "n_activity": e.event.count(where=e.act),
         "n_campaign_push": e.event.count(where=(e.event == "push_sent") & e.campaign_id.notnull()),
         "revenue": _amount(e, purchase) - _amount(e, e.event == REFUND),
@@ -77,6 +76,20 @@ def _day_aggregates(e: ir.Table) -> dict[str, ir.Value]:
         "last_campaign_ts": e.ts.max(where=(e.event == "push_sent") & e.campaign_id.notnull()),
         "first_ts": e.ts.min(),
     }
+
+
+def _by_day(e: ir.Table, key: str) -> ir.Table:
+    """Events (with ``act`` and the day column ``key``) grouped by (user, day).
+
+    A purchase with an order id counts once per order: the distinct order ids are counted
+    on the purchase rows alone and joined on, since a COUNT(DISTINCT) among the day's other
+    aggregates makes DuckDB materialise every event for a second grouping.
+    """
+    d = e.group_by(["user_id", key]).aggregate(**_day_aggregates(e))
+    p = e.filter((e.event == PURCHASE) & e.order_id.notnull())
+    orders = p.group_by(o__user=p.user_id, o__day=p[key]).aggregate(o__n=p.order_id.nunique())
+    j = d.left_join(orders, (d.user_id == orders.o__user) & (d[key] == orders.o__day))
+    return j.mutate(n_purchase=j.n_purchase + j.o__n.fill_null(0)).select(*d.columns)
 
 
 def _with_gaps(d: ir.Table, key: str, gap: Callable[[ir.Value, ir.Value], ir.FloatingValue]) -> ir.Table:
@@ -108,8 +121,7 @@ def daily_table(
     """
     e = events.mutate(day=(day or (lambda ts: ts.truncate("D")))(events.ts),
                       act=is_activity(events.event, include, exclude))
-    d = e.group_by(["user_id", "day"]).aggregate(**_day_aggregates(e))
-    return _with_gaps(d, "day", days_between)
+    return _with_gaps(_by_day(e, "day"), "day", days_between)
 
 
 def feature_daily(events: ir.Table, include: list[str] | None, exclude: list[str]) -> ir.Table:
@@ -117,8 +129,7 @@ def feature_daily(events: ir.Table, include: list[str] | None, exclude: list[str
     with ``day`` (its midnight) added after the aggregation: same rows and values, but no
     timestamp truncation per event and integer joins and windows downstream."""
     e = events.mutate(day_n=day_number(events.ts), act=is_activity(events.event, include, exclude))
-    d = e.group_by(["user_id", "day_n"]).aggregate(**_day_aggregates(e))
-    d = _with_gaps(d, "day_n", lambda later, earlier: (later - earlier).cast("float64"))
+    d = _with_gaps(_by_day(e, "day_n"), "day_n", lambda later, earlier: (later - earlier).cast("float64"))
     return d.mutate(day=day_start(d.day_n))
 
 
