@@ -14,7 +14,7 @@ import ibis.expr.types as ir
 
 from churnkit.config import ActivityEvents, FeatureSelection
 from churnkit.contracts import KEYS
-from churnkit.features.context import Agg, Context, feature_daily
+from churnkit.features.context import Agg, Context, feature_daily, on_duckdb
 from churnkit.features.families import FAMILIES
 from churnkit.features.families.attributes import USER_PREFIX
 from churnkit.features.families.rfm import ELIGIBILITY, eligibility_aggregates
@@ -63,7 +63,7 @@ def feature_frame(
 ) -> FeatureFrame:
     """Features per (user, cutoff) for every user with an event before the cutoff."""
     daily = feature_daily(events, activity.include, activity.exclude)
-    ctx = Context(events, daily, cutoffs, users)
+    ctx = Context(events, daily, cutoffs, users, duckdb=on_duckdb(events))
     options = family_options(users, attribute_levels)
     families = [FAMILIES[name](options) for name in selection.families]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ibis.expr.types as ir
 
-from churnkit.features.context import Context, day_number
+from churnkit.features.context import Context
 from churnkit.features.spec import Family, FamilyOptions, FeatureSpec
 from churnkit.features.wording import counted, num, simple
 
@@ -27,8 +27,8 @@ def _distinct_recent(ctx: Context, column: str, spec: FeatureSpec) -> tuple[ir.T
     made DuckDB hash four keys over every event, for the same answer.
     """
     e = ctx.events
-    v = e.filter(e[column].notnull()).select("user_id", day_n=day_number(e.ts), value=e[column]).distinct()
-    c = ctx.cutoffs.mutate(cutoff_n=day_number(ctx.cutoffs.cutoff))
+    v = e.filter(e[column].notnull()).select("user_id", day_n=ctx.day(e.ts), value=e[column]).distinct()
+    c = ctx.cutoffs.mutate(cutoff_n=ctx.day(ctx.cutoffs.cutoff))
     j = v.join(c, (v.day_n < c.cutoff_n) & (v.day_n >= c.cutoff_n - W))
     table = j.group_by(["user_id", "cutoff"]).aggregate(**{spec.name: j.value.nunique().cast("float64")})
     return table, [spec]
