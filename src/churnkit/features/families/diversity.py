@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ibis
 import ibis.expr.types as ir
 
 from churnkit.features.context import Context
@@ -24,10 +25,13 @@ def _distinct_recent(ctx: Context, column: str, spec: FeatureSpec) -> tuple[ir.T
     """Distinct values of one column per (user, cutoff) over the last ``W`` days.
 
     One (user, day, value) table per column: a union of both with a literal kind column
-    made DuckDB hash four keys over every event, for the same answer.
+    made DuckDB hash four keys over every event, for the same answer. Only events in
+    ``[first cutoff - W days, last cutoff)`` can count, so the others are dropped before
+    the distinct (the join below still decides per cutoff).
     """
-    e = ctx.events
-    v = e.filter(e[column].notnull()).select("user_id", day_n=ctx.day(e.ts), value=e[column]).distinct()
+    e, cuts = ctx.events, ctx.cutoffs.cutoff
+    e = e.filter(e[column].notnull(), e.ts >= cuts.min() - ibis.interval(days=W), e.ts < cuts.max())
+    v = e.select("user_id", day_n=ctx.day(e.ts), value=e[column]).distinct()
     c = ctx.cutoffs.mutate(cutoff_n=ctx.day(ctx.cutoffs.cutoff))
     j = v.join(c, (v.day_n < c.cutoff_n) & (v.day_n >= c.cutoff_n - W))
     table = j.group_by(["user_id", "cutoff"]).aggregate(**{spec.name: j.value.nunique().cast("float64")})
