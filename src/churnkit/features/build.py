@@ -73,9 +73,20 @@ def feature_frame(
     aggregates |= eligibility_aggregates(ctx)
     main = ctx.aggregate(aggregates)
 
+    # every table is joined onto the aggregates first and all columns are derived in one
+    # select: each select between joins would restate ~100 columns, and the Ibis compile
+    # of the wide expression costs about as much as the query itself at 1M events
     if users is not None:
         u = users.rename({f"{USER_PREFIX}{c}": c for c in users.columns})
-        main = main.left_join(u, main.user_id == u[f"{USER_PREFIX}user_id"]).drop(f"{USER_PREFIX}user_id")
+        main = main.left_join(u, main.user_id == u[f"{USER_PREFIX}user_id"])
+    joined: list[FeatureSpec] = []
+    for fam in families:
+        for i, (table, fam_specs) in enumerate(fam.joins(ctx)):
+            keep = [s for s in fam_specs if s.name not in selection.exclude]
+            prefix = f"j{len(joined)}_{i}__"
+            t = table.select(*KEYS, *[s.name for s in keep]).rename({f"{prefix}{k}": k for k in KEYS})
+            main = main.left_join(t, (main.user_id == t[f"{prefix}user_id"]) & (main.cutoff == t[f"{prefix}cutoff"]))
+            joined += keep
 
     columns: dict[str, ir.Value] = {}
     specs: list[FeatureSpec] = []
@@ -84,28 +95,16 @@ def feature_frame(
             if spec.name not in selection.exclude:
                 columns[spec.name] = derive(main).cast("float64")
                 specs.append(spec)
-    eligibility = {spec.name: derive(main).cast("float64") for spec, derive in ELIGIBILITY}
+    columns |= {s.name: main[s.name].fill_null(0.0) for s in joined}
+    specs += joined
+    columns |= {spec.name: derive(main).cast("float64") for spec, derive in ELIGIBILITY if spec.name not in columns}
     signup = f"{USER_PREFIX}signup_ts"
     signed_up = (
         (main[signup].isnull() | (main[signup] < main.cutoff))
         if users is not None and "signup_ts" in users.columns
         else ibis.literal(True)
     )
-    out = main.select(*KEYS, **(eligibility | columns), **{SIGNED_UP: signed_up})
-    for fam in families:
-        for table, fam_specs in fam.joins(ctx):
-            keep = [s for s in fam_specs if s.name not in selection.exclude]
-            t = table.select(*KEYS, *[s.name for s in keep]).rename(
-                {f"{USER_PREFIX}{k}": k for k in KEYS}
-            )
-            out = out.left_join(
-                t, (out.user_id == t[f"{USER_PREFIX}user_id"]) & (out.cutoff == t[f"{USER_PREFIX}cutoff"])
-            ).drop(f"{USER_PREFIX}user_id", f"{USER_PREFIX}cutoff")
-            out = out.mutate(**{s.name: out[s.name].fill_null(0.0) for s in keep})
-            specs += keep
-    names = [s.name for s in specs]
-    extra = [c for c in ELIGIBILITY_COLUMNS if c not in names]
-    out = out.select(*KEYS, *names, *extra, SIGNED_UP)
+    out = main.select(*KEYS, **columns, **{SIGNED_UP: signed_up})
     return FeatureFrame(out, specs, daily)
 
 

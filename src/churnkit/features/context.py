@@ -288,9 +288,9 @@ class Context:
         recent = recent.rename(r__user_id="user_id", r__cutoff="cutoff")
         j = main.left_join(recent, (main.user_id == recent.r__user_id) & (main.cutoff == recent.r__cutoff))
         # a (user, cutoff) without days in the longest window counts 0, as a filtered count does
-        return j.drop("r__user_id", "r__cutoff").mutate(
-            **{k: j[k].fill_null(0.0 if a.float64 else 0) for k, a in windowed.items() if a.how == "count"}
-        )
+        return j.select(*main.columns, **{
+            k: j[k].fill_null(0.0 if a.float64 else 0) if a.how == "count" else j[k] for k, a in windowed.items()
+        })
 
 
 _NO_DAY = -(2**31) + 1
