@@ -102,16 +102,20 @@ def _day_aggregates(e: ir.Table) -> dict[str, ir.Value]:
     }
 
 
-def _by_day(e: ir.Table, key: str) -> ir.Table:
-    """Events (with ``act`` and the day column ``key``) grouped by (user, day).
+def _by_day(events: ir.Table, key: str, day: Callable[[ir.TimestampValue], ir.Value],
+            act: ir.Deferred) -> ir.Table:
+    """Events grouped by (user, day): ``key`` = ``day(ts)``, ``act`` whether one is activity.
 
     A purchase with an order id counts once per order: the distinct order ids are counted
     on the purchase rows alone and joined on, since a COUNT(DISTINCT) among the day's other
-    aggregates makes DuckDB materialise every event for a second grouping.
+    aggregates makes DuckDB materialise every event for a second grouping. Both sides
+    derive the day from ``events`` themselves: sharing one derived table makes DuckDB
+    materialise it instead.
     """
+    e = events.mutate(**{key: day(events.ts)}, act=act)
     d = e.group_by(["user_id", key]).aggregate(**_day_aggregates(e))
-    p = e.filter((e.event == PURCHASE) & e.order_id.notnull())
-    orders = p.group_by(o__user=p.user_id, o__day=p[key]).aggregate(o__n=p.order_id.nunique())
+    p = events.filter((events.event == PURCHASE) & events.order_id.notnull())
+    orders = p.group_by(o__user=p.user_id, o__day=day(p.ts)).aggregate(o__n=p.order_id.nunique())
     j = d.left_join(orders, (d.user_id == orders.o__user) & (d[key] == orders.o__day))
     return j.mutate(n_purchase=j.n_purchase + j.o__n.fill_null(0)).select(*d.columns)
 
@@ -143,17 +147,17 @@ def daily_table(
     cutoffs are UTC midnights); the KPIs pass the business time zone's day. The features
     read :func:`feature_daily`, the same table keyed by day numbers.
     """
-    e = events.mutate(day=(day or (lambda ts: ts.truncate("D")))(events.ts),
-                      act=is_activity(events.event, include, exclude))
-    return _with_gaps(_by_day(e, "day"), "day", days_between)
+    d = _by_day(events, "day", day or (lambda ts: ts.truncate("D")), is_activity(ibis._.event, include, exclude))
+    return _with_gaps(d, "day", days_between)
 
 
 def feature_daily(events: ir.Table, include: list[str] | None, exclude: list[str]) -> ir.Table:
     """:func:`daily_table` for UTC days, keyed by the integer ``day_n`` (:func:`day_number`),
     with ``day`` (its midnight) added after the aggregation: same rows and values, but no
     timestamp truncation per event and integer joins and windows downstream."""
-    e = events.mutate(day_n=day_number(events.ts, on_duckdb(events)), act=is_activity(events.event, include, exclude))
-    d = _with_gaps(_by_day(e, "day_n"), "day_n", lambda later, earlier: (later - earlier).cast("float64"))
+    duckdb = on_duckdb(events)
+    d = _by_day(events, "day_n", lambda ts: day_number(ts, duckdb), is_activity(ibis._.event, include, exclude))
+    d = _with_gaps(d, "day_n", lambda later, earlier: (later - earlier).cast("float64"))
     return d.mutate(day=day_start(d.day_n))
 
 
