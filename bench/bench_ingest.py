@@ -12,6 +12,12 @@ Peak RSS of each child is sampled with psutil (whole process tree) every 50 ms.
 
     .venv/bin/python bench/bench_ingest.py                 # 10,000,000 rows
     .venv/bin/python bench/bench_ingest.py --rows 1000000
+    .venv/bin/python bench/bench_ingest.py --rows 1000000 --save-outputs DIR    # record outputs
+    .venv/bin/python bench/bench_ingest.py --rows 1000000 --compare-with DIR    # same as recorded?
+
+The printout ends with one line per figure: the bare copy's and churnkit's wall and peak RSS,
+their ratio (of the whole command, and of ``ingest()`` alone: the CLI's imports are the
+difference), the counts and whether ``read = accepted + duplicates + rejected`` holds.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ import psutil
 import pyarrow as pa
 import pyarrow.compute as pc
 from machine import cpu_model  # bench/machine.py (the script's own folder is on sys.path)
+
+from ingest_outputs import compare, describe, save
 
 from churnkit.io.workspace import Workspace
 
@@ -222,6 +230,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=HERE / "out")
     ap.add_argument("--memory-limit", default="2GB")
     ap.add_argument("--chunk-rows", type=int, default=200_000)
+    ap.add_argument("--save-outputs", type=Path, help="record the ingest's outputs here (ingest_outputs.py)")
+    ap.add_argument("--compare-with", type=Path, help="compare the ingest's outputs with this recording")
     args = ap.parse_args()
 
     out = args.out.resolve()
@@ -306,8 +316,32 @@ def main() -> None:
         "ratio": round(wall / b_wall, 2),
         "settings": {"chunk_rows": args.chunk_rows, "duckdb_memory_limit": args.memory_limit},
     }
+    identity = summary["read"] == summary["accepted"] + summary["duplicates"] + summary["rejected"]
+    result["identity_holds"] = identity
+    diffs: list[str] | None = None
+    if args.save_outputs or args.compare_with:
+        recording = args.save_outputs or out / "outputs"
+        save(ws, recording)
+        if args.compare_with:
+            diffs = compare(args.compare_with, recording)
+            result["compare_with"] = {"recording": str(args.compare_with), "identical": not diffs,
+                                      "differences": diffs}
     (out / "bench_ingest.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
+    inside = summary["elapsed_s"]
+    print(f"\n{args.rows:,} rows, {result['csv_mib']} MiB CSV, memory limit {args.memory_limit}, chunk {args.chunk_rows:,}")
+    print(f"bare DuckDB copy  wall {b_wall:7.2f} s  peak RSS {b_peak / 2**20:6,.0f} MiB")
+    print(f"churnkit ingest   wall {wall:7.2f} s  peak RSS {peak / 2**20:6,.0f} MiB"
+          f"  (ingest() itself {inside:.2f} s: {summary['timings_s']}; CLI start {wall - inside:.2f} s)")
+    print(f"ratio             {wall / b_wall:.2f}x (ingest() alone {inside / b_wall:.2f}x)")
+    print(f"counts            read {summary['read']:,} = accepted {summary['accepted']:,} + duplicates"
+          f" {summary['duplicates']:,} + rejected {summary['rejected']:,}: {'holds' if identity else 'BROKEN'}"
+          f" (planted: {planted['duplicates']:,} duplicates, {planted['bad']:,} bad)")
+    if diffs is not None:
+        state = "IDENTICAL" if not diffs else "DIFFERENT: " + "; ".join(diffs)
+        print(f"outputs vs {args.compare_with}: {state} ({describe(recording)})")
+    if not identity or diffs:
+        raise SystemExit(1)
 
 
 

@@ -3,6 +3,8 @@ two versions of the ingest can be compared with ``ingest_outputs.py compare``.
 
     python bench/ingest_real.py OUT_DIR      # OUT_DIR/<case>/ws and OUT_DIR/<case>/rec
 
+The edge-case file is written to bench/out/edge/ (the same path in every run).
+
 Cases: ``cdnow_master`` (whitespace-delimited), ``cdnow_sample``, ``completejourney`` (with
 its users and assignments tables), ``edge`` (quotes, multi-line records, blank lines, CRLF,
 padding, undecodable bytes, an unterminated quote, wrong field counts, every reason).
@@ -72,6 +74,9 @@ EDGE_LINES = [
 
 
 def cases(folder: Path) -> dict[str, tuple[list[Path], object, dict]]:
+    """``folder`` holds the edge-case file: keep it the same in both runs (its path is in the
+    quarantine and the summary)."""
+    folder.mkdir(parents=True, exist_ok=True)
     edge = folder / "edge.csv"
     edge.write_bytes(b"\n".join(EDGE_LINES) + b"\n")
     (folder / "edge.yaml").write_text(EDGE_SOURCE)
@@ -89,7 +94,7 @@ def cases(folder: Path) -> dict[str, tuple[list[Path], object, dict]]:
 def main() -> None:
     out = Path(sys.argv[1]).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    for name, (paths, source, kw) in cases(out).items():
+    for name, (paths, source, kw) in cases(Path(__file__).resolve().parent / "out" / "edge").items():
         ws = out / name / "ws"
         if ws.exists():
             shutil.rmtree(ws)

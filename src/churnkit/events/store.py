@@ -24,6 +24,7 @@ a temp folder inside the staging folder.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,7 +84,10 @@ def hash128(con: duckdb.DuckDBPyConnection, keys: pa.Array) -> tuple[pa.Array, p
 
 
 class StagedEvents:
-    """Accepted rows of each chunk, plus sequence, row hash and month, as Parquet parts."""
+    """Accepted rows of each chunk, plus sequence, row hash and month, as Parquet parts.
+
+    Each part holds its rows grouped by month, one row group per month, so a query for one
+    month (``WHERE _month = m``) reads only that month's row groups (Parquet statistics)."""
 
     def __init__(self, folder: Path, con: duckdb.DuckDBPyConnection) -> None:
         self.folder = folder
@@ -91,25 +95,30 @@ class StagedEvents:
         self.con = con
         self.parts = 0
         self.rows = 0
+        self.months: set[int] = set()
 
     def add(self, table: pa.Table, seq: np.ndarray, keys: pa.Array) -> None:
         if table.num_rows == 0:
             return
         h1, h2 = hash128(self.con, keys)
         us = table.column("ts").cast(pa.int64()).to_numpy()
+        month = month_index(us)
+        order = np.argsort(month, kind="stable")
         table = (
             table.append_column("_seq", pa.array(seq, pa.int64()))
             .append_column("_h1", h1)
             .append_column("_h2", h2)
-            .append_column("_month", pa.array(month_index(us), pa.int32()))
-        )
+            .append_column("_month", pa.array(month, pa.int32()))
+        ).take(pa.array(order))
+        months = month[order]
         # Scratch data read once by DuckDB: fast codec, no dictionaries (hashes are random anyway).
-        pq.write_table(
-            table,
-            self.folder / f"part-{self.parts:06d}.parquet",
-            compression="lz4",
-            use_dictionary=False,
-        )
+        cuts = [0, *(np.flatnonzero(np.diff(months)) + 1).tolist(), len(months)]
+        with pq.ParquetWriter(
+            self.folder / f"part-{self.parts:06d}.parquet", table.schema, compression="lz4", use_dictionary=False
+        ) as writer:
+            for a, b in itertools.pairwise(cuts):
+                writer.write_table(table.slice(a, b - a), row_group_size=b - a)
+        self.months.update(int(m) for m in np.unique(months))
         self.parts += 1
         self.rows += table.num_rows
 
@@ -231,6 +240,9 @@ def finalize_events(
     kept rows' keys go to ``keys_path`` when given (under ``drop``), for later appends.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    if stored is None and partition_by == "month" and staged.parts:
+        return _finalize_by_month(con, staged, out_dir, drop_duplicates=drop_duplicates,
+                                  row_group_rows=row_group_rows, keys_path=keys_path, progress=progress)
     src = f"read_parquet('{_sql_path(Path(staged.glob))}')"
     valid = identical = 0
     if staged.parts:
@@ -285,6 +297,54 @@ def finalize_events(
         for batch in con.sql(query).to_arrow_reader(batch_size=min(row_group_rows, 1_000_000)):
             writer.write(batch)
     writer.close()
+    return _stats(con, out_dir, writer, valid, identical, linked, stored_dups)
+
+
+def _finalize_by_month(
+    con: duckdb.DuckDBPyConnection,
+    staged: StagedEvents,
+    out_dir: Path,
+    *,
+    drop_duplicates: bool,
+    row_group_rows: int,
+    keys_path: Path | None,
+    progress: Callable[[str], None] | None,
+) -> EventStats:
+    """:func:`finalize_events` for a new store partitioned by month: one month at a time.
+
+    Identical rows have the same timestamp, so the same month: duplicates are found within a
+    month, and each month is sorted on its own. A month's sort fits in memory where the
+    whole file's would spill to disk; the staged parts keep each month in its own row groups,
+    so reading one month skips the others'.
+    """
+    src = f"read_parquet('{_sql_path(Path(staged.glob))}')"
+    cols = ", ".join(EVENT_COLUMNS)
+    writer = PartitionedWriter(out_dir, "month", row_group_rows, keys_path if drop_duplicates else None)
+    valid = identical = 0
+    if progress:
+        progress("sorting and writing events")
+    for month in sorted(staged.months):
+        rows = f"(SELECT * FROM {src} WHERE _month = {month})"
+        run(
+            con,
+            f"CREATE OR REPLACE TEMP TABLE _dups AS SELECT _h1, _h2, min(_seq) AS _keep, count(*) - 1 AS _extra"
+            f" FROM {rows} GROUP BY _h1, _h2 HAVING count(*) > 1",
+        )
+        n, extra = one(con, f"SELECT (SELECT count(*) FROM {rows}), (SELECT coalesce(sum(_extra), 0) FROM _dups)")
+        valid, identical = valid + int(n), identical + int(extra)
+        kept = f"SELECT s.* FROM {rows} s"
+        if drop_duplicates and extra:
+            kept += " LEFT JOIN _dups d ON s._h1 = d._h1 AND s._h2 = d._h2 WHERE d._keep IS NULL OR s._seq = d._keep"
+        query = f"SELECT {cols}, _month, _h1, _h2, 1 AS _src, _seq FROM ({kept}) ORDER BY user_id, ts, _seq"
+        for batch in con.sql(query).to_arrow_reader(batch_size=min(row_group_rows, 1_000_000)):
+            writer.write(batch)
+    writer.close()
+    return _stats(con, out_dir, writer, valid, identical, 0, 0)
+
+
+def _stats(con: duckdb.DuckDBPyConnection, out_dir: Path, writer: PartitionedWriter, valid: int,
+           identical: int, linked: int, stored_dups: int) -> EventStats:
+    """What the store holds after the run, read back from the written files."""
     written = writer.new_rows
     glob = f"read_parquet('{_sql_path(out_dir)}/**/*.parquet')"
     events, users, first_us, last_us = one(
