@@ -111,10 +111,12 @@ class StagedEvents:
             .append_column("_month", pa.array(month, pa.int32()))
         ).take(pa.array(order))
         months = month[order]
-        # Scratch data read once by DuckDB: fast codec, no dictionaries (hashes are random anyway).
+        # Scratch data read back once by DuckDB: no codec, no dictionaries, statistics only for
+        # the month that prunes row groups (measured: a third of the CPU of lz4 with all statistics).
         cuts = [0, *(np.flatnonzero(np.diff(months)) + 1).tolist(), len(months)]
         with pq.ParquetWriter(
-            self.folder / f"part-{self.parts:06d}.parquet", table.schema, compression="lz4", use_dictionary=False
+            self.folder / f"part-{self.parts:06d}.parquet", table.schema, compression="none",
+            use_dictionary=False, write_statistics=["_month"],
         ) as writer:
             for a, b in itertools.pairwise(cuts):
                 writer.write_table(table.slice(a, b - a), row_group_size=b - a)
