@@ -16,10 +16,13 @@ Read it with
   (:func:`events_sql` writes that expression; ``month`` comes back as a VARCHAR column);
 - Ibis: ``con.read_parquet(events_glob(ws), hive_partitioning=True)``.
 
-Bounded memory: chunks are staged as Parquet files; DuckDB then finds duplicates (a hash
-aggregate on a 128-bit MD5 of each row's source values), sorts and streams the result back in
-batches that are written one month at a time. DuckDB runs under ``memory_limit`` and spills to
-a temp folder inside the staging folder.
+Bounded memory: chunks are staged as Parquet files, each month's rows in their own row
+groups; DuckDB then finds duplicates (a hash aggregate on a 128-bit MD5 of each row's source
+values), sorts and streams the result back in batches that are written one month at a time.
+A new month-partitioned store is deduplicated and sorted one month at a time (identical rows
+share a month), so no sort spans the whole file; an append and ``partition_by: none`` sort all
+rows in one query. DuckDB runs under ``memory_limit`` and spills to a temp folder inside the
+staging folder.
 """
 
 from __future__ import annotations
@@ -322,7 +325,8 @@ def _finalize_by_month(
     src = f"read_parquet('{_sql_path(Path(staged.glob))}')"
     cols = ", ".join(EVENT_COLUMNS)
     writer = PartitionedWriter(out_dir, "month", row_group_rows, keys_path if drop_duplicates else None)
-    valid = identical = 0
+    valid = int(one(con, f"SELECT count(*) FROM {src}")[0])  # from the files' metadata
+    identical = 0
     if progress:
         progress("sorting and writing events")
     for month in sorted(staged.months):
@@ -332,8 +336,8 @@ def _finalize_by_month(
             f"CREATE OR REPLACE TEMP TABLE _dups AS SELECT _h1, _h2, min(_seq) AS _keep, count(*) - 1 AS _extra"
             f" FROM {rows} GROUP BY _h1, _h2 HAVING count(*) > 1",
         )
-        n, extra = one(con, f"SELECT (SELECT count(*) FROM {rows}), (SELECT coalesce(sum(_extra), 0) FROM _dups)")
-        valid, identical = valid + int(n), identical + int(extra)
+        extra = int(one(con, "SELECT coalesce(sum(_extra), 0) FROM _dups")[0])
+        identical += extra
         kept = f"SELECT s.* FROM {rows} s"
         if drop_duplicates and extra:
             kept += " LEFT JOIN _dups d ON s._h1 = d._h1 AND s._h2 = d._h2 WHERE d._keep IS NULL OR s._seq = d._keep"
