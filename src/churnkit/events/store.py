@@ -46,6 +46,7 @@ from churnkit.events.partitions import (
     month_index,
     split_stored,
 )
+from churnkit.events.pipeline import Behind
 from churnkit.events.schema import QUARANTINE_SCHEMA
 from churnkit.io.workspace import Workspace
 
@@ -90,7 +91,10 @@ class StagedEvents:
     """Accepted rows of each chunk, plus sequence, row hash and month, as Parquet parts.
 
     Each part holds its rows grouped by month, one row group per month, so a query for one
-    month (``WHERE _month = m``) reads only that month's row groups (Parquet statistics)."""
+    month (``WHERE _month = m``) reads only that month's row groups (Parquet statistics).
+    Hashing and writing run on a thread of their own (:class:`~churnkit.events.pipeline.Behind`)
+    while the next chunk is validated; ``close()`` waits for them and must come before anyone
+    else uses ``con`` or reads the parts."""
 
     def __init__(self, folder: Path, con: duckdb.DuckDBPyConnection) -> None:
         self.folder = folder
@@ -99,10 +103,20 @@ class StagedEvents:
         self.parts = 0
         self.rows = 0
         self.months: set[int] = set()
+        self._writer = Behind("churnkit-stager")
 
     def add(self, table: pa.Table, seq: np.ndarray, keys: pa.Array) -> None:
         if table.num_rows == 0:
             return
+        self._writer.submit(self._write, table, seq, keys, self.parts)
+        self.parts += 1
+        self.rows += table.num_rows
+
+    def close(self) -> None:
+        """Wait until every part is written (raises what writing one raised)."""
+        self._writer.close()
+
+    def _write(self, table: pa.Table, seq: np.ndarray, keys: pa.Array, part: int) -> None:
         h1, h2 = hash128(self.con, keys)
         us = table.column("ts").cast(pa.int64()).to_numpy()
         month = month_index(us)
@@ -118,14 +132,12 @@ class StagedEvents:
         # the month that prunes row groups (measured: a third of the CPU of lz4 with all statistics).
         cuts = [0, *(np.flatnonzero(np.diff(months)) + 1).tolist(), len(months)]
         with pq.ParquetWriter(
-            self.folder / f"part-{self.parts:06d}.parquet", table.schema, compression="none",
+            self.folder / f"part-{part:06d}.parquet", table.schema, compression="none",
             use_dictionary=False, write_statistics=["_month"],
         ) as writer:
             for a, b in itertools.pairwise(cuts):
                 writer.write_table(table.slice(a, b - a), row_group_size=b - a)
         self.months.update(int(m) for m in np.unique(months))
-        self.parts += 1
-        self.rows += table.num_rows
 
     @property
     def glob(self) -> str:
@@ -245,6 +257,7 @@ def finalize_events(
     kept rows' keys go to ``keys_path`` when given (under ``drop``), for later appends.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    staged.close()
     if stored is None and partition_by == "month" and staged.parts:
         return _finalize_by_month(con, staged, out_dir, drop_duplicates=drop_duplicates,
                                   row_group_rows=row_group_rows, keys_path=keys_path, progress=progress)
