@@ -38,9 +38,8 @@ import numpy as np
 import psutil
 import pyarrow as pa
 import pyarrow.compute as pc
-from machine import cpu_model  # bench/machine.py (the script's own folder is on sys.path)
-
 from ingest_outputs import compare, describe, save
+from machine import cpu_model  # bench/machine.py (the script's own folder is on sys.path)
 
 from churnkit.io.workspace import Workspace
 
