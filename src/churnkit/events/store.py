@@ -93,8 +93,8 @@ class StagedEvents:
     Each part holds its rows grouped by month, one row group per month, so a query for one
     month (``WHERE _month = m``) reads only that month's row groups (Parquet statistics).
     Hashing and writing run on a thread of their own (:class:`~churnkit.events.pipeline.Behind`)
-    while the next chunk is validated; ``close()`` waits for them and must come before anyone
-    else uses ``con`` or reads the parts."""
+    while the next chunk is validated, on a cursor of their own; ``close()`` waits for them and
+    must come before the parts are read or ``con`` is closed."""
 
     def __init__(self, folder: Path, con: duckdb.DuckDBPyConnection) -> None:
         self.folder = folder
@@ -103,6 +103,7 @@ class StagedEvents:
         self.parts = 0
         self.rows = 0
         self.months: set[int] = set()
+        self._con = con.cursor()  # the staging thread's own connection to the same database
         self._writer = Behind("churnkit-stager")
 
     def add(self, table: pa.Table, seq: np.ndarray, keys: pa.Array) -> None:
@@ -114,10 +115,13 @@ class StagedEvents:
 
     def close(self) -> None:
         """Wait until every part is written (raises what writing one raised)."""
-        self._writer.close()
+        try:
+            self._writer.close()
+        finally:
+            self._con.close()
 
     def _write(self, table: pa.Table, seq: np.ndarray, keys: pa.Array, part: int) -> None:
-        h1, h2 = hash128(self.con, keys)
+        h1, h2 = hash128(self._con, keys)
         us = table.column("ts").cast(pa.int64()).to_numpy()
         month = month_index(us)
         order = np.argsort(month, kind="stable")
