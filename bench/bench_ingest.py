@@ -12,6 +12,12 @@ Peak RSS of each child is sampled with psutil (whole process tree) every 50 ms.
 
     .venv/bin/python bench/bench_ingest.py                 # 10,000,000 rows
     .venv/bin/python bench/bench_ingest.py --rows 1000000
+    .venv/bin/python bench/bench_ingest.py --rows 1000000 --save-outputs DIR    # record outputs
+    .venv/bin/python bench/bench_ingest.py --rows 1000000 --compare-with DIR    # same as recorded?
+
+The printout ends with one line per figure: the bare copy's and churnkit's wall and peak RSS,
+their ratio (of the whole command, and of ``ingest()`` alone: the CLI's imports are the
+difference), the counts and whether ``read = accepted + duplicates + rejected`` holds.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import datetime as dt
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import threading
@@ -31,6 +38,7 @@ import numpy as np
 import psutil
 import pyarrow as pa
 import pyarrow.compute as pc
+from ingest_outputs import compare, describe, save
 from machine import cpu_model  # bench/machine.py (the script's own folder is on sys.path)
 
 from churnkit.io.workspace import Workspace
@@ -187,7 +195,10 @@ class PeakRss:
         return self.peak
 
 
-def timed(cmd: list[str], cwd: Path) -> tuple[float, int, str]:
+def timed(cmd: list[str], cwd: Path) -> tuple[float, int, str, float]:
+    """Wall seconds, peak RSS, output and CPU seconds (user + system) of the child: CPU time
+    barely moves when other work shares the machine, wall time does."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -196,9 +207,11 @@ def timed(cmd: list[str], cwd: Path) -> tuple[float, int, str]:
     out, _ = proc.communicate()
     wall = time.perf_counter() - t0
     peak = sampler.stop()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{out}")
-    return wall, peak, out
+    return wall, peak, out, cpu
 
 
 BASELINE = """\
@@ -222,6 +235,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=HERE / "out")
     ap.add_argument("--memory-limit", default="2GB")
     ap.add_argument("--chunk-rows", type=int, default=200_000)
+    ap.add_argument("--save-outputs", type=Path, help="record the ingest's outputs here (ingest_outputs.py)")
+    ap.add_argument("--compare-with", type=Path, help="compare the ingest's outputs with this recording")
     args = ap.parse_args()
 
     out = args.out.resolve()
@@ -258,7 +273,8 @@ def main() -> None:
         "2025-06-30",
         "--json",
     ]
-    wall, peak, _text = timed(ingest_cmd, HERE.parent)
+    load_before = os.getloadavg()[0]
+    wall, peak, _text, cpu = timed(ingest_cmd, HERE.parent)
     summary = json.loads(Workspace(ws).summary_path.read_text())
 
     base_dst = out / "baseline.parquet"
@@ -272,7 +288,8 @@ def main() -> None:
         args.memory_limit,
         str(base_tmp),
     ]
-    b_wall, b_peak, b_text = timed(base_cmd, HERE.parent)
+    b_wall, b_peak, b_text, b_cpu = timed(base_cmd, HERE.parent)
+    load_after = os.getloadavg()[0]
 
     rows = summary["read"]
     result = {
@@ -290,6 +307,8 @@ def main() -> None:
             "wall_s": round(wall, 2),
             "rows_per_s": round(rows / wall),
             "peak_rss_mib": round(peak / 2**20),
+            "cpu_s": round(cpu, 2),
+            "ingest_call_s": summary["elapsed_s"],
             "read": summary["read"],
             "accepted": summary["accepted"],
             "duplicates": summary["duplicates"],
@@ -301,13 +320,41 @@ def main() -> None:
         "baseline": {
             "wall_s": round(b_wall, 2),
             "peak_rss_mib": round(b_peak / 2**20),
+            "cpu_s": round(b_cpu, 2),
             "rows_written": int(b_text.strip().splitlines()[-1]),
         },
         "ratio": round(wall / b_wall, 2),
+        "load_average_1m": [round(load_before, 2), round(load_after, 2)],
         "settings": {"chunk_rows": args.chunk_rows, "duckdb_memory_limit": args.memory_limit},
     }
+    identity = summary["read"] == summary["accepted"] + summary["duplicates"] + summary["rejected"]
+    result["identity_holds"] = identity
+    diffs: list[str] | None = None
+    if args.save_outputs or args.compare_with:
+        recording = args.save_outputs or out / "outputs"
+        save(ws, recording)
+        if args.compare_with:
+            diffs = compare(args.compare_with, recording)
+            result["compare_with"] = {"recording": str(args.compare_with), "identical": not diffs,
+                                      "differences": diffs}
     (out / "bench_ingest.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
+    inside = summary["elapsed_s"]
+    print(f"\n{args.rows:,} rows, {result['csv_mib']} MiB CSV, memory limit {args.memory_limit}, chunk {args.chunk_rows:,}")
+    print(f"load average      {load_before:.2f} before, {load_after:.2f} after on {os.cpu_count()} cores"
+          " (above the core count: other work shared the machine; trust CPU over wall)")
+    print(f"bare DuckDB copy  wall {b_wall:7.2f} s  CPU {b_cpu:7.2f} s  peak RSS {b_peak / 2**20:6,.0f} MiB")
+    print(f"churnkit ingest   wall {wall:7.2f} s  CPU {cpu:7.2f} s  peak RSS {peak / 2**20:6,.0f} MiB"
+          f"  (ingest() itself {inside:.2f} s: {summary['timings_s']}; CLI start {wall - inside:.2f} s)")
+    print(f"ratio             wall {wall / b_wall:.2f}x, CPU {cpu / b_cpu:.2f}x (ingest() alone, wall {inside / b_wall:.2f}x)")
+    print(f"counts            read {summary['read']:,} = accepted {summary['accepted']:,} + duplicates"
+          f" {summary['duplicates']:,} + rejected {summary['rejected']:,}: {'holds' if identity else 'BROKEN'}"
+          f" (planted: {planted['duplicates']:,} duplicates, {planted['bad']:,} bad)")
+    if diffs is not None:
+        state = "IDENTICAL" if not diffs else "DIFFERENT: " + "; ".join(diffs)
+        print(f"outputs vs {args.compare_with}: {state} ({describe(recording)})")
+    if not identity or diffs:
+        raise SystemExit(1)
 
 
 

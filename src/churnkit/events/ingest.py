@@ -153,6 +153,7 @@ def _build(files, sizes, total_bytes, source, rules, required, settings, users_f
     out["quarantine"].parent.mkdir(parents=True)
     con = connect(stage / "duckdb-tmp", settings.duckdb_memory_limit)
     carried = 0
+    staged: StagedEvents | None = None
     try:
         quarantine = QuarantineWriter(out["quarantine"])
         if previous is not None:
@@ -191,6 +192,7 @@ def _build(files, sizes, total_bytes, source, rules, required, settings, users_f
             counts.files.append(per_file)
             done_before += size
 
+        staged.close()  # every part written before anything else uses the connection
         users_block = None
         if users_file is not None and users_spec is not None:
             report(done_before, total_bytes, f"users table {users_file.path.name}")
@@ -251,6 +253,11 @@ def _build(files, sizes, total_bytes, source, rules, required, settings, users_f
                                  "carried_from": previous.summary["runs"][-1]["at"]}
         quarantine.close()
     finally:
+        if staged is not None:
+            try:
+                staged.close()  # the staging thread stops using the connection before it closes
+            except BaseException:  # noqa: BLE001, S110 - the error that brought us here matters more
+                pass
         con.close()
 
     accepted = stats.written

@@ -16,14 +16,18 @@ Read it with
   (:func:`events_sql` writes that expression; ``month`` comes back as a VARCHAR column);
 - Ibis: ``con.read_parquet(events_glob(ws), hive_partitioning=True)``.
 
-Bounded memory: chunks are staged as Parquet files; DuckDB then finds duplicates (a hash
-aggregate on a 128-bit MD5 of each row's source values), sorts and streams the result back in
-batches that are written one month at a time. DuckDB runs under ``memory_limit`` and spills to
-a temp folder inside the staging folder.
+Bounded memory: chunks are staged as Parquet files, each month's rows in their own row
+groups; DuckDB then finds duplicates (a hash aggregate on a 128-bit MD5 of each row's source
+values), sorts and streams the result back in batches that are written one month at a time.
+A new month-partitioned store is deduplicated and sorted one month at a time (identical rows
+share a month), so no sort spans the whole file; an append and ``partition_by: none`` sort all
+rows in one query. DuckDB runs under ``memory_limit`` and spills to a temp folder inside the
+staging folder.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +46,7 @@ from churnkit.events.partitions import (
     month_index,
     split_stored,
 )
+from churnkit.events.pipeline import Behind
 from churnkit.events.schema import QUARANTINE_SCHEMA
 from churnkit.io.workspace import Workspace
 
@@ -83,7 +88,13 @@ def hash128(con: duckdb.DuckDBPyConnection, keys: pa.Array) -> tuple[pa.Array, p
 
 
 class StagedEvents:
-    """Accepted rows of each chunk, plus sequence, row hash and month, as Parquet parts."""
+    """Accepted rows of each chunk, plus sequence, row hash and month, as Parquet parts.
+
+    Each part holds its rows grouped by month, one row group per month, so a query for one
+    month (``WHERE _month = m``) reads only that month's row groups (Parquet statistics).
+    Hashing and writing run on a thread of their own (:class:`~churnkit.events.pipeline.Behind`)
+    while the next chunk is validated, on a cursor of their own; ``close()`` waits for them and
+    must come before the parts are read or ``con`` is closed."""
 
     def __init__(self, folder: Path, con: duckdb.DuckDBPyConnection) -> None:
         self.folder = folder
@@ -91,27 +102,46 @@ class StagedEvents:
         self.con = con
         self.parts = 0
         self.rows = 0
+        self.months: set[int] = set()
+        self._con = con.cursor()  # the staging thread's own connection to the same database
+        self._writer = Behind("churnkit-stager")
 
     def add(self, table: pa.Table, seq: np.ndarray, keys: pa.Array) -> None:
         if table.num_rows == 0:
             return
-        h1, h2 = hash128(self.con, keys)
+        self._writer.submit(self._write, table, seq, keys, self.parts)
+        self.parts += 1
+        self.rows += table.num_rows
+
+    def close(self) -> None:
+        """Wait until every part is written (raises what writing one raised)."""
+        try:
+            self._writer.close()
+        finally:
+            self._con.close()
+
+    def _write(self, table: pa.Table, seq: np.ndarray, keys: pa.Array, part: int) -> None:
+        h1, h2 = hash128(self._con, keys)
         us = table.column("ts").cast(pa.int64()).to_numpy()
+        month = month_index(us)
+        order = np.argsort(month, kind="stable")
         table = (
             table.append_column("_seq", pa.array(seq, pa.int64()))
             .append_column("_h1", h1)
             .append_column("_h2", h2)
-            .append_column("_month", pa.array(month_index(us), pa.int32()))
-        )
-        # Scratch data read once by DuckDB: fast codec, no dictionaries (hashes are random anyway).
-        pq.write_table(
-            table,
-            self.folder / f"part-{self.parts:06d}.parquet",
-            compression="lz4",
-            use_dictionary=False,
-        )
-        self.parts += 1
-        self.rows += table.num_rows
+            .append_column("_month", pa.array(month, pa.int32()))
+        ).take(pa.array(order))
+        months = month[order]
+        # Scratch data read back once by DuckDB: no codec, no dictionaries, statistics only for
+        # the month that prunes row groups (measured: a third of the CPU of lz4 with all statistics).
+        cuts = [0, *(np.flatnonzero(np.diff(months)) + 1).tolist(), len(months)]
+        with pq.ParquetWriter(
+            self.folder / f"part-{part:06d}.parquet", table.schema, compression="none",
+            use_dictionary=False, write_statistics=["_month"],
+        ) as writer:
+            for a, b in itertools.pairwise(cuts):
+                writer.write_table(table.slice(a, b - a), row_group_size=b - a)
+        self.months.update(int(m) for m in np.unique(months))
 
     @property
     def glob(self) -> str:
@@ -231,6 +261,10 @@ def finalize_events(
     kept rows' keys go to ``keys_path`` when given (under ``drop``), for later appends.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    staged.close()
+    if stored is None and partition_by == "month" and staged.parts:
+        return _finalize_by_month(con, staged, out_dir, drop_duplicates=drop_duplicates,
+                                  row_group_rows=row_group_rows, keys_path=keys_path, progress=progress)
     src = f"read_parquet('{_sql_path(Path(staged.glob))}')"
     valid = identical = 0
     if staged.parts:
@@ -285,6 +319,55 @@ def finalize_events(
         for batch in con.sql(query).to_arrow_reader(batch_size=min(row_group_rows, 1_000_000)):
             writer.write(batch)
     writer.close()
+    return _stats(con, out_dir, writer, valid, identical, linked, stored_dups)
+
+
+def _finalize_by_month(
+    con: duckdb.DuckDBPyConnection,
+    staged: StagedEvents,
+    out_dir: Path,
+    *,
+    drop_duplicates: bool,
+    row_group_rows: int,
+    keys_path: Path | None,
+    progress: Callable[[str], None] | None,
+) -> EventStats:
+    """:func:`finalize_events` for a new store partitioned by month: one month at a time.
+
+    Identical rows have the same timestamp, so the same month: duplicates are found within a
+    month, and each month is sorted on its own. A month's sort fits in memory where the
+    whole file's would spill to disk; the staged parts keep each month in its own row groups,
+    so reading one month skips the others'.
+    """
+    src = f"read_parquet('{_sql_path(Path(staged.glob))}')"
+    cols = ", ".join(EVENT_COLUMNS)
+    writer = PartitionedWriter(out_dir, "month", row_group_rows, keys_path if drop_duplicates else None)
+    valid = int(one(con, f"SELECT count(*) FROM {src}")[0])  # from the files' metadata
+    identical = 0
+    if progress:
+        progress("sorting and writing events")
+    for month in sorted(staged.months):
+        rows = f"(SELECT * FROM {src} WHERE _month = {month})"
+        run(
+            con,
+            f"CREATE OR REPLACE TEMP TABLE _dups AS SELECT _h1, _h2, min(_seq) AS _keep, count(*) - 1 AS _extra"
+            f" FROM {rows} GROUP BY _h1, _h2 HAVING count(*) > 1",
+        )
+        extra = int(one(con, "SELECT coalesce(sum(_extra), 0) FROM _dups")[0])
+        identical += extra
+        kept = f"SELECT s.* FROM {rows} s"
+        if drop_duplicates and extra:
+            kept += " LEFT JOIN _dups d ON s._h1 = d._h1 AND s._h2 = d._h2 WHERE d._keep IS NULL OR s._seq = d._keep"
+        query = f"SELECT {cols}, _month, _h1, _h2, 1 AS _src, _seq FROM ({kept}) ORDER BY user_id, ts, _seq"
+        for batch in con.sql(query).to_arrow_reader(batch_size=min(row_group_rows, 1_000_000)):
+            writer.write(batch)
+    writer.close()
+    return _stats(con, out_dir, writer, valid, identical, 0, 0)
+
+
+def _stats(con: duckdb.DuckDBPyConnection, out_dir: Path, writer: PartitionedWriter, valid: int,
+           identical: int, linked: int, stored_dups: int) -> EventStats:
+    """What the store holds after the run, read back from the written files."""
     written = writer.new_rows
     glob = f"read_parquet('{_sql_path(out_dir)}/**/*.parquet')"
     events, users, first_us, last_us = one(

@@ -92,3 +92,19 @@ def test_parse_header_line():
     assert parse_header_line(" user_id , ts ,event", Dialect(",")) == ["user_id", "ts", "event"]
     assert parse_header_line("  a   b\tc ", Dialect("whitespace")) == ["a", "b", "c"]
     assert parse_header_line('"x,y",z', Dialect(",")) == ["x,y", "z"]
+
+
+def test_lines_with_the_quote_are_found_in_sliced_empty_and_non_ascii_text():
+    from churnkit.events.csvparse import _has_char
+
+    lines = pa.array(["", 'a,"b"', "plain", "é,\"", "", "x\""], pa.string())
+    assert _has_char(lines, '"').tolist() == [False, True, False, True, False, True]
+    assert _has_char(lines.slice(2, 3), '"').tolist() == [False, True, False]  # a carried block
+    assert _has_char(pa.array(["", ""], pa.string()), '"').tolist() == [False, False]
+    assert _has_char(pa.array(["«a»,b", "c"], pa.string()), "«").tolist() == [True, False]
+
+
+def test_a_non_ascii_quote_character_quotes_fields():
+    fields, numbers, errors, _ = split(["1,§a, b§,x", "2,plain,y"], Dialect(",", quote="§"))
+    assert errors == [] and numbers == [1, 2]
+    assert fields == [["1", "a, b", "x"], ["2", "plain", "y"]]
