@@ -17,8 +17,10 @@ Parquet, or in-memory events).
 
 **Reasons.** LightGBM TreeSHAP of the churn model, turned into texts by
 :mod:`churnkit.scoring.explain` against the population being scored (its medians); only
-contributions that push risk *up* are shown. SHAP costs far more than a prediction, so by
-default it runs only for users inside the churn model's population, in chunks.
+contributions that push risk *up* are shown. SHAP costs several times a prediction, so by
+default it runs only for the rows a risk list shows first (``scoring.reasons_for: top``:
+the first ``reasons_top`` users of the risk ranking; a list adds reasons for any other row
+it shows), in chunks; ``population`` or ``all`` explain more.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ from churnkit.scoring.roles import (
     in_population,
     role_outputs,
 )
+from churnkit.scoring.ranking import first_ranked, risk_ranking
 from churnkit.scoring.segments import RFMSegmenter, segment_columns_missing
 from churnkit.scoring.stages import StageCuts, gap_counts, lifecycle_stage, stage_cuts
 
@@ -213,9 +216,9 @@ class Scorer:
         top = s.reasons if reasons is None else reasons
         if top and "churn" in self.models:
             churn = self.models["churn"]
-            cf = frames["churn"].set_index("user_id").reindex(ids)
-            pick = self._explained(inside["churn"], reasons_for) & out[ROLE_OUTPUTS["churn"]["score"]].notna().to_numpy()
-            texts = churn_reasons(churn, self.explainer("churn"), cf.loc[pick, churn.features].reset_index(drop=True),
+            pick = self._explained(out, inside["churn"], reasons_for)
+            rows = frames["churn"].set_index("user_id").reindex(ids[pick])
+            texts = churn_reasons(churn, self.explainer("churn"), rows[churn.features].reset_index(drop=True),
                                   top, s.chunk_rows)
             for j in range(top):
                 col = reason_column(j + 1)
@@ -227,6 +230,21 @@ class Scorer:
         for role, rm in self.models.items():
             out[model_version_column(role)] = rm.version
         return out
+
+    def churn_reasons_of(self, frames: Mapping[str, pd.DataFrame] | pd.DataFrame, top: int | None = None
+                         ) -> pd.DataFrame:
+        """``user_id`` and ``reason_1..top`` for every given feature row, whatever
+        ``reasons_for`` says: how a list explains the rows it shows that scoring did not."""
+        if "churn" not in self.models:
+            raise ChurnkitError("reasons are churn drivers and this scorer has no churn model")
+        f = self._frames_by_role(frames)["churn"]
+        churn = self.models["churn"]
+        _check_columns(churn, f)
+        n = self.settings.reasons if top is None else top
+        texts = churn_reasons(churn, self.explainer("churn"), f[churn.features].reset_index(drop=True), n,
+                              self.settings.chunk_rows)
+        texts.insert(0, "user_id", f["user_id"].to_numpy())
+        return texts
 
     def score_as_of(self, events: Any, users: Any, as_of: dt.date, progress: Progress | None = None,
                     reasons: int | None = None) -> pd.DataFrame:
@@ -263,14 +281,16 @@ class Scorer:
         return self.stages
 
     def fit_reason_basis(self, frames: Mapping[str, pd.DataFrame]) -> ReasonBasis | None:
-        """What reasons compare with, from the users these rows give reasons to (inside the
-        churn population unless ``reasons_for: all``): every model feature's median and the
-        features that state one fact on this data. None when no row is explained."""
+        """What reasons compare with, from the users reasons speak of (the churn population;
+        everyone with ``reasons_for: all``): every model feature's median and the features
+        that state one fact on this data. None when there is no such user."""
         frames = self._frames_by_role(frames)
         f = frames["churn"] if "churn" in self.models else frames[self.roles[0]]
         rows = np.ones(len(f), bool)
-        if "churn" in self.models:
-            rows = self._explained(in_population(f, self.models["churn"].spec).reset_index(drop=True))
+        if "churn" in self.models and self.settings.reasons_for != "all":
+            # the population, also when only its top rows get reasons: a text says the same
+            # of a user whichever other users happen to be explained in the same run
+            rows = in_population(f, self.models["churn"].spec).fillna(False).to_numpy(bool)
         units = {e.name: e.unit for rm in self.models.values() for e in rm.manifest.features}
         names = [n for n in self.feature_names if n in f.columns]
         self.reason_basis = reason_basis(f.loc[rows], names, units) if rows.any() else None
@@ -280,11 +300,19 @@ class Scorer:
         """The role model's explainer, compared with the scored population once one is known."""
         return self.models[role].explainer.with_basis(self.reason_basis)
 
-    def _explained(self, inside: pd.Series, reasons_for: str | None = None) -> np.ndarray:
-        """Which rows get reasons: all, or those inside the churn model's population."""
-        if (reasons_for or self.settings.reasons_for) == "all":
-            return np.ones(len(inside), bool)
-        return inside.fillna(False).to_numpy(bool)
+    def _explained(self, out: pd.DataFrame, inside: pd.Series, reasons_for: str | None = None) -> np.ndarray:
+        """Which score rows get reasons: every scored row (``all``), those inside the churn
+        model's population (``population``), or the first ``reasons_top`` of them in the
+        risk list's order (``top``)."""
+        mode = reasons_for or self.settings.reasons_for
+        scored = out[ROLE_OUTPUTS["churn"]["score"]].notna().to_numpy()
+        if mode == "all":
+            return scored
+        rows = inside.fillna(False).to_numpy(bool) & scored
+        if mode == "population":
+            return rows
+        value = out[risk_ranking(out.columns)].to_numpy("float64")
+        return first_ranked(value, out["user_id"].to_numpy(), rows, self.settings.reasons_top)
 
     def score_events(self, events: Any, users: Any, as_of: dt.date) -> pd.DataFrame:
         """Single users from their events (Ibis tables, e.g. memtables of a request), through
