@@ -16,9 +16,9 @@ from typing import Any
 
 import pandas as pd
 
+from churnkit.contracts import model_version_column, reason_columns
 from churnkit.errors import ChurnkitError
 from churnkit.flows.project import Project
-from churnkit.contracts import model_version_column, reason_columns
 from churnkit.flows.score import ScoringOutcome, data_end, load_scorer, score, stored_fit
 from churnkit.io.artifacts import list_format, write_list
 from churnkit.io.warehouse import only_users
@@ -97,10 +97,10 @@ def with_reasons(project: Project, df: pd.DataFrame, scores_path: Path, as_of: d
     missing = df[cols].isna().all(axis=1).to_numpy()
     if not missing.any():
         return df
-    versions = {"churn": int(v) for v in df.loc[missing, version].dropna().unique()}
-    if len(versions) != 1:
-        raise ChurnkitError(f"the list mixes churn model versions {sorted(df[version].dropna().unique())}")
-    scorer = load_scorer(project, roles=("churn",), versions=versions, **stored_fit(scores_path))
+    found = sorted({int(v) for v in df.loc[missing, version].dropna().unique()})
+    if len(found) != 1:
+        raise ChurnkitError(f"cannot explain the list's rows: they name churn model versions {found}, not one")
+    scorer = load_scorer(project, roles=("churn",), versions={"churn": found[0]}, **stored_fit(scores_path))
     events, users = project.tables()
     ids = df.loc[missing, "user_id"].astype(str)
     frames = scorer.features(only_users(events, ids), None if users is None else only_users(users, ids), as_of)

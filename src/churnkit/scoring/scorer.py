@@ -52,6 +52,7 @@ from churnkit.scoring.explain import (
     reason_codes,
     reasons_frame,
 )
+from churnkit.scoring.ranking import first_ranked, risk_ranking
 from churnkit.scoring.roles import (
     RoleModel,
     add_value_at_risk,
@@ -61,7 +62,6 @@ from churnkit.scoring.roles import (
     in_population,
     role_outputs,
 )
-from churnkit.scoring.ranking import first_ranked, risk_ranking
 from churnkit.scoring.segments import RFMSegmenter, segment_columns_missing
 from churnkit.scoring.stages import StageCuts, gap_counts, lifecycle_stage, stage_cuts
 
