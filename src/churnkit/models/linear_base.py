@@ -63,9 +63,12 @@ class LinearBase:
         return [c for c in BASE_COLUMNS if c in have]
 
     def _first(self, X: pd.DataFrame) -> np.ndarray:
+        return self._first_of([X[col].to_numpy("float64") for col in self.columns_])
+
+    def _first_of(self, values: Sequence[np.ndarray]) -> np.ndarray:
+        """Standardised first-order terms of the base columns' values (in ``columns_`` order)."""
         parts = []
-        for col, flag in zip(self.columns_, self.flags_):
-            v = X[col].to_numpy("float64")
+        for v, flag in zip(values, self.flags_):
             missing = np.isnan(v)
             parts.append(np.log1p(np.clip(np.where(missing, 0.0, v), 0.0, None)))
             if flag:
@@ -74,7 +77,9 @@ class LinearBase:
 
     def _design(self, X: pd.DataFrame) -> np.ndarray:
         """Standardised first-order terms, then the standardised pair products."""
-        D = self._first(X)
+        return self._with_pairs(self._first(X))
+
+    def _with_pairs(self, D: np.ndarray) -> np.ndarray:
         if not self.pairs_:
             return D
         P = np.column_stack([D[:, i] * D[:, j] for i, j in self.pairs_])
@@ -130,6 +135,13 @@ class LinearBase:
     def margin(self, X: pd.DataFrame) -> np.ndarray:
         """The link-scale prediction (log-odds, or log expected revenue)."""
         return self.intercept_ + self._terms(X).sum(axis=1)
+
+    def margin_matrix(self, A: np.ndarray, names: Sequence[str]) -> np.ndarray:
+        """:meth:`margin` for a float64 matrix whose columns are ``names``: the same arithmetic
+        on the same contiguous columns, without a frame (the service's single-row path)."""
+        at = {str(n): i for i, n in enumerate(names)}
+        D = self._with_pairs(self._first_of([np.ascontiguousarray(A[:, at[c]]) for c in self.columns_]))
+        return self.intercept_ + (D * self.coef_).sum(axis=1)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """On the label's scale: a probability (logit) or expected revenue (log)."""

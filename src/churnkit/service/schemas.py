@@ -66,7 +66,7 @@ def check_feature_names(values: dict[str, Any]) -> dict[str, Any]:
     """Missing and unknown feature names, named in the error (a typo is not silently 0)."""
     holder = current_holder()
     names = holder.feature_names if holder is not None else None
-    if names is None:
+    if names is None or values.keys() == names:  # the usual row: one set comparison, ~1 us
         return values
     missing = sorted(names - values.keys())
     extra = sorted(values.keys() - names)
