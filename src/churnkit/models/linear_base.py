@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -36,6 +37,13 @@ BASE_COLUMNS: tuple[str, ...] = tuple(f.name for f in RFM_CORE)
 """The columns the base reads, where the model has them."""
 
 Link = Literal["logit", "log"]
+
+
+@lru_cache(maxsize=64)
+def _positions(names: tuple[str, ...], columns: tuple[str, ...]) -> tuple[int, ...]:
+    """Where ``columns`` are among ``names`` (cached: a model asks with the same names each call)."""
+    at = {n: i for i, n in enumerate(names)}
+    return tuple(at[c] for c in columns)
 
 
 class LinearBase:
@@ -139,8 +147,8 @@ class LinearBase:
     def margin_matrix(self, A: np.ndarray, names: Sequence[str]) -> np.ndarray:
         """:meth:`margin` for a float64 matrix whose columns are ``names``: the same arithmetic
         on the same contiguous columns, without a frame (the service's single-row path)."""
-        at = {str(n): i for i, n in enumerate(names)}
-        D = self._with_pairs(self._first_of([np.ascontiguousarray(A[:, at[c]]) for c in self.columns_]))
+        at = _positions(tuple(map(str, names)), tuple(self.columns_))
+        D = self._with_pairs(self._first_of([np.ascontiguousarray(A[:, i]) for i in at]))
         return self.intercept_ + (D * self.coef_).sum(axis=1)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:

@@ -116,11 +116,11 @@ def role_outputs(rm: RoleModel, X: pd.DataFrame, chunk_rows: int) -> dict[str, n
 
 
 
-def role_outputs_matrix(rm: RoleModel, A: np.ndarray, chunk_rows: int) -> dict[str, np.ndarray]:
-    """:func:`role_outputs` for a float64 matrix whose columns are ``rm.features`` in order
-    (checked by the caller), through each model's numpy path."""
+def role_outputs_matrix(rm: RoleModel, A: np.ndarray, names: list[str], chunk_rows: int) -> dict[str, np.ndarray]:
+    """:func:`role_outputs` for a float64 matrix whose columns are ``names`` (``rm.features``,
+    in order; checked by the caller), through each model's numpy path."""
     kind = KIND_OF_ROLE[rm.role]
-    parts = [matrix_outputs(rm.model, A[i : i + chunk_rows], rm.features, kind) for i in range(0, len(A), chunk_rows)]
+    parts = [matrix_outputs(rm.model, A[i : i + chunk_rows], names, kind) for i in range(0, len(A), chunk_rows)]
     return {col: np.concatenate([p[part] for p in parts]) if parts else np.empty(0)
             for part, col in ROLE_OUTPUTS[rm.role].items()}
 

@@ -189,9 +189,9 @@ class Scorer:
         the rule reads (unknown for every row)."""
         out: dict[str, np.ndarray | None] = {}
         for role, rm in self.models.items():
-            cols = self._model_columns[role]
+            names, cols = self._model_columns[role]
             X = A if cols is None else np.ascontiguousarray(A[:, cols])
-            out |= role_outputs_matrix(rm, X, self.settings.chunk_rows)
+            out |= role_outputs_matrix(rm, X, names, self.settings.chunk_rows)
             out[in_population_column(role)] = in_population_matrix(A, self._feature_at, rm.spec)
         add_value_at_risk(out)
         return out
@@ -202,11 +202,14 @@ class Scorer:
         return {n: i for i, n in enumerate(self.feature_names)}
 
     @cached_property
-    def _model_columns(self) -> dict[str, np.ndarray | None]:
-        """Each model's columns of that matrix, None where they are the matrix as it is."""
+    def _model_columns(self) -> dict[str, tuple[list[str], np.ndarray | None]]:
+        """Each model's features and its columns of that matrix (None: the matrix as it is)."""
         at = self._feature_at
-        return {role: None if rm.features == self.feature_names else np.array([at[n] for n in rm.features])
-                for role, rm in self.models.items()}
+        out = {}
+        for role, rm in self.models.items():
+            names = rm.features
+            out[role] = names, None if names == self.feature_names else np.array([at[n] for n in names])
+        return out
 
     def score_features(
         self,

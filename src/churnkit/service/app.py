@@ -22,7 +22,7 @@ from typing import Any
 import bentoml
 import pandas as pd
 
-from churnkit.contracts import SCORE_COLUMNS, as_of_cutoff
+from churnkit.contracts import as_of_cutoff
 from churnkit.service import engine
 from churnkit.service.gate import Gate, error
 from churnkit.service.logs import quiet_client_errors
@@ -37,11 +37,11 @@ from churnkit.service.schemas import (
     Info,
     NoBody,
     Scores,
+    ScoresJSON,
     UserIds,
     UserIdsBody,
     Users,
     UsersResponse,
-    json_value,
     records,
 )
 from churnkit.service.state import Deployment, Holder, Limits, Loaded, ServiceSettings
@@ -70,7 +70,7 @@ class ChurnService:
 
     # ------------------------------------------------------------------ scoring
 
-    @bentoml.api(route="/score_features", input_spec=FeatureRowsBody, batchable=True,
+    @bentoml.api(route="/score_features", input_spec=FeatureRowsBody, output_spec=ScoresJSON, batchable=True,
                  max_batch_size=Limits().max_rows, max_latency_ms=DEPLOYMENT.batch_latency_ms)
     def score_features(self, rows: FeatureRows) -> list[Scores]:
         """Score feature rows as a training set holds them (one per user; null = missing).
@@ -78,14 +78,7 @@ class ChurnService:
         Batchable: rows of concurrent requests are scored in one model call per problem.
         """
         state = self._state()
-        X = pd.DataFrame.from_records([r.features for r in rows], columns=state.scorer.feature_names)
-        scored = state.scorer.predict(X.astype("float64"))
-        out = []
-        for r, s in zip(rows, scored.to_dict("records")):
-            values = {k: json_value(s[k]) for k in SCORE_COLUMNS if k in s}
-            inside = {role: json_value(s[f"{role}_in_population"]) for role in state.versions}
-            out.append(Scores(user_id=r.user_id, in_population=inside, model_versions=state.versions, **values))
-        return out
+        return engine.score_feature_rows(state.scorer, state.versions, rows)
 
     @bentoml.api(route="/score_users", input_spec=UserIdsBody)
     def score_users(self, user_ids: UserIds) -> UsersResponse:
