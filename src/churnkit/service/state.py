@@ -10,6 +10,7 @@ through BentoML's current service (:func:`current_holder`), not through a module
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import os
 import threading
@@ -224,6 +225,8 @@ class Holder:
             self.state = new  # the swap: one reference assignment
             self.error = None
             self.reloads += 1
+            del old
+            settle_heap()
             log.info("churnkit service: loaded models %s, snapshot %s", new.versions, new.snapshot_path)
             return changed
 
@@ -237,6 +240,21 @@ class Holder:
                 self.reload(only_if_changed=True)
             except Exception:  # keep serving the old models
                 log.exception("churnkit service: periodic reload failed")
+
+
+def settle_heap() -> None:
+    """Collect once, then freeze what survives (models, snapshot, libraries) so that later
+    collections skip it.
+
+    Why: with the models loaded the process holds millions of objects, and a full garbage
+    collection walked them all for 0.4-0.65 s (measured, 2 busy cores), stalling whatever
+    request was running; a 1000-row request allocates enough to trigger collections often.
+    Frozen objects are never collected, so a reload unfreezes first: the replaced models
+    (and any cycles in them) are collected before the new set is frozen.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def current_holder() -> Holder | None:
