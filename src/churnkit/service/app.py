@@ -19,6 +19,7 @@ import datetime as dt
 import threading
 from typing import Any
 
+import anyio
 import bentoml
 import pandas as pd
 
@@ -63,6 +64,7 @@ class ChurnService:
         quiet_client_errors()
         self.settings = ServiceSettings.from_env()
         self.holder = Holder(self.settings)
+        self._limiter: anyio.CapacityLimiter | None = None
         threading.Thread(target=self.holder.watch, name="churnkit-load", daemon=True).start()
 
     def __is_ready__(self) -> bool:
@@ -72,13 +74,19 @@ class ChurnService:
 
     @bentoml.api(route="/score_features", input_spec=FeatureRowsBody, output_spec=ScoresJSON, batchable=True,
                  max_batch_size=Limits().max_rows, max_latency_ms=DEPLOYMENT.batch_latency_ms)
-    def score_features(self, rows: FeatureRows) -> list[Scores]:
+    async def score_features(self, rows: FeatureRows) -> list[Scores]:
         """Score feature rows as a training set holds them (one per user; null = missing).
 
         Batchable: rows of concurrent requests are scored in one model call per problem.
+        A small batch is scored on the event loop (about a millisecond, less than the hop to
+        a worker thread and back); a larger one in a worker thread, so the loop keeps
+        answering while it runs.
         """
         state = self._state()
-        return engine.score_feature_rows(state.scorer, state.versions, rows)
+        if len(rows) <= DEPLOYMENT.inline_rows:
+            return engine.score_feature_rows(state.scorer, state.versions, rows)
+        return await anyio.to_thread.run_sync(engine.score_feature_rows, state.scorer, state.versions, rows,
+                                              limiter=self._workers())
 
     @bentoml.api(route="/score_users", input_spec=UserIdsBody)
     def score_users(self, user_ids: UserIds) -> UsersResponse:
@@ -170,6 +178,12 @@ class ChurnService:
             "model_versions": s.versions,
             "snapshot": s.snapshot_path.name if s.snapshot_path else None,
         }
+
+    def _workers(self) -> anyio.CapacityLimiter:
+        """At most ``threads`` scoring threads (made on first use: it needs the event loop)."""
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(DEPLOYMENT.threads)
+        return self._limiter
 
     def _state(self) -> Loaded:
         state = self.holder.state

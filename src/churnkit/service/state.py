@@ -117,10 +117,15 @@ class Deployment:
     requests shed (p99 4.4 s); 30 s serves them all and still answers well inside the
     120 s request timeout. Shedding remains for load beyond that."""
 
+    inline_rows: int = 64
+    """A batch of at most this many rows is scored on the event loop (~1 ms for one row; a
+    worker thread costs a hop each way); larger ones in a worker thread."""
+
     @classmethod
     def from_env(cls) -> Deployment:
         return _from_env(cls, {"workers": "CHURNKIT_WORKERS", "threads": "CHURNKIT_THREADS",
-                               "batch_latency_ms": "CHURNKIT_BATCH_LATENCY_MS"})
+                               "batch_latency_ms": "CHURNKIT_BATCH_LATENCY_MS",
+                               "inline_rows": "CHURNKIT_INLINE_ROWS"})
 
 
 @dataclass(frozen=True)
