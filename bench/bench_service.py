@@ -11,9 +11,11 @@ scenario runs N client threads, each with one keep-alive ``http.client`` connect
   yardstick of the single-row target (``/score_features`` p50 at most 2x it);
 - single-row ``/score_features`` at 1 and 32 clients;
 - 1000-row batches at 1, 4 and 32 clients: rows/s against in-process throughput, i.e. the
-  service's own scoring call (:meth:`churnkit.scoring.scorer.Scorer.predict`, what
-  ``/score_features`` runs) on the same rows in this process, measured in this run (target:
-  at least half of it at one client);
+  service's own scoring call (:meth:`churnkit.scoring.scorer.Scorer.predict_matrix`, what
+  ``/score_features`` runs once the rows are a matrix; before the matrix path it was
+  ``Scorer.predict``) on the same rows in this process, measured in this run (target: at
+  least half of it at one client). Everything else a request costs (HTTP, JSON parsing and
+  validation, building the matrix, batching, encoding) is the gap;
 - the soak (``--soak`` seconds, 0 to skip): 32 clients for a minute, every fourth posting
   1000-row batches and the others single rows; every answer must be a 200.
 
@@ -103,14 +105,14 @@ def bodies(features: pd.DataFrame, names: list[str], rows: int) -> bytes:
 
 
 def in_process(scorer: Scorer, features: pd.DataFrame, names: list[str], rows: int, seconds: float) -> dict[str, float]:
-    """The scoring call alone, on the same rows as a float64 frame (no HTTP, no JSON)."""
+    """The service's scoring call alone, on the same rows as a float64 matrix (no HTTP, no JSON)."""
     X = features.sample(n=rows, replace=len(features) < rows, random_state=rows)[names].reset_index(drop=True)
-    X = X.astype("float64")
+    A = np.ascontiguousarray(X.to_numpy("float64"))
     times = []
     t_end = time.perf_counter() + seconds
     while time.perf_counter() < t_end:
         t0 = time.perf_counter()
-        scorer.predict(X)
+        scorer.predict_matrix(A)
         times.append(time.perf_counter() - t0)
     t = np.array(times)
     return {"p50_ms": float(np.median(t) * 1e3), "rows_per_s": float(rows * len(t) / t.sum())}
