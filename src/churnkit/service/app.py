@@ -78,10 +78,10 @@ class ChurnService:
         """Score feature rows as a training set holds them (one per user; null = missing).
 
         Batchable: rows of concurrent requests are scored in one model call per problem.
-        A small batch is scored on the event loop (about a millisecond, less than the hop to
-        a worker thread and back); a larger one in a worker thread, so the loop keeps
-        answering while it runs.
         """
+        # (not in the docstring: that is the endpoint's OpenAPI description) A small batch is
+        # scored on the event loop, about a millisecond, less than the hop to a worker thread
+        # and back; a larger one in a worker thread, so the loop keeps answering meanwhile.
         state = self._state()
         if len(rows) <= DEPLOYMENT.inline_rows:
             return engine.score_feature_rows(state.scorer, state.versions, rows)
