@@ -21,7 +21,7 @@ from churnkit.datasets.eligibility import eligible
 from churnkit.datasets.manifest import Manifest
 from churnkit.errors import ChurnkitError
 from churnkit.features.build import ELIGIBILITY_COLUMNS
-from churnkit.models.outputs import matrix_outputs, model_outputs
+from churnkit.models.outputs import matrix_outputs
 from churnkit.scoring.explain import Explainer
 
 
@@ -107,18 +107,10 @@ def in_chunks(fn: Callable[[pd.DataFrame], Any], X: pd.DataFrame, rows: int) -> 
     return [fn(X.iloc[i : i + rows]) for i in range(0, len(X), rows)] if len(X) else []
 
 
-def role_outputs(rm: RoleModel, X: pd.DataFrame, chunk_rows: int) -> dict[str, np.ndarray]:
-    """A model's score-row columns for feature rows, in chunks (``churn_probability``, ...)."""
-    kind = KIND_OF_ROLE[rm.role]
-    parts = in_chunks(lambda x: model_outputs(rm.model, x, kind), X[rm.features], chunk_rows)
-    return {col: np.concatenate([p[part] for p in parts]) if parts else np.empty(0)
-            for part, col in ROLE_OUTPUTS[rm.role].items()}
-
-
-
 def role_outputs_matrix(rm: RoleModel, A: np.ndarray, names: list[str], chunk_rows: int) -> dict[str, np.ndarray]:
-    """:func:`role_outputs` for a float64 matrix whose columns are ``names`` (``rm.features``,
-    in order; checked by the caller), through each model's numpy path."""
+    """A model's score-row columns (``churn_probability``, ...) for a float64 matrix whose
+    columns are ``names`` (``rm.features``, in order; checked by the caller), in chunks,
+    through the model's numpy path (:func:`~churnkit.models.outputs.matrix_outputs`)."""
     kind = KIND_OF_ROLE[rm.role]
     parts = [matrix_outputs(rm.model, A[i : i + chunk_rows], names, kind) for i in range(0, len(A), chunk_rows)]
     return {col: np.concatenate([p[part] for p in parts]) if parts else np.empty(0)

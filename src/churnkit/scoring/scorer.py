@@ -62,7 +62,6 @@ from churnkit.scoring.roles import (
     in_chunks,
     in_population,
     in_population_matrix,
-    role_outputs,
     role_outputs_matrix,
 )
 from churnkit.scoring.segments import RFMSegmenter, segment_columns_missing
@@ -232,18 +231,23 @@ class Scorer:
         out = pd.DataFrame({"user_id": ids.to_numpy()})
         out["as_of"] = _as_of_of(frames, ids, as_of)
         inside: dict[str, pd.Series] = {}
+        shared: dict[tuple[int, tuple[str, ...]], list[str]] = {}  # roles reading the same rows
         for role, rm in self.models.items():
-            f = frames[role]
-            _check_columns(rm, f)
+            _check_columns(rm, frames[role])
+            shared.setdefault((id(frames[role]), tuple(rm.features)), []).append(role)
+        for (_, names), roles in shared.items():
+            f = frames[roles[0]]
             if _aligned(f, ids):
-                aligned, present = f.set_index("user_id"), np.ones(len(ids), bool)
+                rows, present = f.reset_index(drop=True), np.ones(len(ids), bool)
             else:
-                aligned, present = f.set_index("user_id").reindex(ids), ids.isin(f["user_id"])
-            for col, v in role_outputs(rm, aligned.loc[present].reset_index(drop=True), s.chunk_rows).items():
+                rows = f.set_index("user_id").reindex(ids).reset_index()
+                present = ids.isin(f["user_id"])
+            for col, v in self._outputs(rows if present.all() else rows.loc[present], list(names), roles).items():
                 values = np.full(len(ids), np.nan)
                 values[present] = v
                 out[col] = values
-            inside[role] = in_population(aligned, rm.spec).reset_index(drop=True)
+            for role in roles:
+                inside[role] = in_population(rows, self.models[role].spec)
         add_value_at_risk(out)
 
         seg = segment_frame(frames, ids)
@@ -287,6 +291,22 @@ class Scorer:
                               self.settings.chunk_rows)
         texts.insert(0, "user_id", f["user_id"].to_numpy())
         return texts
+
+    def _outputs(self, X: pd.DataFrame, names: list[str], roles: list[str]) -> dict[str, np.ndarray]:
+        """The score columns of ``roles`` (models reading the features ``names``) for the rows
+        of ``X``: a chunk at a time, each chunk checked and made one float64 matrix that every
+        one of those models scores through its numpy path (:meth:`predict_matrix`'s path), so
+        the rows are converted once for all of them and memory stays at a chunk's."""
+        step = self.settings.chunk_rows
+        parts: list[dict[str, np.ndarray]] = []
+        for i in range(0, len(X), step):
+            A = np.ascontiguousarray(check_features(X.iloc[i : i + step][names], names, "score").to_numpy("float64"))
+            part: dict[str, np.ndarray] = {}
+            for role in roles:
+                part |= role_outputs_matrix(self.models[role], A, names, len(A))
+            parts.append(part)
+        cols = [c for role in roles for c in ROLE_OUTPUTS[role].values()]
+        return {c: np.concatenate([p[c] for p in parts]) if parts else np.empty(0) for c in cols}
 
     def score_as_of(self, events: Any, users: Any, as_of: dt.date, progress: Progress | None = None,
                     reasons: int | None = None) -> pd.DataFrame:

@@ -2,7 +2,7 @@
 
 ``/score_features`` scores one float64 matrix through each model's numpy path
 (:meth:`Scorer.predict_matrix`) and encodes plain dicts; batch scoring goes through frames,
-checks and scikit-learn wrappers (:func:`churnkit.scoring.roles.role_outputs`) and the
+checks and scikit-learn wrappers (:func:`churnkit.models.outputs.model_outputs`) and the
 service used to answer with a ``Scores`` model per row. Both must agree bit for bit on rows
 that stress them: missing values, zeros, extremes, categories no model saw, every role, both
 LTV formulations, small chunks, and a model without a numpy path.
@@ -19,10 +19,11 @@ import pandas as pd
 import pytest
 from pydantic_core import to_json
 
-from churnkit.contracts import SCORE_COLUMNS, in_population_column
+from churnkit.contracts import KIND_OF_ROLE, ROLE_OUTPUTS, SCORE_COLUMNS, in_population_column
 from churnkit.flows.score import load_scorer
 from churnkit.io.warehouse import duckdb_connection, workspace_events, workspace_users
-from churnkit.scoring.roles import add_value_at_risk, in_population, role_outputs
+from churnkit.models.outputs import model_outputs
+from churnkit.scoring.roles import add_value_at_risk, in_population
 from churnkit.scoring.scorer import Scorer
 from churnkit.service import engine
 from churnkit.service.schemas import Scores, json_value
@@ -55,10 +56,15 @@ def varied_rows(X: pd.DataFrame) -> pd.DataFrame:
 
 
 def general_path(scorer: Scorer, X: pd.DataFrame) -> dict[str, Any]:
-    """What batch scoring runs per model: frames, checks, the scikit-learn wrappers."""
+    """What scoring ran per model before the numpy path: frames, checks, the scikit-learn
+    wrappers (``model_outputs``), a chunk at a time."""
     out: dict[str, Any] = {}
+    step = scorer.settings.chunk_rows
     for role, rm in scorer.models.items():
-        out |= role_outputs(rm, X, scorer.settings.chunk_rows)
+        kind = KIND_OF_ROLE[role]
+        parts = [model_outputs(rm.model, X[rm.features].iloc[i : i + step], kind) for i in range(0, len(X), step)]
+        for part, col in ROLE_OUTPUTS[role].items():
+            out[col] = np.concatenate([p[part] for p in parts])
         out[in_population_column(role)] = in_population(X, rm.spec).to_numpy()
     add_value_at_risk(out)
     return out
