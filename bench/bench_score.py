@@ -13,12 +13,17 @@ risk) and, for comparison, in the top 10% by churn probability alone. Random: 10
 ``scale``: simulate N users over D days (bench/out/score/, generated once; a short period so
 1M users fit the box: ~22.5M events for 1M users over 35 days), ingest them, then score the
 whole base at the data end with the champions of ``--models`` (trained on the small
-workspace: scoring applies models to new data, it does not train them). Timed:
-features (one ``Scorer.features`` pass) + three models + reason codes for the churn
-population, as ``Scorer.score_as_of`` does it; then, in the same process, bare LightGBM
+workspace: scoring applies models to new data, it does not train them). Timed, as
+``Scorer.score_as_of`` does it: features (one ``Scorer.features`` pass), the fits on the batch
+(RFM cuts, lifecycle cuts, the medians reasons quote), three models + tier + stage + reason
+codes (for the risk ranking's first 10,000 users by default; ``--reasons-for population`` for
+every user in the churn population, the default before issue 17); then, in the same process, bare LightGBM
 ``Booster.predict`` of the three boosters on the same feature matrix (the floor).
 
     .venv/bin/python bench/bench_score.py --models /tmp/demo-ws --users 1000000 --days 35
+
+``--compare BEFORE AFTER`` checks two runs' scores (``--scores-out``) agree: identical scores,
+tiers and stages, and every reason the second gives equal to the first's.
 """
 
 from __future__ import annotations
@@ -116,18 +121,23 @@ def prepare(users: int, days: int) -> Path:
     return root
 
 
-def scale(models_ws: Path, data: Path, threads: int | None) -> dict:
-    project = Project.at(models_ws, ChurnkitConfig(scoring=ScoringSettings(threads=threads)))
+def scale(models_ws: Path, data: Path, threads: int | None, reasons_for: str, scores_out: Path | None) -> dict:
+    """``churnkit score``'s work on the big log, step by step as ``Scorer.score_as_of`` does
+    it (DuckDB at the project's memory cap), then bare LightGBM on the same feature rows."""
+    settings = ScoringSettings(threads=threads, reasons_for=reasons_for)
+    project = Project.at(models_ws, ChurnkitConfig(scoring=settings))
     scorer = load_scorer(project)
-    events, users = tables(Workspace(data))
+    events, users = Project.at(data, ChurnkitConfig(scoring=settings)).tables()
     end = data_span(events).end
     t0 = time.perf_counter()
     frames = scorer.features(events, users, end)
     t1 = time.perf_counter()
-    if scorer.segmenter is None:  # as score_as_of does: RFM cut points from this batch's buyers
-        scorer.fit_segmenter(frames)
-    scores = scorer.score_features(frames, as_of=end)
+    scorer.fit_segmenter(frames)
+    scorer.fit_stages(events, end)
+    scorer.fit_reason_basis(frames)
     t2 = time.perf_counter()
+    scores = scorer.score_features(frames, as_of=end)
+    t3 = time.perf_counter()
     X = frames["churn"][scorer.models["churn"].features].to_numpy("float64")
     nthreads = threads if threads and threads > 0 else (os.cpu_count() or 1)
     b0 = time.perf_counter()
@@ -137,13 +147,39 @@ def scale(models_ws: Path, data: Path, threads: int | None) -> dict:
         for b in boosters:
             np.asarray(b.predict(X, num_threads=nthreads))
     b1 = time.perf_counter()
-    in_pop = int(scores.churn_in_population.fillna(False).sum())
+    if scores_out is not None:
+        scores.to_parquet(scores_out, index=False)
     return {
         "users_scored": len(scores), "events": json.loads((data / "ready").read_text())["events"],
-        "features_s": t1 - t0, "models_and_reasons_s": t2 - t1, "total_s": t2 - t0,
-        "reasons_rows": in_pop, "bare_lightgbm_s": b1 - b0, "ratio": (t2 - t0) / (b1 - b0),
+        "reasons_for": reasons_for, "reasons_rows": int(scores["reason_1"].notna().sum()),
+        "population": int(scores.churn_in_population.fillna(False).sum()),
+        "features_s": t1 - t0, "fits_s": t2 - t1, "models_and_reasons_s": t3 - t2, "total_s": t3 - t0,
+        "bare_lightgbm_s": b1 - b0, "ratio": (t3 - t0) / (b1 - b0),
         "peak_rss_mib": peak_rss_mib(), "threads": threads, "as_of": str(end),
     }
+
+
+def compare(before: Path, after: Path) -> dict:
+    """Scores of two runs on the same data: every column but the reasons must be equal, and
+    every reason the second run gives must be the first run's (the second may give fewer)."""
+    a, b = pd.read_parquet(before), pd.read_parquet(after)
+    assert list(a["user_id"]) == list(b["user_id"]), "different users or order"
+    reasons = [c for c in a.columns if c.startswith("reason_")]
+    worst = {}
+    for col in a.columns.difference(reasons):
+        x, y = a[col], b[col]
+        if pd.api.types.is_float_dtype(x):
+            diff = np.nanmax(np.abs(x.to_numpy("float64") - y.to_numpy("float64")), initial=0.0)
+            assert (x.isna() == y.isna()).all() and diff == 0.0, f"{col}: differs (max {diff})"
+            worst[col] = float(diff)
+        else:
+            assert x.astype(str).equals(y.astype(str)), f"{col}: differs"
+    given = b[reasons].notna().any(axis=1)
+    same = (a.loc[given, reasons].astype(str) == b.loc[given, reasons].astype(str)).all(axis=None)
+    assert same, "a reason text differs"
+    return {"rows": len(a), "columns_equal": len(a.columns) - len(reasons), "reason_rows_before":
+            int(a[reasons].notna().any(axis=1).sum()), "reason_rows_after": int(given.sum()),
+            "reasons_identical_where_given": bool(same)}
 
 
 def _ltv_boosters(model):
@@ -173,18 +209,27 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--case", choices=["capture", "prepare", "scale"])
     ap.add_argument("--data", type=Path)
+    ap.add_argument("--reasons-for", default="top", choices=["top", "population", "all"],
+                    help="who gets reasons (scoring.reasons_for; 'population' was the default before 'top')")
+    ap.add_argument("--scores-out", type=Path, help="write the scale case's scores here (for --compare)")
+    ap.add_argument("--compare", type=Path, nargs=2, metavar=("BEFORE", "AFTER"),
+                    help="check two scores files of the same data agree (see compare())")
     a = ap.parse_args()
+    if a.compare:
+        print(json.dumps(compare(*a.compare), indent=2))
+        return
     if a.case == "capture":
         print(json.dumps(capture(a.models)))
     elif a.case == "prepare":
         print(json.dumps({"data": str(prepare(a.users, a.days)), "peak_rss_mib": peak_rss_mib()}))
     elif a.case == "scale":
-        print(json.dumps(scale(a.models, a.data, a.threads)))
+        print(json.dumps(scale(a.models, a.data, a.threads, a.reasons_for, a.scores_out)))
     else:
         result = {"capture": child(["--models", str(a.models), "--case", "capture"])}
         print(json.dumps(result["capture"], indent=2), flush=True)
         prep = child(["--models", str(a.models), "--users", str(a.users), "--days", str(a.days), "--case", "prepare"])
         extra = ["--threads", str(a.threads)] if a.threads is not None else []
+        extra += ["--reasons-for", a.reasons_for, *(["--scores-out", str(a.scores_out)] if a.scores_out else [])]
         result["scale"] = child(["--models", str(a.models), "--case", "scale", "--data", prep["data"], *extra])
         result["scale"]["prepare_peak_rss_mib"] = prep["peak_rss_mib"]
         print(json.dumps(result["scale"], indent=2))

@@ -145,9 +145,14 @@ class ScoringSettings(StrictModel):
     null leaves the role out: its columns are absent, not an error. At least one is set."""
     reasons: int = Field(3, ge=0, le=10)
     """Reason codes per user (churn drivers that push risk up); 0 turns them off."""
-    reasons_for: Literal["population", "all"] = "population"
-    """``population``: only users the churn model was trained on (active in its look-back),
-    the users a risk list can show; ``all``: everyone scored (slower, and extrapolated)."""
+    reasons_for: Literal["top", "population", "all"] = "top"
+    """Who gets reasons when scoring. ``top``: the first ``reasons_top`` users of the risk
+    ranking (the rows a risk list shows first; a list adds them for any other row it shows);
+    ``population``: every user the churn model was trained on (active in its look-back), the
+    users a risk list can show; ``all``: everyone scored (slower, and extrapolated). TreeSHAP
+    costs several times a prediction, so explaining only shown rows keeps scoring near it."""
+    reasons_top: int = Field(10_000, ge=0)
+    """With ``reasons_for: top``: how many of the risk ranking's first users get reasons."""
     chunk_rows: int = Field(100_000, ge=1_000)
     """Rows per model/SHAP call: bounds memory on large batches."""
     threads: int | None = None

@@ -16,10 +16,12 @@ from typing import Any
 
 import pandas as pd
 
+from churnkit.contracts import model_version_column, reason_columns
 from churnkit.errors import ChurnkitError
 from churnkit.flows.project import Project
-from churnkit.flows.score import ScoringOutcome, data_end, score
+from churnkit.flows.score import ScoringOutcome, data_end, load_scorer, score, stored_fit
 from churnkit.io.artifacts import list_format, write_list
+from churnkit.io.warehouse import only_users
 from churnkit.scoring.lists import MIN_KEY_CHARS, list_summary, ranking, with_pseudonyms
 
 
@@ -77,7 +79,35 @@ def make_list(
     chosen = list_format(fmt, out)
     scores, date, scored = scores_for(project, as_of)
     value = value or ranking(kind, scores.columns)
-    df = select(scores)
+    df = with_reasons(project, select(scores), scored.path if scored else project.workspace.scores_path(date), date)
     shown = with_pseudonyms(df, key) if key is not None else df
     path = write_list(shown, Path(out) if out else project.workspace.list_path(kind, date, chosen), chosen)
     return ListOutcome(kind, value, df, path, date, list_summary(df, value), scored)
+
+
+def with_reasons(project: Project, df: pd.DataFrame, scores_path: Path, as_of: dt.date) -> pd.DataFrame:
+    """The list with reasons on every row it shows: rows the scoring run left unexplained
+    (``scoring.reasons_for: top`` explains only the risk ranking's first users) are explained
+    now, by the model version that scored them, against the medians that run stored, from
+    features of those users alone, so each text is the one a full scoring run gives."""
+    cols = reason_columns(list(df.columns))
+    version = model_version_column("churn")
+    if not cols or not len(df) or version not in df.columns:
+        return df
+    missing = df[cols].isna().all(axis=1).to_numpy()
+    if not missing.any():
+        return df
+    found = sorted({int(v) for v in df.loc[missing, version].dropna().unique()})
+    if len(found) != 1:
+        raise ChurnkitError(f"cannot explain the list's rows: they name churn model versions {found}, not one")
+    scorer = load_scorer(project, roles=("churn",), versions={"churn": found[0]}, **stored_fit(scores_path))
+    events, users = project.tables()
+    ids = df.loc[missing, "user_id"].astype(str)
+    frames = scorer.features(only_users(events, ids), None if users is None else only_users(users, ids), as_of)
+    texts = scorer.churn_reasons_of(frames, top=len(cols)).set_index("user_id").reindex(ids)
+    out = df.copy()
+    for col in cols:
+        values = out[col].to_numpy(dtype=object, copy=True)
+        values[missing] = texts[col].to_numpy(dtype=object)
+        out[col] = pd.Series(values, index=out.index, dtype="str")
+    return out

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,9 +42,11 @@ class ScoringOutcome:
 
 
 def load_scorer(project: Project, segmenter: RFMSegmenter | None = None, stages: StageCuts | None = None,
-                reason_basis: ReasonBasis | None = None, roles: tuple[str, ...] | None = None) -> Scorer:
+                reason_basis: ReasonBasis | None = None, roles: tuple[str, ...] | None = None,
+                versions: Mapping[str, int] | None = None) -> Scorer:
     """Open the MLflow store and load each configured problem's champion (or those of
-    ``roles`` only), pinned (with what a scoring run fitted, see :func:`stored_fit`, when given)."""
+    ``roles`` only; or the role's version in ``versions``, e.g. the one a scores file was
+    made with), pinned (with what a scoring run fitted, see :func:`stored_fit`, when given)."""
     settings = project.config.scoring
     project.open_tracking()
     models = {}
@@ -52,7 +54,7 @@ def load_scorer(project: Project, segmenter: RFMSegmenter | None = None, stages:
         if roles is not None and role not in roles:
             continue
         try:
-            loaded = tracking.load_model(problem, alias=tracking.CHAMPION)
+            loaded = tracking.load_model(problem, alias=tracking.CHAMPION, version=(versions or {}).get(role))
         except ChurnkitError as err:
             raise ChurnkitError(
                 f"{settings.setting(role)}: {err}; or set scoring.{role} in the project config to a problem with a"

@@ -132,3 +132,10 @@ def events_memtable(events: pd.DataFrame) -> ir.Table:
     for col in ("user_id", "event", *OPTIONAL_STRING_FIELDS):
         df[col] = df[col].astype("object").where(df[col].notna(), None)
     return ibis.memtable(df, schema=EVENT_IBIS_SCHEMA)
+
+
+def only_users(table: ir.Table, user_ids: Any) -> ir.Table:
+    """The rows of these users: a semi-join on an in-memory id table, so any number of ids
+    stays one small query (no literal IN list)."""
+    ids = ibis.memtable(pd.DataFrame({"user_id": pd.Series(list(user_ids), dtype="string")}))
+    return table.filter(table.user_id.isin(ids.user_id))

@@ -363,6 +363,21 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
         p1 = self.calibrator_.predict(margin)
         return np.column_stack([1.0 - p1, p1])
 
+    def proba_matrix(self, A: np.ndarray) -> np.ndarray:
+        """Calibrated ``P(1)`` for a float64 matrix whose columns are ``feature_names_in_`` in
+        order: :meth:`predict_proba`'s booster call, base and calibration without its checks
+        and frames (the caller has checked the rows once; see :func:`~churnkit.models.outputs.matrix_outputs`)."""
+        self._check_fitted()
+        threads = resolve_threads(self.n_jobs, len(A))
+        raw = self.booster_.predict(A, raw_score=True, num_threads=threads)
+        base = getattr(self, "base_", None)
+        margin = raw if base is None else raw + base.margin_matrix(A, self.feature_names_in_)
+        return self.calibrator_.predict(margin)
+
+    def outputs_matrix(self, A: np.ndarray) -> dict[str, np.ndarray]:
+        """The model's outputs by part (``score``) for a checked float64 matrix."""
+        return {"score": np.asarray(self.proba_matrix(A), dtype="float64")}
+
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """1 where the calibrated probability is at least 0.5."""
         return self.classes_[(self.predict_proba(X)[:, 1] >= 0.5).astype(int)]

@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy import stats
+from scipy import special
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
@@ -50,7 +50,20 @@ def mixture_quantile(alpha: float | np.ndarray, p: np.ndarray, m: np.ndarray, sh
     out = np.zeros(p.shape, dtype="float64")
     if positive.any():
         scale = m[positive] / shape
-        out[positive] = stats.gamma.ppf(np.minimum(inner[positive], 1.0), shape, scale=scale)
+        out[positive] = gamma_ppf(np.minimum(inner[positive], 1.0), shape, scale)
+    return out
+
+
+def gamma_ppf(q: np.ndarray, shape: float, scale: np.ndarray) -> np.ndarray:
+    """``scipy.stats.gamma.ppf(q, shape, scale=scale)`` for ``0 < q <= 1``: the same special
+    function and arithmetic (``gammaincinv(shape, q) * scale + 0``; infinity at ``q = 1``;
+    NaN where ``scale`` is not positive) without ``rv_continuous``'s generic argument
+    handling, which cost ~60 us a call, a tenth of scoring one row."""
+    out = np.full(q.shape, np.nan)
+    ok = scale > 0
+    inside = ok & (q < 1)
+    out[inside] = special.gammaincinv(shape, q[inside]) * scale[inside] + 0.0
+    out[ok & (q == 1)] = np.inf
     return out
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
@@ -36,6 +37,13 @@ BASE_COLUMNS: tuple[str, ...] = tuple(f.name for f in RFM_CORE)
 """The columns the base reads, where the model has them."""
 
 Link = Literal["logit", "log"]
+
+
+@lru_cache(maxsize=64)
+def _positions(names: tuple[str, ...], columns: tuple[str, ...]) -> tuple[int, ...]:
+    """Where ``columns`` are among ``names`` (cached: a model asks with the same names each call)."""
+    at = {n: i for i, n in enumerate(names)}
+    return tuple(at[c] for c in columns)
 
 
 class LinearBase:
@@ -63,9 +71,12 @@ class LinearBase:
         return [c for c in BASE_COLUMNS if c in have]
 
     def _first(self, X: pd.DataFrame) -> np.ndarray:
+        return self._first_of([X[col].to_numpy("float64") for col in self.columns_])
+
+    def _first_of(self, values: Sequence[np.ndarray]) -> np.ndarray:
+        """Standardised first-order terms of the base columns' values (in ``columns_`` order)."""
         parts = []
-        for col, flag in zip(self.columns_, self.flags_):
-            v = X[col].to_numpy("float64")
+        for v, flag in zip(values, self.flags_):
             missing = np.isnan(v)
             parts.append(np.log1p(np.clip(np.where(missing, 0.0, v), 0.0, None)))
             if flag:
@@ -74,10 +85,13 @@ class LinearBase:
 
     def _design(self, X: pd.DataFrame) -> np.ndarray:
         """Standardised first-order terms, then the standardised pair products."""
-        D = self._first(X)
+        return self._with_pairs(self._first(X))
+
+    def _with_pairs(self, D: np.ndarray) -> np.ndarray:
         if not self.pairs_:
             return D
-        P = np.column_stack([D[:, i] * D[:, j] for i, j in self.pairs_])
+        i, j = np.array(self.pairs_).T
+        P = D[:, i] * D[:, j]  # every pair product in one operation: exact, as column by column
         return np.hstack([D, (P - self.mean2_) / self.scale2_])
 
     def fit(self, X: pd.DataFrame, y: np.ndarray, columns: Sequence[str]) -> LinearBase | None:
@@ -130,6 +144,13 @@ class LinearBase:
     def margin(self, X: pd.DataFrame) -> np.ndarray:
         """The link-scale prediction (log-odds, or log expected revenue)."""
         return self.intercept_ + self._terms(X).sum(axis=1)
+
+    def margin_matrix(self, A: np.ndarray, names: Sequence[str]) -> np.ndarray:
+        """:meth:`margin` for a float64 matrix whose columns are ``names``: the same arithmetic
+        on the same contiguous columns, without a frame (the service's single-row path)."""
+        at = _positions(tuple(map(str, names)), tuple(self.columns_))
+        D = self._with_pairs(self._first_of([np.ascontiguousarray(A[:, i]) for i in at]))
+        return self.intercept_ + (D * self.coef_).sum(axis=1)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """On the label's scale: a probability (logit) or expected revenue (log)."""

@@ -37,7 +37,7 @@ from churnkit.errors import ChurnkitError
 from churnkit.metrics import normalized_gini, rmse
 from churnkit.models.checks import check_features
 from churnkit.models.interval import RevenueInterval
-from churnkit.models.lgbm import lgbm_params, sklearn_params
+from churnkit.models.lgbm import lgbm_params, resolve_threads, sklearn_params
 from churnkit.models.linear_base import LinearBase, fit_base
 
 EvalSet = tuple[pd.DataFrame, Any] | None
@@ -200,6 +200,15 @@ class HurdleLTV(_LGBMRegressorBase):
         parts = self.predict_parts(X)
         return (parts["p_revenue"] * parts["spend_if_any"]).to_numpy()
 
+    def parts_matrix(self, A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`predict_parts` for a checked float64 matrix (columns ``feature_names_in_``):
+        the same booster calls as the scikit-learn wrappers make, without their frames."""
+        threads = resolve_threads(self.n_jobs, len(A))
+        spend = np.asarray(self.spend_model_.booster_.predict(A, num_threads=threads), dtype="float64")
+        if self.purchase_model_ is None:
+            return np.ones(len(A)), spend
+        return np.asarray(self.purchase_model_.booster_.predict(A, num_threads=threads), dtype="float64"), spend
+
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Per-feature contributions to ``log(predicted LTV)``; columns sum to it.
 
@@ -290,6 +299,16 @@ class TweedieLTV(_LGBMRegressorBase):
         if base is None:
             return np.asarray(self.model_.predict(X), dtype="float64")
         return np.exp(np.asarray(self.model_.predict(X, raw_score=True), dtype="float64") + base.margin(X))
+
+    def predict_matrix(self, A: np.ndarray) -> np.ndarray:
+        """:meth:`predict` for a checked float64 matrix (columns ``feature_names_in_``)."""
+        threads = resolve_threads(self.n_jobs, len(A))
+        booster = self.model_.booster_
+        base = getattr(self, "base_", None)
+        if base is None:
+            return np.asarray(booster.predict(A, num_threads=threads), dtype="float64")
+        raw = np.asarray(booster.predict(A, raw_score=True, num_threads=threads), dtype="float64")
+        return np.exp(raw + base.margin_matrix(A, self.feature_names_in_))
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Exact contributions to ``log(predicted LTV)`` (TreeSHAP plus the linear base's
@@ -481,6 +500,24 @@ class LTVModel(_LGBMRegressorBase):
             return np.minimum(a, b), np.maximum(a, b)
         parts = self.candidates_["hurdle"].predict_parts(X)
         return self.interval_.predict(parts["p_revenue"], parts["spend_if_any"])
+
+    def outputs_matrix(self, A: np.ndarray) -> dict[str, np.ndarray] | None:
+        """``score``, ``low`` and ``high`` (:meth:`predict` and :meth:`predict_interval` at the
+        fitted quantiles) for a checked float64 matrix whose columns are ``feature_names_in_``:
+        the hurdle parts are predicted once for both, without frames. None for a model the
+        frame path must answer (pickled before calibrated intervals, or quantiles it does not
+        have: that path says why)."""
+        check_is_fitted(self, "chosen_")
+        interval = getattr(self, "interval_", None)
+        if interval is None or any(float(q) not in tuple(map(float, interval.quantiles)) for q in self.quantiles):
+            return None
+        hurdle = self.candidates_["hurdle"]
+        p, m = hurdle.parts_matrix(A)
+        pred = p * m if self.chosen_ == "hurdle" else self.model_.predict_matrix(A)
+        level = getattr(self, "level_", None)
+        score = pred if level is None else level.predict(pred)
+        low, high = interval.predict(p, m)
+        return {"score": np.asarray(score, dtype="float64"), "low": low, "high": high}
 
     @property
     def interval_calibration_(self) -> dict[str, float]:

@@ -23,3 +23,20 @@ def model_outputs(model: Any, X: pd.DataFrame, kind: str) -> dict[str, np.ndarra
     out = {"score": np.asarray(model.predict(X), dtype="float64"), "low": low, "high": high}
     assert tuple(out) == OUTPUT_PARTS[kind]
     return out
+
+
+def matrix_outputs(model: Any, A: np.ndarray, names: list[str], kind: str) -> dict[str, np.ndarray]:
+    """:func:`model_outputs` for a float64 matrix whose columns are ``names``, the model's
+    features in order, checked by the caller (numbers, finite or NaN).
+
+    Why: a frame per call and the checks and scikit-learn wrappers around each booster cost
+    more than scoring one row. Models with an ``outputs_matrix`` method answer from the
+    matrix (the same booster calls and arithmetic, so the same values); any other model, or
+    one whose method returns None, gets a frame and :func:`model_outputs`.
+    """
+    fast = getattr(model, "outputs_matrix", None)
+    out = fast(A) if fast is not None else None
+    if out is None:
+        return model_outputs(model, pd.DataFrame(A, columns=names), kind)
+    assert tuple(out) == OUTPUT_PARTS[kind]
+    return out

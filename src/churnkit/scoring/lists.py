@@ -40,6 +40,7 @@ from churnkit.contracts import (
     reason_columns,
 )
 from churnkit.errors import ChurnkitError
+from churnkit.scoring.ranking import risk_order, risk_ranking
 from churnkit.scoring.scorer import CONTEXT_COLUMNS
 from churnkit.scoring.stages import STAGES
 
@@ -58,17 +59,6 @@ def _matches(values: pd.Series, wanted: str | Iterable[str] | None) -> pd.Series
     wanted = [wanted] if isinstance(wanted, str) else list(wanted)
     norm = {w.strip().lower().replace("_", " ") for w in wanted}
     return values.fillna("").astype(str).str.lower().str.replace("_", " ").isin(norm)
-
-
-def risk_ranking(columns: Iterable[str]) -> str:
-    """What the risk list ranks by: value at risk, or churn probability without an LTV model."""
-    cols = set(columns)
-    if CHURN not in cols:
-        raise ChurnkitError(
-            f"the risk list ranks users by churn risk and these scores have no {CHURN}: set scoring.churn to a"
-            " churn problem with a champion and score again"
-        )
-    return VALUE_AT_RISK if VALUE_AT_RISK in cols else CHURN
 
 
 def recall_ranking(columns: Iterable[str]) -> str:
@@ -109,7 +99,8 @@ def risk_list(
     if min_probability is not None:
         keep &= scores[CHURN] >= min_probability
     keep &= _matches(scores["lifecycle_stage"], stage) & _matches(scores["rfm_tier"], tier)
-    df = scores.loc[keep].sort_values([value, "user_id"], ascending=[False, True], kind="stable")
+    df = scores.loc[keep]
+    df = df.iloc[risk_order(df[value].to_numpy("float64"), df["user_id"].to_numpy())]
     if top is not None:
         df = df.head(top)
     cols = ["user_id", VALUE_AT_RISK, *MODEL_OUTPUTS, "rfm_tier", "lifecycle_stage",

@@ -21,7 +21,7 @@ from churnkit.datasets.eligibility import eligible
 from churnkit.datasets.manifest import Manifest
 from churnkit.errors import ChurnkitError
 from churnkit.features.build import ELIGIBILITY_COLUMNS
-from churnkit.models.outputs import model_outputs
+from churnkit.models.outputs import matrix_outputs
 from churnkit.scoring.explain import Explainer
 
 
@@ -88,6 +88,16 @@ def in_population(X: pd.DataFrame, problem: ProblemConfig) -> pd.Series:
     return pd.Series(eligible(X[since].to_numpy("float64"), hist, problem), index=X.index, dtype="boolean")
 
 
+def in_population_matrix(A: np.ndarray, at: dict[str, int], problem: ProblemConfig) -> np.ndarray | None:
+    """:func:`in_population` on a feature matrix (``at``: column of each name): a bool array,
+    or None where the rows lack what the rule reads (unknown for every row)."""
+    since, history = ELIGIBILITY_COLUMNS
+    if since not in at or (problem.min_history_days > 0 and history not in at):
+        return None
+    hist = A[:, at[history]] if history in at else np.full(len(A), np.nan)
+    return np.asarray(eligible(A[:, at[since]], hist, problem), dtype=bool)
+
+
 def value_at_risk(churn_probability: np.ndarray, predicted_ltv: np.ndarray) -> np.ndarray:
     """Revenue expected from the user over the LTV horizon that is lost if they churn."""
     return churn_probability * predicted_ltv
@@ -97,13 +107,14 @@ def in_chunks(fn: Callable[[pd.DataFrame], Any], X: pd.DataFrame, rows: int) -> 
     return [fn(X.iloc[i : i + rows]) for i in range(0, len(X), rows)] if len(X) else []
 
 
-def role_outputs(rm: RoleModel, X: pd.DataFrame, chunk_rows: int) -> dict[str, np.ndarray]:
-    """A model's score-row columns for feature rows, in chunks (``churn_probability``, ...)."""
+def role_outputs_matrix(rm: RoleModel, A: np.ndarray, names: list[str], chunk_rows: int) -> dict[str, np.ndarray]:
+    """A model's score-row columns (``churn_probability``, ...) for a float64 matrix whose
+    columns are ``names`` (``rm.features``, in order; checked by the caller), in chunks,
+    through the model's numpy path (:func:`~churnkit.models.outputs.matrix_outputs`)."""
     kind = KIND_OF_ROLE[rm.role]
-    parts = in_chunks(lambda x: model_outputs(rm.model, x, kind), X[rm.features], chunk_rows)
+    parts = [matrix_outputs(rm.model, A[i : i + chunk_rows], names, kind) for i in range(0, len(A), chunk_rows)]
     return {col: np.concatenate([p[part] for p in parts]) if parts else np.empty(0)
             for part, col in ROLE_OUTPUTS[rm.role].items()}
-
 
 
 def add_value_at_risk(out: dict[str, Any] | pd.DataFrame) -> None:

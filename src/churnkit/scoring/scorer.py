@@ -17,8 +17,10 @@ Parquet, or in-memory events).
 
 **Reasons.** LightGBM TreeSHAP of the churn model, turned into texts by
 :mod:`churnkit.scoring.explain` against the population being scored (its medians); only
-contributions that push risk *up* are shown. SHAP costs far more than a prediction, so by
-default it runs only for users inside the churn model's population, in chunks.
+contributions that push risk *up* are shown. SHAP costs several times a prediction, so by
+default it runs only for the rows a risk list shows first (``scoring.reasons_for: top``:
+the first ``reasons_top`` users of the risk ranking; a list adds reasons for any other row
+it shows), in chunks; ``population`` or ``all`` explain more.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from churnkit.datasets.build import scoring_features
 from churnkit.datasets.span import data_span
 from churnkit.errors import ChurnkitError
 from churnkit.features.families import rfm
+from churnkit.models.checks import check_features
 from churnkit.scoring.explain import (
     Explainer,
     ReasonBasis,
@@ -50,6 +53,7 @@ from churnkit.scoring.explain import (
     reason_codes,
     reasons_frame,
 )
+from churnkit.scoring.ranking import first_ranked, risk_ranking
 from churnkit.scoring.roles import (
     RoleModel,
     add_value_at_risk,
@@ -57,7 +61,8 @@ from churnkit.scoring.roles import (
     feature_key,
     in_chunks,
     in_population,
-    role_outputs,
+    in_population_matrix,
+    role_outputs_matrix,
 )
 from churnkit.scoring.segments import RFMSegmenter, segment_columns_missing
 from churnkit.scoring.stages import StageCuts, gap_counts, lifecycle_stage, stage_cuts
@@ -161,13 +166,52 @@ class Scorer:
 
     def predict(self, X: pd.DataFrame) -> pd.DataFrame:
         """Score-row columns for feature rows in their input order: each model's outputs,
-        ``value_at_risk`` and ``<role>_in_population``. No reasons, tiers or stages."""
-        out: dict[str, np.ndarray] = {}
-        for role, rm in self.models.items():
-            out |= role_outputs(rm, X, self.settings.chunk_rows)
-            out[in_population_column(role)] = in_population(X, rm.spec).to_numpy()
-        add_value_at_risk(out)
+        ``value_at_risk`` and ``<role>_in_population``. No reasons, tiers or stages.
+
+        The rows are checked once (:func:`~churnkit.models.checks.check_features`) and
+        scored as one matrix: :meth:`predict_matrix`."""
+        names = self.feature_names
+        A = np.ascontiguousarray(check_features(X[names], names, "predict").to_numpy())
+        out = self.predict_matrix(A)
+        for role in self.roles:
+            col = in_population_column(role)
+            inside = out[col]
+            out[col] = pd.Series(pd.NA if inside is None else inside, index=X.index, dtype="boolean").to_numpy()
         return pd.DataFrame(out, index=X.index)
+
+    def predict_matrix(self, A: np.ndarray) -> dict[str, np.ndarray | None]:
+        """:meth:`predict` for a float64 matrix whose columns are :attr:`feature_names`,
+        already checked (numbers, finite or NaN): the service's path.
+
+        Why a matrix: one row through three models cost ~9 ms in frames, checks and
+        scikit-learn wrappers around six booster calls; here each model reads its columns
+        of one array, each booster is called once (LTV's hurdle parts serve both its score
+        and its interval) with one thread for small inputs, and the values are the same.
+        ``<role>_in_population`` is a bool array, or None where the rows lack the columns
+        the rule reads (unknown for every row)."""
+        out: dict[str, np.ndarray | None] = {}
+        for role, rm in self.models.items():
+            names, cols = self._model_columns[role]
+            X = A if cols is None else np.ascontiguousarray(A[:, cols])
+            out |= role_outputs_matrix(rm, X, names, self.settings.chunk_rows)
+            out[in_population_column(role)] = in_population_matrix(A, self._feature_at, rm.spec)
+        add_value_at_risk(out)
+        return out
+
+    @cached_property
+    def _feature_at(self) -> dict[str, int]:
+        """The column of each feature in :meth:`predict_matrix`'s matrix."""
+        return {n: i for i, n in enumerate(self.feature_names)}
+
+    @cached_property
+    def _model_columns(self) -> dict[str, tuple[list[str], np.ndarray | None]]:
+        """Each model's features and its columns of that matrix (None: the matrix as it is)."""
+        at = self._feature_at
+        out = {}
+        for role, rm in self.models.items():
+            names = rm.features
+            out[role] = names, None if names == self.feature_names else np.array([at[n] for n in names])
+        return out
 
     def score_features(
         self,
@@ -187,18 +231,23 @@ class Scorer:
         out = pd.DataFrame({"user_id": ids.to_numpy()})
         out["as_of"] = _as_of_of(frames, ids, as_of)
         inside: dict[str, pd.Series] = {}
+        shared: dict[tuple[int, tuple[str, ...]], list[str]] = {}  # roles reading the same rows
         for role, rm in self.models.items():
-            f = frames[role]
-            _check_columns(rm, f)
+            _check_columns(rm, frames[role])
+            shared.setdefault((id(frames[role]), tuple(rm.features)), []).append(role)
+        for (_, names), roles in shared.items():
+            f = frames[roles[0]]
             if _aligned(f, ids):
-                aligned, present = f.set_index("user_id"), np.ones(len(ids), bool)
+                rows, present = f.reset_index(drop=True), np.ones(len(ids), bool)
             else:
-                aligned, present = f.set_index("user_id").reindex(ids), ids.isin(f["user_id"])
-            for col, v in role_outputs(rm, aligned.loc[present].reset_index(drop=True), s.chunk_rows).items():
+                rows = f.set_index("user_id").reindex(ids).reset_index()
+                present = ids.isin(f["user_id"])
+            for col, v in self._outputs(rows if present.all() else rows.loc[present], list(names), roles).items():
                 values = np.full(len(ids), np.nan)
                 values[present] = v
                 out[col] = values
-            inside[role] = in_population(aligned, rm.spec).reset_index(drop=True)
+            for role in roles:
+                inside[role] = in_population(rows, self.models[role].spec)
         add_value_at_risk(out)
 
         seg = segment_frame(frames, ids)
@@ -213,9 +262,9 @@ class Scorer:
         top = s.reasons if reasons is None else reasons
         if top and "churn" in self.models:
             churn = self.models["churn"]
-            cf = frames["churn"].set_index("user_id").reindex(ids)
-            pick = self._explained(inside["churn"], reasons_for) & out[ROLE_OUTPUTS["churn"]["score"]].notna().to_numpy()
-            texts = churn_reasons(churn, self.explainer("churn"), cf.loc[pick, churn.features].reset_index(drop=True),
+            pick = self._explained(out, inside["churn"], reasons_for)
+            rows = frames["churn"].set_index("user_id").reindex(ids[pick])
+            texts = churn_reasons(churn, self.explainer("churn"), rows[churn.features].reset_index(drop=True),
                                   top, s.chunk_rows)
             for j in range(top):
                 col = reason_column(j + 1)
@@ -227,6 +276,37 @@ class Scorer:
         for role, rm in self.models.items():
             out[model_version_column(role)] = rm.version
         return out
+
+    def churn_reasons_of(self, frames: Mapping[str, pd.DataFrame] | pd.DataFrame, top: int | None = None
+                         ) -> pd.DataFrame:
+        """``user_id`` and ``reason_1..top`` for every given feature row, whatever
+        ``reasons_for`` says: how a list explains the rows it shows that scoring did not."""
+        if "churn" not in self.models:
+            raise ChurnkitError("reasons are churn drivers and this scorer has no churn model")
+        f = self._frames_by_role(frames)["churn"]
+        churn = self.models["churn"]
+        _check_columns(churn, f)
+        n = self.settings.reasons if top is None else top
+        texts = churn_reasons(churn, self.explainer("churn"), f[churn.features].reset_index(drop=True), n,
+                              self.settings.chunk_rows)
+        texts.insert(0, "user_id", f["user_id"].to_numpy())
+        return texts
+
+    def _outputs(self, X: pd.DataFrame, names: list[str], roles: list[str]) -> dict[str, np.ndarray]:
+        """The score columns of ``roles`` (models reading the features ``names``) for the rows
+        of ``X``: a chunk at a time, each chunk checked and made one float64 matrix that every
+        one of those models scores through its numpy path (:meth:`predict_matrix`'s path), so
+        the rows are converted once for all of them and memory stays at a chunk's."""
+        step = self.settings.chunk_rows
+        parts: list[dict[str, np.ndarray]] = []
+        for i in range(0, len(X), step):
+            A = np.ascontiguousarray(check_features(X.iloc[i : i + step][names], names, "score").to_numpy("float64"))
+            part: dict[str, np.ndarray] = {}
+            for role in roles:
+                part |= role_outputs_matrix(self.models[role], A, names, len(A))
+            parts.append(part)
+        cols = [c for role in roles for c in ROLE_OUTPUTS[role].values()]
+        return {c: np.concatenate([p[c] for p in parts]) if parts else np.empty(0) for c in cols}
 
     def score_as_of(self, events: Any, users: Any, as_of: dt.date, progress: Progress | None = None,
                     reasons: int | None = None) -> pd.DataFrame:
@@ -263,14 +343,16 @@ class Scorer:
         return self.stages
 
     def fit_reason_basis(self, frames: Mapping[str, pd.DataFrame]) -> ReasonBasis | None:
-        """What reasons compare with, from the users these rows give reasons to (inside the
-        churn population unless ``reasons_for: all``): every model feature's median and the
-        features that state one fact on this data. None when no row is explained."""
+        """What reasons compare with, from the users reasons speak of (the churn population;
+        everyone with ``reasons_for: all``): every model feature's median and the features
+        that state one fact on this data. None when there is no such user."""
         frames = self._frames_by_role(frames)
         f = frames["churn"] if "churn" in self.models else frames[self.roles[0]]
         rows = np.ones(len(f), bool)
-        if "churn" in self.models:
-            rows = self._explained(in_population(f, self.models["churn"].spec).reset_index(drop=True))
+        if "churn" in self.models and self.settings.reasons_for != "all":
+            # the population, also when only its top rows get reasons: a text says the same
+            # of a user whichever other users happen to be explained in the same run
+            rows = in_population(f, self.models["churn"].spec).fillna(False).to_numpy(bool)
         units = {e.name: e.unit for rm in self.models.values() for e in rm.manifest.features}
         names = [n for n in self.feature_names if n in f.columns]
         self.reason_basis = reason_basis(f.loc[rows], names, units) if rows.any() else None
@@ -280,11 +362,19 @@ class Scorer:
         """The role model's explainer, compared with the scored population once one is known."""
         return self.models[role].explainer.with_basis(self.reason_basis)
 
-    def _explained(self, inside: pd.Series, reasons_for: str | None = None) -> np.ndarray:
-        """Which rows get reasons: all, or those inside the churn model's population."""
-        if (reasons_for or self.settings.reasons_for) == "all":
-            return np.ones(len(inside), bool)
-        return inside.fillna(False).to_numpy(bool)
+    def _explained(self, out: pd.DataFrame, inside: pd.Series, reasons_for: str | None = None) -> np.ndarray:
+        """Which score rows get reasons: every scored row (``all``), those inside the churn
+        model's population (``population``), or the first ``reasons_top`` of them in the
+        risk list's order (``top``)."""
+        mode = reasons_for or self.settings.reasons_for
+        scored = out[ROLE_OUTPUTS["churn"]["score"]].notna().to_numpy()
+        if mode == "all":
+            return scored
+        rows = inside.fillna(False).to_numpy(bool) & scored
+        if mode == "population":
+            return rows
+        value = out[risk_ranking(out.columns)].to_numpy("float64")
+        return first_ranked(value, out["user_id"].to_numpy(), rows, self.settings.reasons_top)
 
     def score_events(self, events: Any, users: Any, as_of: dt.date) -> pd.DataFrame:
         """Single users from their events (Ibis tables, e.g. memtables of a request), through

@@ -19,10 +19,11 @@ import datetime as dt
 import threading
 from typing import Any
 
+import anyio
 import bentoml
 import pandas as pd
 
-from churnkit.contracts import SCORE_COLUMNS, as_of_cutoff
+from churnkit.contracts import as_of_cutoff
 from churnkit.service import engine
 from churnkit.service.gate import Gate, error
 from churnkit.service.logs import quiet_client_errors
@@ -37,11 +38,11 @@ from churnkit.service.schemas import (
     Info,
     NoBody,
     Scores,
+    ScoresJSON,
     UserIds,
     UserIdsBody,
     Users,
     UsersResponse,
-    json_value,
     records,
 )
 from churnkit.service.state import Deployment, Holder, Limits, Loaded, ServiceSettings
@@ -63,6 +64,7 @@ class ChurnService:
         quiet_client_errors()
         self.settings = ServiceSettings.from_env()
         self.holder = Holder(self.settings)
+        self._limiter: anyio.CapacityLimiter | None = None
         threading.Thread(target=self.holder.watch, name="churnkit-load", daemon=True).start()
 
     def __is_ready__(self) -> bool:
@@ -70,22 +72,21 @@ class ChurnService:
 
     # ------------------------------------------------------------------ scoring
 
-    @bentoml.api(route="/score_features", input_spec=FeatureRowsBody, batchable=True,
+    @bentoml.api(route="/score_features", input_spec=FeatureRowsBody, output_spec=ScoresJSON, batchable=True,
                  max_batch_size=Limits().max_rows, max_latency_ms=DEPLOYMENT.batch_latency_ms)
-    def score_features(self, rows: FeatureRows) -> list[Scores]:
+    async def score_features(self, rows: FeatureRows) -> list[Scores]:
         """Score feature rows as a training set holds them (one per user; null = missing).
 
         Batchable: rows of concurrent requests are scored in one model call per problem.
         """
+        # (not in the docstring: that is the endpoint's OpenAPI description) A small batch is
+        # scored on the event loop, about a millisecond, less than the hop to a worker thread
+        # and back; a larger one in a worker thread, so the loop keeps answering meanwhile.
         state = self._state()
-        X = pd.DataFrame.from_records([r.features for r in rows], columns=state.scorer.feature_names)
-        scored = state.scorer.predict(X.astype("float64"))
-        out = []
-        for r, s in zip(rows, scored.to_dict("records")):
-            values = {k: json_value(s[k]) for k in SCORE_COLUMNS if k in s}
-            inside = {role: json_value(s[f"{role}_in_population"]) for role in state.versions}
-            out.append(Scores(user_id=r.user_id, in_population=inside, model_versions=state.versions, **values))
-        return out
+        if len(rows) <= DEPLOYMENT.inline_rows:
+            return engine.score_feature_rows(state.scorer, state.versions, rows)
+        return await anyio.to_thread.run_sync(engine.score_feature_rows, state.scorer, state.versions, rows,
+                                              limiter=self._workers())
 
     @bentoml.api(route="/score_users", input_spec=UserIdsBody)
     def score_users(self, user_ids: UserIds) -> UsersResponse:
@@ -177,6 +178,12 @@ class ChurnService:
             "model_versions": s.versions,
             "snapshot": s.snapshot_path.name if s.snapshot_path else None,
         }
+
+    def _workers(self) -> anyio.CapacityLimiter:
+        """At most ``threads`` scoring threads (made on first use: it needs the event loop)."""
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(DEPLOYMENT.threads)
+        return self._limiter
 
     def _state(self) -> Loaded:
         state = self.holder.state

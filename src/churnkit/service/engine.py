@@ -1,7 +1,7 @@
 """What the endpoints compute, on one loaded state: all of it through the one Scorer.
 
 The service never computes a feature or a score itself: feature rows go through
-:meth:`Scorer.predict`, raw events through :meth:`Scorer.score_events` (the batch feature
+:meth:`Scorer.predict_matrix` (what :meth:`Scorer.predict` runs, on one matrix), raw events through :meth:`Scorer.score_events` (the batch feature
 code on memtables), explanations through :meth:`Scorer.explain` on features built by the
 batch path from the workspace.
 """
@@ -9,16 +9,55 @@ batch path from the workspace.
 from __future__ import annotations
 
 import datetime as dt
+import math
+from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from churnkit.contracts import SCORE_COLUMNS, in_population_column
 from churnkit.features.families.attributes import TENURE_DAYS
 from churnkit.io.warehouse import events_memtable, users_memtable, workspace_events, workspace_users
 from churnkit.io.workspace import Workspace
 from churnkit.scoring.scorer import Scorer
 from churnkit.service.schemas import records
 from churnkit.service.state import Loaded
+
+
+def feature_matrix(rows: Sequence[Any], names: Sequence[str]) -> np.ndarray:
+    """The validated rows' features as a float64 matrix, columns in ``names`` order (null is
+    NaN). One C-level lookup per row instead of a frame: a frame cost ~3 ms for one row."""
+    take = itemgetter(*names)
+    return np.array([take(r.features) for r in rows], dtype="float64").reshape(len(rows), len(names))
+
+
+def _json_floats(values: np.ndarray) -> list[float | None]:
+    """Plain floats, NaN and infinity as None (JSON null), as the response model wrote them."""
+    return [v if math.isfinite(v) else None for v in values.tolist()]
+
+
+def score_feature_rows(scorer: Scorer, versions: dict[str, int], rows: Sequence[Any]) -> list[dict[str, Any]]:
+    """``/score_features``: one JSON-ready dict per row, keys in the order of the response
+    model :class:`~churnkit.service.schemas.Scores` (user id, the configured roles' score
+    columns, ``in_population``, ``model_versions``): plain values, so encoding needs no model
+    per row (that cost as much as the three models for 1000 rows)."""
+    out = scorer.predict_matrix(feature_matrix(rows, scorer.feature_names))
+    columns = [(k, _json_floats(out[k])) for k in SCORE_COLUMNS if k in out]
+    inside = {}
+    for role in versions:
+        flags = out[in_population_column(role)]
+        inside[role] = [None] * len(rows) if flags is None else flags.tolist()
+    answers = []
+    for i, r in enumerate(rows):
+        row: dict[str, Any] = {"user_id": r.user_id}
+        for k, values in columns:
+            row[k] = values[i]
+        row["in_population"] = {role: flags[i] for role, flags in inside.items()}
+        row["model_versions"] = versions
+        answers.append(row)
+    return answers
 
 
 def snapshot_rows(snapshot: pd.DataFrame, user_ids: list[str]) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
+import bentoml
 import numpy as np
 import pandas as pd
 from pydantic import (
@@ -24,6 +25,8 @@ from pydantic import (
     field_validator,
     model_serializer,
 )
+from pydantic_core import to_json
+from starlette.responses import Response
 
 from churnkit.contracts import (
     AMOUNT_LIMIT,
@@ -66,7 +69,7 @@ def check_feature_names(values: dict[str, Any]) -> dict[str, Any]:
     """Missing and unknown feature names, named in the error (a typo is not silently 0)."""
     holder = current_holder()
     names = holder.feature_names if holder is not None else None
-    if names is None:
+    if names is None or values.keys() == names:  # the usual row: one set comparison, ~1 us
         return values
     missing = sorted(names - values.keys())
     extra = sorted(values.keys() - names)
@@ -232,6 +235,21 @@ Scores = create_model(
                    description="Per model: whether the row is one the model was trained on.")),
     model_versions=(dict[str, int], Field(default_factory=dict)),
 )
+
+
+def _score_rows() -> list[Scores]:  # type: ignore[valid-type]
+    """The ``/score_features`` answer as declared: BentoML derives its output spec from this."""
+    raise NotImplementedError
+
+
+class ScoresJSON(bentoml.IODescriptor.from_output(_score_rows)):  # type: ignore[misc]
+    """``list[Scores]`` as BentoML declares it (the OpenAPI schema is unchanged), answered from
+    the plain dicts of :func:`churnkit.service.engine.score_feature_rows` in one pydantic-core
+    encoding pass: validating 1000 ``Scores`` and running their serializer cost ~20 ms."""
+
+    @classmethod
+    async def to_http_response(cls, obj: Any, serde: Any) -> Response:
+        return Response(to_json(obj), media_type="application/json")
 
 
 class UserScores(BaseModel):

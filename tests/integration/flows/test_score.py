@@ -341,3 +341,29 @@ def test_a_scorer_from_the_stored_run_stages_and_explains_like_the_batch(workspa
                              users_memtable(users[users.user_id == uid]), out.scores.as_of.iloc[0])
     want = out.scores[out.scores.user_id == uid].reset_index(drop=True)
     pd.testing.assert_frame_equal(one, want, check_dtype=False, rtol=1e-12)
+
+
+def test_reasons_for_top_explains_the_first_rows_and_lists_explain_the_rest(workspace, batch):
+    """``reasons_for: top`` gives reasons to the risk ranking's first users only, with the
+    texts a full run gives them; a list that shows more rows explains those on the spot,
+    identically (the one model version and the run's stored medians)."""
+    from churnkit.flows.lists import make_list
+
+    end, full = batch  # the population explained (it is smaller than the default reasons_top)
+    cols = ["reason_1", "reason_2", "reason_3"]
+    project = Project.at(workspace, ChurnkitConfig(scoring=ScoringSettings(reasons_top=5)))
+    made = score(project, end, log_run=False)
+    explained = made.scores[made.scores[cols].notna().any(axis=1)]
+    first = risk_list(full, top=5)
+    assert set(explained["user_id"]) == set(first["user_id"])
+    want = full.set_index("user_id").loc[explained["user_id"], cols]
+    pd.testing.assert_frame_equal(explained.set_index("user_id")[cols], want)
+    for col in full.columns.difference(cols):  # everything but the reasons is the full run's
+        pd.testing.assert_series_equal(made.scores[col], full[col], check_dtype=False)
+
+    listed = make_list(project, "risk", lambda s: risk_list(s, top=40), as_of=end, fmt="parquet",
+                       out=workspace.root / "risk_top.parquet")
+    want = risk_list(full, top=40)
+    assert listed.frame["reason_1"].notna().sum() > 30  # rows past the 5th were explained now
+    pd.testing.assert_frame_equal(listed.frame[cols].reset_index(drop=True), want[cols].reset_index(drop=True))
+    pd.testing.assert_series_equal(listed.frame["user_id"], want["user_id"])
