@@ -19,13 +19,11 @@ import pytest
 
 import churnkit
 
-HEAVY = ("mlflow", "scipy", "sklearn", "lightgbm", "shap", "optuna", "matplotlib", "bentoml",
-         "statsmodels", "tea_tasting", "pandas", "duckdb", "polars")
+MODELLING = ("mlflow", "scipy", "sklearn", "lightgbm", "shap", "optuna", "matplotlib", "bentoml",
+             "statsmodels", "tea_tasting")
+"""What ingesting raw logs has no use for."""
+HEAVY = (*MODELLING, "pandas", "duckdb", "polars", "ibis")
 """Libraries no command needs before it runs (each costs 0.1 s to seconds of CPU to import)."""
-
-
-MODELLING = HEAVY[:10]
-"""What ingesting raw logs has no use for (it needs pandas and DuckDB)."""
 
 
 def _loaded_after(code: str, cwd: Path, watch: tuple[str, ...] = HEAVY) -> list[str]:
