@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import ibis
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    import ibis
 
 # --------------------------------------------------------------------------- events
 
@@ -61,7 +63,19 @@ _IBIS = {"string": "string", "timestamp": "timestamp('UTC')", "float": "float64"
 EVENT_ARROW_SCHEMA = pa.schema(
     [pa.field(f.name, _ARROW[f.kind], nullable=not f.required) for f in EVENT_FIELDS]
 )
-EVENT_IBIS_SCHEMA = ibis.schema({f.name: _IBIS[f.kind] for f in EVENT_FIELDS})
+if TYPE_CHECKING:
+    EVENT_IBIS_SCHEMA: ibis.Schema
+
+
+def __getattr__(name: str) -> Any:
+    """``EVENT_IBIS_SCHEMA``, built on first use (PEP 562): importing Ibis costs ~0.3 s and
+    every command imports this module, ``--help`` and ``ingest`` included, which never use it."""
+    if name == "EVENT_IBIS_SCHEMA":
+        import ibis
+
+        schema = globals()[name] = ibis.schema({f.name: _IBIS[f.kind] for f in EVENT_FIELDS})
+        return schema
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def users_arrow_schema(attributes: list[str]) -> pa.Schema:

@@ -27,28 +27,11 @@ from churnkit.cli.output import Printer
 from churnkit.config import DEFAULT_SOURCE, SimulateSettings, load_churnkit_config, presets
 from churnkit.contracts import as_of_cutoff
 from churnkit.errors import ChurnkitError
-from churnkit.flows import alerts as alerts_flow
-from churnkit.flows import build as build_flow
-from churnkit.flows import campaigns as campaign_flow
-from churnkit.flows import demo as demo_flow
-from churnkit.flows import experiments as experiment_flow
-from churnkit.flows import ingest as ingest_flow
-from churnkit.flows import kpi as kpi_flow
-from churnkit.flows import lists as lists_flow
-from churnkit.flows import model_card as model_card_flow
-from churnkit.flows import monitor as monitor_flow
-from churnkit.flows import promote as promote_flow
-from churnkit.flows import report as report_flow
-from churnkit.flows import score as score_flow
-from churnkit.flows import simulate as simulate_flow
-from churnkit.flows import target as target_flow
-from churnkit.flows import train as train_flow
-from churnkit.flows import uplift as uplift_flow
 from churnkit.flows.project import Project
-from churnkit.io import tracking
-from churnkit.scoring.lists import recall_list, risk_list
-from churnkit.service import launch
-from churnkit.training.fit import TrainOptions
+
+# Start-up cost: every command (and ``--help``) imports this module, so it imports only what
+# parsing needs. Each command imports its flow (and with it MLflow, LightGBM, SciPy ...)
+# when it runs; ``tests/unit/cli/test_startup.py`` pins that.
 
 app = typer.Typer(
     name="churnkit",
@@ -221,6 +204,7 @@ def simulate(
     horizons: Annotated[str | None, typer.Option(help="Comma-separated truth horizons in days.")] = None,
 ) -> None:
     """Simulate behaviour logs with known ground truth."""
+    from churnkit.flows import simulate as simulate_flow
     given = {
         "users": users, "days": days, "seed": seed,
         "start": parse_date(start, "--start") if start else None,
@@ -254,6 +238,7 @@ def ingest(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Validate raw logs into workspace events, with a quarantine of rejected rows."""
+    from churnkit.flows import ingest as ingest_flow
     with progress_bar(f"ingesting ({mode.value})") as update:
         summary = ingest_flow.ingest(state.project, paths, source, as_of=parse_as_of(as_of), users=users,
                                      assignments=assignments, mode=mode.value, progress=update)
@@ -275,6 +260,8 @@ def build(
     ] = "duckdb",
 ) -> None:
     """Build a problem's point-in-time training set and its feature manifest."""
+    from churnkit.flows import build as build_flow
+    from churnkit.flows import uplift as uplift_flow
     with steps(f"building {problem}") as say:
         say("features and labels")
         spec = state.project.problem(problem)
@@ -306,6 +293,9 @@ def train(
     ] = False,
 ) -> None:
     """Tune and train a problem's model on time-ordered backtests; log to MLflow; register a challenger."""
+    from churnkit.flows import train as train_flow
+    from churnkit.flows import uplift as uplift_flow
+    from churnkit.training.fit import TrainOptions
     project = state.project.with_tracking(tracking_uri)
     options = TrainOptions(
         trials=trials, timeout=timeout, seed=seed if seed is not None else project.config.seed,
@@ -331,6 +321,8 @@ def promote(
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Make the challenger the champion if it beats it on the same test cutoffs (recorded either way)."""
+    from churnkit.flows import promote as promote_flow
+    from churnkit.io import tracking
     project = state.project.with_tracking(tracking_uri)
     if rollback:
         name, v = promote_flow.rollback_problem(project, problem, version)
@@ -349,6 +341,7 @@ def score(
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Score every user with history at a date: churn, purchase, LTV, value at risk, tier, stage, reasons."""
+    from churnkit.flows import score as score_flow
     with steps("scoring") as say:
         outcome = score_flow.score(state.project.with_tracking(tracking_uri), _date(as_of), out=out_file,
                                    progress=say)
@@ -357,6 +350,7 @@ def score(
 
 def _list(kind: str, select: Callable[[Any], Any], as_of: str | None, fmt: str | None,
           out_file: Path | None, pseudonymise: bool, tracking_uri: str | None) -> None:
+    from churnkit.flows import lists as lists_flow
     with steps(f"{kind} list") as say:
         say("scores")
         made = lists_flow.make_list(state.project.with_tracking(tracking_uri), kind, select,
@@ -382,6 +376,7 @@ def risk_list_command(
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Users likely to churn, ranked by value at risk (churn probability x predicted LTV), with reasons."""
+    from churnkit.scoring.lists import risk_list
     _list("risk",
           lambda scores: risk_list(scores, top=top, min_value=min_value, stage=stage or None, tier=tier or None,
                                    min_probability=min_probability),
@@ -405,6 +400,7 @@ def target_command(
 ) -> None:
     """Whom to contact under a budget: users ranked by expected incremental value (uplift x value) minus contact cost;
     users a contact would put off are left out."""
+    from churnkit.flows import target as target_flow
     project = state.project.with_tracking(tracking_uri)
     with steps("target list") as say:
         say("estimating each user's effect")
@@ -426,6 +422,7 @@ def recall_list_command(
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Silent and churned users, ranked by purchase probability x predicted LTV."""
+    from churnkit.scoring.lists import recall_list
     _list("recall", lambda scores: recall_list(scores, top=top, tier=tier or None),
           as_of, fmt, out_file, pseudonymise, tracking_uri)
 
@@ -436,6 +433,7 @@ def kpi(
     grain: Annotated[list[str] | None, typer.Option(help="day, week or month (repeat; default: all three).")] = None,
 ) -> None:
     """Operations KPIs per day, week and month (active users, buyers, revenue, funnel ...) in the business time zone."""
+    from churnkit.flows import kpi as kpi_flow
     grains = tuple(grain or kpi_flow.GRAINS)
     bad = [g for g in grains if g not in kpi_flow.GRAINS]
     if bad:
@@ -454,6 +452,7 @@ def cohorts(
     measure: Annotated[str, typer.Option(help="purchase (repeat-purchase retention) or active.")] = "purchase",
 ) -> None:
     """Retention cohorts: users by when they started, retained per later day, week or month."""
+    from churnkit.flows import kpi as kpi_flow
     for name, value, allowed in (("grain", grain, kpi_flow.GRAINS), ("start", start, kpi_flow.STARTS),
                                  ("measure", measure, kpi_flow.MEASURES)):
         if value not in allowed:
@@ -472,6 +471,7 @@ def monitor(
     no_log: Annotated[bool, typer.Option("--no-log", help="Do not log the figures to MLflow.")] = False,
 ) -> None:
     """Model health per scoring run: feature and score drift, expected and realised performance, retrain advice, alerts."""
+    from churnkit.flows import monitor as monitor_flow
     with steps("monitoring") as say:
         outcome = monitor_flow.monitor(state.project.with_tracking(tracking_uri), scores, log_run=not no_log,
                                        progress=say)
@@ -487,6 +487,7 @@ app.add_typer(alerts_app, name="alerts")
 @handle_errors
 def alerts(ctx: typer.Context) -> None:
     """Check every alert rule on the KPIs and update the ledger (alone: ``churnkit alerts``)."""
+    from churnkit.flows import alerts as alerts_flow
     if ctx.invoked_subcommand is not None:
         return
     with steps("alerts") as say:
@@ -503,6 +504,7 @@ def alerts_list(
     status: Annotated[str | None, typer.Option(help="open, acknowledged or resolved (default: all).")] = None,
 ) -> None:
     """The ledger's alerts, newest last."""
+    from churnkit.flows import alerts as alerts_flow
     table = alerts_flow.read_ledger(state.project)
     if status is not None:
         if status not in alerts_flow.L.STATUSES:
@@ -512,6 +514,7 @@ def alerts_list(
 
 
 def _move(alert_id: str, status: str, by: str | None, note: str | None) -> None:
+    from churnkit.flows import alerts as alerts_flow
     row = alerts_flow.set_status(state.project, alert_id, status, by or os.environ.get("USER"), note)
     out.print(f"{row['id']}: {row['status']}" + (f" by {row['by']}" if row["by"] else "") + (f" ({row['note']})" if row["note"] else ""))
 
@@ -565,6 +568,8 @@ def campaign_evaluate(
     seed: Annotated[int, typer.Option(help="With --uplift-metric: seed of the split, the models and the bootstrap.")] = 0,
 ) -> None:
     """A/B results per campaign: metrics per variant, effects with intervals, SRM, guardrails."""
+    from churnkit.flows import campaigns as campaign_flow
+    from churnkit.flows import experiments as experiment_flow
     if table is None:
         with steps("campaigns") as say:
             say("outcomes and statistics")
@@ -599,6 +604,7 @@ def report_campaign(
     out_file: Annotated[Path | None, typer.Option("--out", help="HTML file (default: WORKSPACE/campaigns/ID/report.html).")] = None,
 ) -> None:
     """A campaign's report: design and SRM, metrics with intervals, guardrails, forest plot, effect over the window."""
+    from churnkit.flows import report as report_flow
     with steps("campaign report") as say:
         say("outcomes, statistics, charts")
         path = report_flow.campaign(state.project, campaign_id, out_file)
@@ -611,6 +617,7 @@ def report_weekly(
     out_file: Annotated[Path | None, typer.Option("--out", help="HTML file (default: WORKSPACE/reports/weekly_WEEK.html).")] = None,
 ) -> None:
     """The weekly operations report: KPI tiles, lifecycle moves, segments, retention, open alerts, value at risk, lists."""
+    from churnkit.flows import report as report_flow
     with steps("weekly report") as say:
         say("KPIs, cohorts, alerts, scores")
         made = report_flow.weekly(state.project, out_file)
@@ -625,6 +632,7 @@ def report_model(
     out_file: Annotated[Path | None, typer.Option("--out", help="HTML file (default: WORKSPACE/reports/model_PROBLEM_vN.html).")] = None,
 ) -> None:
     """A model version's card: intended use, data, features, test metrics with baselines and intervals, charts, SHAP, monitoring, limits."""
+    from churnkit.flows import model_card as model_card_flow
     with steps("model card") as say:
         say("registry, test rows, SHAP, monitoring")
         made = model_card_flow.model_card(state.project, problem, version, out_file)
@@ -649,6 +657,7 @@ def demo(
     top: Annotated[int, typer.Option(help="Rows in each demo list.")] = 100,
 ) -> None:
     """Run the whole flow on simulated data: simulate, ingest, build, train, promote, score, lists."""
+    from churnkit.flows import demo as demo_flow
     out.rule(f"1/{len(demo_flow.STEPS)} {demo_flow.STEPS[0]}")
     with steps("demo") as say:
         demo_flow.demo(state.project, users=users, days=days, seed=seed, trials=trials, top=top,
@@ -667,6 +676,7 @@ def serve(
     ] = None,
 ) -> None:
     """Start the prediction service (BentoML) on the workspace's champion models and snapshot."""
+    from churnkit.service import launch
     root = state.project.workspace.root
     env = launch.serve_env(root, state.config_path, tracking_uri, reload_seconds)
     for warning in launch.check_start(host, port, env):

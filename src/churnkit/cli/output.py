@@ -4,30 +4,32 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from rich.console import Console
 
 from churnkit.contracts import ROLE_OUTPUTS, ROLES, VALUE_AT_RISK, in_population_column
-from churnkit.flows import demo as demo_flow
-from churnkit.flows.build import Dataset
-from churnkit.flows.kpi import KpiOutcome, change
-from churnkit.flows.lists import ListOutcome
-from churnkit.flows.monitor import MonitorOutcome
-from churnkit.flows.project import Project
-from churnkit.flows.promote import PromotionResult
-from churnkit.flows.score import ScoringOutcome
-from churnkit.flows.target import TargetOutcome
-from churnkit.flows.train import TrainOutcome
-from churnkit.flows.uplift import UpliftOutcome
 from churnkit.io import tracking
-from churnkit.metrics import compare_table
-from churnkit.monitor.expected import CAVEAT
 from churnkit.reports.html import number
-from churnkit.scoring.stages import StageCuts
-from churnkit.training.evaluation import comparison_text
 from churnkit.training.promotion import HEADLINE
+
+# Start-up cost: the CLI imports this module for every command, so it imports no flow and
+# nothing heavy. The flows' result types are for annotations only; the domain helpers a
+# method prints with (SciPy-backed metrics, stage cuts ...) are imported in that method,
+# by which time the flow that made the result has loaded them.
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from churnkit.flows.build import Dataset
+    from churnkit.flows.kpi import KpiOutcome
+    from churnkit.flows.lists import ListOutcome
+    from churnkit.flows.monitor import MonitorOutcome
+    from churnkit.flows.project import Project
+    from churnkit.flows.promote import PromotionResult
+    from churnkit.flows.score import ScoringOutcome
+    from churnkit.flows.target import TargetOutcome
+    from churnkit.flows.train import TrainOutcome
+    from churnkit.flows.uplift import UpliftOutcome
 
 
 class Printer:
@@ -102,6 +104,9 @@ class Printer:
         self.out.print(f"manifest: {data.manifest_path}")
 
     def training(self, outcome: TrainOutcome) -> None:
+        from churnkit.metrics import compare_table
+        from churnkit.training.evaluation import comparison_text
+
         p, r = self.out.print, outcome.result
         p(f"{r.problem.name}: {'rebuilt' if outcome.rebuilt else 'reused'} training set {outcome.dataset}")
         p(r.plan.describe())
@@ -164,6 +169,8 @@ class Printer:
         self.out.print(f"{tracking.model_name(res.problem)}: champion is version {res.champion}{was}")
 
     def kpis(self, outcome: KpiOutcome) -> None:
+        from churnkit.flows.kpi import change
+
         p, meta = self.out.print, outcome.meta
         p(f"KPIs from {meta['first_day']} to {meta['last_complete_day']} ({meta['time_zone']}; "
           f"active = any event but {', '.join(meta['activity']['exclude']) or 'none'})")
@@ -261,6 +268,8 @@ class Printer:
         p(f"ledger: {path}")
 
     def scores(self, outcome: ScoringOutcome) -> None:
+        from churnkit.scoring.stages import StageCuts
+
         p, meta, s = self.out.print, outcome.meta, outcome.meta["summary"]
         versions = ", ".join(f"{r} {v['problem']} v{v['version']}" for r, v in meta["versions"].items())
         p(f"scored {s['users']:,} users as of {meta['as_of']} in {meta['seconds']:.1f} s ({versions})")
@@ -289,6 +298,8 @@ class Printer:
     def monitoring(self, outcome: MonitorOutcome) -> None:
         """Per problem: one line per scoring run (expected or realised against test), the
         latest run's most moved features, and whether a retrain is advised and why."""
+        from churnkit.monitor.expected import CAVEAT
+
         p = self.out.print
         for problem, history in outcome.history.items():
             if not len(history):
@@ -334,6 +345,8 @@ class Printer:
 
     def demo_step(self, step: str, result: Any) -> None:
         """What one demo step produced, then the heading of the next."""
+        from churnkit.flows.demo import STEPS
+
         if step == "simulate":
             self.simulation(result["users"], result["days"], result["events"], result["paths"], "  ")
         elif step == "ingest":
@@ -368,8 +381,8 @@ class Printer:
             self.kpis(result.kpis)
             self.alerts(result.alerts.open, f"{len(result.alerts.new)} alert(s) opened:", result.alerts.path)
             self.out.print(f"weekly report: {result.report.path}")
-        nxt = demo_flow.STEPS.index(step) + 1
-        self.out.rule(f"{nxt + 1}/{len(demo_flow.STEPS)} {demo_flow.STEPS[nxt]}" if nxt < len(demo_flow.STEPS)
+        nxt = STEPS.index(step) + 1
+        self.out.rule(f"{nxt + 1}/{len(STEPS)} {STEPS[nxt]}" if nxt < len(STEPS)
                       else "done")
 
     def _trained(self, trained: TrainOutcome, promoted: PromotionResult) -> None:

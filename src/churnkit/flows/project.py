@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
-
-import ibis.expr.types as ir
+from typing import TYPE_CHECKING, Any
 
 from churnkit.config import (
     ChurnkitConfig,
@@ -16,9 +14,12 @@ from churnkit.config import (
     load_problem,
 )
 from churnkit.io import tracking
-from churnkit.io.artifacts import publish
-from churnkit.io.warehouse import duckdb_connection, workspace_events, workspace_users
 from churnkit.io.workspace import Workspace
+
+# Every command builds a Project before it runs (``churnkit ingest --help`` too), so this
+# module imports no engine: Ibis, pandas and DuckDB load in the methods that use them.
+if TYPE_CHECKING:
+    import ibis.expr.types as ir
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ class Project:
             text = Path(name_or_path).read_text(encoding="utf-8")
             target = self.workspace.problem_path(problem.name)
             if not target.exists() or target.read_text(encoding="utf-8") != text:
+                from churnkit.io.artifacts import publish
+
                 with publish({"problem": target}) as staged:
                     staged["problem"].write_text(text, encoding="utf-8")
         return problem
@@ -70,9 +73,13 @@ class Project:
 
     def connect(self) -> Any:
         """An embedded DuckDB in UTC, capped at the configured memory."""
+        from churnkit.io.warehouse import duckdb_connection
+
         return duckdb_connection(self.config.ingest.duckdb_memory_limit)
 
     def tables(self, con: Any | None = None) -> tuple[ir.Table, ir.Table | None]:
         """The workspace's events and users table (None without one) on ``con``."""
+        from churnkit.io.warehouse import workspace_events, workspace_users
+
         con = con if con is not None else self.connect()
         return workspace_events(con, self.workspace), workspace_users(con, self.workspace)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import base64
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 import numpy as np
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:  # annotation only: the CLI prints with number() and need not load matplotlib
+    from matplotlib.figure import Figure
 
 
 def _env() -> jinja2.Environment:
