@@ -16,7 +16,9 @@ once, so it runs wholly on the old or wholly on the new models and none fails in
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
+import time
 from typing import Any
 
 import anyio
@@ -25,7 +27,8 @@ import pandas as pd
 
 from churnkit.contracts import as_of_cutoff
 from churnkit.service import engine
-from churnkit.service.gate import Gate, error
+from churnkit.service.backlog import Backlog
+from churnkit.service.gate import Gate, error, shed
 from churnkit.service.logs import quiet_client_errors
 from churnkit.service.schemas import (
     Events,
@@ -45,10 +48,12 @@ from churnkit.service.schemas import (
     UsersResponse,
     records,
 )
-from churnkit.service.state import Deployment, Holder, Limits, Loaded, ServiceSettings
+from churnkit.service.state import Deployment, Holder, Loaded, ServiceSettings
 
 DEPLOYMENT = Deployment.from_env()
-"""Workers, threads and batching latency: BentoML takes them when the class is defined."""
+"""Workers, threads, the latency budget and inline rows; BentoML takes the first two when the
+class is defined."""
+LOG = logging.getLogger("churnkit.service")
 
 
 @bentoml.service(
@@ -65,6 +70,7 @@ class ChurnService:
         self.settings = ServiceSettings.from_env()
         self.holder = Holder(self.settings)
         self._limiter: anyio.CapacityLimiter | None = None
+        self._queue: Backlog | None = None
         threading.Thread(target=self.holder.watch, name="churnkit-load", daemon=True).start()
 
     def __is_ready__(self) -> bool:
@@ -72,21 +78,31 @@ class ChurnService:
 
     # ------------------------------------------------------------------ scoring
 
-    @bentoml.api(route="/score_features", input_spec=FeatureRowsBody, output_spec=ScoresJSON, batchable=True,
-                 max_batch_size=Limits().max_rows, max_latency_ms=DEPLOYMENT.batch_latency_ms)
+    @bentoml.api(route="/score_features", input_spec=FeatureRowsBody, output_spec=ScoresJSON)
     async def score_features(self, rows: FeatureRows) -> list[Scores]:
-        """Score feature rows as a training set holds them (one per user; null = missing).
-
-        Batchable: rows of concurrent requests are scored in one model call per problem.
-        """
-        # (not in the docstring: that is the endpoint's OpenAPI description) A small batch is
-        # scored on the event loop, about a millisecond, less than the hop to a worker thread
-        # and back; a larger one in a worker thread, so the loop keeps answering meanwhile.
+        """Score feature rows as a training set holds them (one per user; null = missing)."""
+        # (not in the docstring: that is the endpoint's OpenAPI description) Not batchable:
+        # BentoML's adaptive batcher held single rows back by up to the wait it last saw. A
+        # small request is scored on the event loop, about a millisecond, less than the hop to
+        # a worker thread and back; a larger one in a worker thread (at most CHURNKIT_THREADS),
+        # so the loop keeps answering meanwhile, unless its expected wait there passes the
+        # budget (CHURNKIT_BATCH_LATENCY_MS): then it is shed, 503 with Retry-After.
         state = self._state()
         if len(rows) <= DEPLOYMENT.inline_rows:
             return engine.score_feature_rows(state.scorer, state.versions, rows)
-        return await anyio.to_thread.run_sync(engine.score_feature_rows, state.scorer, state.versions, rows,
-                                              limiter=self._workers())
+        backlog = self._backlog()
+        wait = backlog.admit(len(rows))
+        if wait is not None:
+            LOG.warning("shed POST /score_features: %d rows, expected wait %.2f s > budget %.2f s "
+                        "(%d requests, %d rows ahead)", len(rows), wait, backlog.budget_s,
+                        backlog.requests, backlog.rows)
+            return shed()
+        seconds = None
+        try:
+            answers, seconds = await anyio.to_thread.run_sync(_timed_scoring, state, rows, limiter=self._workers())
+        finally:
+            backlog.done(len(rows), seconds)
+        return answers
 
     @bentoml.api(route="/score_users", input_spec=UserIdsBody)
     def score_users(self, user_ids: UserIds) -> UsersResponse:
@@ -179,6 +195,11 @@ class ChurnService:
             "snapshot": s.snapshot_path.name if s.snapshot_path else None,
         }
 
+    def _backlog(self) -> Backlog:
+        if self._queue is None:
+            self._queue = Backlog(DEPLOYMENT.threads, DEPLOYMENT.batch_latency_ms / 1000)
+        return self._queue
+
     def _workers(self) -> anyio.CapacityLimiter:
         """At most ``threads`` scoring threads (made on first use: it needs the event loop)."""
         if self._limiter is None:
@@ -190,6 +211,13 @@ class ChurnService:
         if state is None:  # the gate answers 503 first; this guards direct calls
             raise bentoml.exceptions.ServiceUnavailable("models are still loading")
         return state
+
+
+def _timed_scoring(state: Loaded, rows: FeatureRows) -> tuple[list[dict[str, Any]], float]:
+    """``/score_features`` answers and the seconds they took, run in a worker thread."""
+    t0 = time.perf_counter()
+    answers = engine.score_feature_rows(state.scorer, state.versions, rows)
+    return answers, time.perf_counter() - t0
 
 
 ChurnService.add_asgi_middleware(Gate)

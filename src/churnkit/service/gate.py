@@ -76,33 +76,18 @@ class Gate:
         scope = dict(scope)
         scope["headers"] = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-type"]
         scope["headers"].append((b"content-type", b"application/json"))
-        return await self.app(scope, receive, _said_when_shedding(send))
+        return await self.app(scope, receive, send)
 
 
 RETRY_AFTER_S = 2
 SHEDDING = "overloaded: the service is shedding load; retry after {s} s"
 
 
-def _said_when_shedding(send: Any) -> Any:
-    """A send that turns BentoML's bare 503 (its batching queue shed the request) into one that
-    says so, with ``Retry-After``; every other response passes unchanged."""
-    shedding = False
-
-    async def sending(message: dict) -> None:
-        nonlocal shedding
-        if message["type"] == "http.response.start" and message.get("status") == 503:
-            shedding = True
-            response = error(503, SHEDDING.format(s=RETRY_AFTER_S))
-            headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"content-length"]
-            await send({**message, "headers": [*headers, (b"retry-after", str(RETRY_AFTER_S).encode()),
-                                               (b"content-length", str(len(response.body)).encode())]})
-            await send({"type": "http.response.body", "body": response.body, "more_body": False})
-            return
-        if shedding:  # the original body: already answered
-            return
-        await send(message)
-
-    return sending
+def shed() -> JSONResponse:
+    """The answer to a request shed for load: 503 that says so, with ``Retry-After``."""
+    resp = error(503, SHEDDING.format(s=RETRY_AFTER_S))
+    resp.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return resp
 
 
 def _corrected_spec(send: Any) -> Any:

@@ -1,7 +1,7 @@
 """Request and response models of the prediction service (pydantic, JSON).
 
-Validation happens here, per request and before adaptive batching: a bad row in one request
-must never fail the batch it would have shared with other clients' requests. The event
+Validation happens here, per request, before anything is scored: a bad row in one request
+fails that request alone. The event
 model is derived from the event contract (:data:`churnkit.contracts.EVENT_FIELDS`); the
 feature names and size limits come from the running service (:func:`state.current_holder`).
 """

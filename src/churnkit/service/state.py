@@ -111,11 +111,13 @@ class Deployment:
     workers: int = 1
     threads: int = 4
     batch_latency_ms: int = 30_000
-    """Adaptive batching sheds a queued request (503 with Retry-After) once its expected wait
-    passes this. It bounds waiting, not batching (batches form adaptively, a single row waits
-    milliseconds). At 2 s, 32 clients sending 1000-row batches on 2 cores saw 72 of ~150
-    requests shed (p99 4.4 s); 30 s serves them all and still answers well inside the
-    120 s request timeout. Shedding remains for load beyond that."""
+    """Budget for the wait of a request larger than ``inline_rows``: it is shed (503 with
+    Retry-After) when the rows ahead of it in the worker pool times the measured seconds per
+    row, shared by the threads, pass this (:class:`~churnkit.service.backlog.Backlog`). It
+    bounds waiting, nothing is batched. With BentoML's adaptive batcher (which this replaced)
+    at 2 s, 32 clients sending 1000-row batches on 2 cores saw 72 of ~150 requests shed (p99
+    4.4 s); 30 s serves them all and still answers well inside the 120 s request timeout.
+    Shedding remains for load beyond that."""
 
     inline_rows: int = 64
     """A batch of at most this many rows is scored on the event loop (~1 ms for one row; a
