@@ -29,8 +29,7 @@ import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared" / "data"
-if not SHARED.is_dir():
-    SHARED = Path("/work/shared/data")
+"""The real data sets: ``shared/`` sits beside the repository."""
 SIM = HERE / "out" / "features" / "sim_7000"
 STEP_DAYS = 30
 

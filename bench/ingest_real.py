@@ -24,7 +24,8 @@ from churnkit.config import IngestSettings, load_source
 from churnkit.events.ingest import ingest
 from churnkit.io.workspace import Workspace
 
-DATA = Path("/work/shared/data")
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+"""The real data sets: ``shared/`` sits beside the repository."""
 EDGE_SOURCE = """\
 name: edge
 fields:
