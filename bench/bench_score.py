@@ -16,7 +16,7 @@ whole base at the data end with the champions of ``--models`` (trained on the sm
 workspace: scoring applies models to new data, it does not train them). Timed, as
 ``Scorer.score_as_of`` does it: features (one ``Scorer.features`` pass), the fits on the batch
 (RFM cuts, lifecycle cuts, the medians reasons quote), three models + tier + stage + reason
-codes (for the risk ranking's first 10,000 users by default; ``--reasons-for population`` for
+codes (for the risk ranking's first 1,000 users by default; ``--reasons-for population`` for
 every user in the churn population, the default before issue 17); then, in the same process, bare LightGBM
 ``Booster.predict`` of the three boosters on the same feature matrix (the floor).
 

@@ -263,7 +263,8 @@ class Scorer:
         if top and "churn" in self.models:
             churn = self.models["churn"]
             pick = self._explained(out, inside["churn"], reasons_for)
-            rows = frames["churn"].set_index("user_id").reindex(ids[pick])
+            f = frames["churn"]
+            rows = f.iloc[np.flatnonzero(pick)] if _aligned(f, ids) else f.set_index("user_id").reindex(ids[pick])
             texts = churn_reasons(churn, self.explainer("churn"), rows[churn.features].reset_index(drop=True),
                                   top, s.chunk_rows)
             for j in range(top):
