@@ -161,7 +161,7 @@ def scale(models_ws: Path, data: Path, threads: int | None, reasons_for: str, sc
 
 def compare(before: Path, after: Path) -> dict:
     """Scores of two runs on the same data: every column but the reasons must be equal, and
-    every reason the second run gives must be the first run's (the second may give fewer)."""
+    the reasons of every row both runs explained must be the same texts."""
     a, b = pd.read_parquet(before), pd.read_parquet(after)
     assert list(a["user_id"]) == list(b["user_id"]), "different users or order"
     reasons = [c for c in a.columns if c.startswith("reason_")]
@@ -174,12 +174,12 @@ def compare(before: Path, after: Path) -> dict:
             worst[col] = float(diff)
         else:
             assert x.astype(str).equals(y.astype(str)), f"{col}: differs"
-    given = b[reasons].notna().any(axis=1)
+    given = b[reasons].notna().any(axis=1) & a[reasons].notna().any(axis=1)  # explained by both runs
     same = (a.loc[given, reasons].astype(str) == b.loc[given, reasons].astype(str)).all(axis=None)
     assert same, "a reason text differs"
     return {"rows": len(a), "columns_equal": len(a.columns) - len(reasons), "reason_rows_before":
-            int(a[reasons].notna().any(axis=1).sum()), "reason_rows_after": int(given.sum()),
-            "reasons_identical_where_given": bool(same)}
+            int(a[reasons].notna().any(axis=1).sum()), "reason_rows_after": int(b[reasons].notna().any(axis=1).sum()),
+            "reason_rows_compared": int(given.sum()), "reasons_identical_where_both_given": bool(same)}
 
 
 def _ltv_boosters(model):
