@@ -80,12 +80,11 @@ def feature_key(manifest: Manifest) -> str:
 
 
 def in_population(X: pd.DataFrame, problem: ProblemConfig) -> pd.Series:
-    """The :func:`eligible` rule on feature rows; NA where the rows lack what it reads."""
-    since, history = ELIGIBILITY_COLUMNS
-    if since not in X.columns or (problem.min_history_days > 0 and history not in X.columns):
-        return pd.Series(pd.NA, index=X.index, dtype="boolean")
-    hist = X[history].to_numpy("float64") if history in X.columns else np.full(len(X), np.nan)
-    return pd.Series(eligible(X[since].to_numpy("float64"), hist, problem), index=X.index, dtype="boolean")
+    """The :func:`eligible` rule on feature rows; NA where the rows lack what it reads
+    (:func:`in_population_matrix` on the columns it reads: one definition of the rule)."""
+    cols = [c for c in ELIGIBILITY_COLUMNS if c in X.columns]
+    inside = in_population_matrix(X[cols].to_numpy("float64"), {c: i for i, c in enumerate(cols)}, problem)
+    return pd.Series(pd.NA if inside is None else inside, index=X.index, dtype="boolean")
 
 
 def in_population_matrix(A: np.ndarray, at: dict[str, int], problem: ProblemConfig) -> np.ndarray | None:
