@@ -154,5 +154,7 @@ def test_margin_matrix_is_margin_bit_for_bit_in_any_column_order(link, degree):
     names = list(reversed(rows.columns))  # the matrix's columns need not be in the base's order
     A = np.ascontiguousarray(rows[names].to_numpy("float64"))
     np.testing.assert_array_equal(base.margin_matrix(A, names), base.margin(rows), strict=True)
+    as_array = np.array(names, dtype=object)  # as the models hold them (feature_names_in_)
+    np.testing.assert_array_equal(base.margin_matrix(A, as_array), base.margin(rows), strict=True)
     for i in range(0, len(rows), 251):
         np.testing.assert_array_equal(base.margin_matrix(A[i:i + 1], names), base.margin(rows.iloc[[i]]), strict=True)
