@@ -41,6 +41,7 @@ from churnkit.config import ClassifierSettings, canonical_params
 from churnkit.config.estimators import Base, Calibration
 from churnkit.errors import ChurnkitError
 from churnkit.metrics import both_classes, brier, expected_calibration_error, log_loss
+from churnkit.models import single_row
 from churnkit.models.checks import check_binary_target, check_features
 from churnkit.models.lgbm import lgbm_params, resolve_threads
 from churnkit.models.linear_base import LinearBase, fit_base
@@ -369,7 +370,7 @@ class PropensityClassifier(ClassifierMixin, BaseEstimator):
         and frames (the caller has checked the rows once; see :func:`~churnkit.models.outputs.matrix_outputs`)."""
         self._check_fitted()
         threads = resolve_threads(self.n_jobs, len(A))
-        raw = self.booster_.predict(A, raw_score=True, num_threads=threads)
+        raw = single_row.predict(self.booster_, A, raw_score=True, num_threads=threads)
         base = getattr(self, "base_", None)
         margin = raw if base is None else raw + base.margin_matrix(A, self.feature_names_in_)
         return self.calibrator_.predict(margin)

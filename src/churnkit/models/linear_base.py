@@ -46,6 +46,29 @@ def _positions(names: tuple[str, ...], columns: tuple[str, ...]) -> tuple[int, .
     return tuple(at[c] for c in columns)
 
 
+@lru_cache(maxsize=64)
+def _pair_index(pairs: tuple[tuple[int, int], ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs' first and second columns as index arrays (building them cost more than the
+    products for one row)."""
+    i, j = np.array(pairs).T
+    return i, j
+
+
+@lru_cache(maxsize=64)
+def _layout(flags: tuple[bool, ...]) -> tuple[list[int], list[int], list[int]]:
+    """Where :meth:`LinearBase._first_of` puts each column's term and each flagged column's
+    missing indicator (right after its term), and which columns are flagged."""
+    first_at, flag_at, flagged, k = [], [], [], 0
+    for i, flag in enumerate(flags):
+        first_at.append(k)
+        k += 1
+        if flag:
+            flag_at.append(k)
+            flagged.append(i)
+            k += 1
+    return first_at, flag_at, flagged
+
+
 class LinearBase:
     """A GLM on ``log1p`` of :data:`BASE_COLUMNS` (and, ``degree=2``, their pairwise
     products): ``logit`` (logistic regression, 0/1 labels) or ``log`` (Tweedie,
@@ -90,7 +113,7 @@ class LinearBase:
     def _with_pairs(self, D: np.ndarray) -> np.ndarray:
         if not self.pairs_:
             return D
-        i, j = np.array(self.pairs_).T
+        i, j = _pair_index(tuple(map(tuple, self.pairs_)))
         P = D[:, i] * D[:, j]  # every pair product in one operation: exact, as column by column
         return np.hstack([D, (P - self.mean2_) / self.scale2_])
 
@@ -146,10 +169,19 @@ class LinearBase:
         return self.intercept_ + self._terms(X).sum(axis=1)
 
     def margin_matrix(self, A: np.ndarray, names: Sequence[str]) -> np.ndarray:
-        """:meth:`margin` for a float64 matrix whose columns are ``names``: the same arithmetic
-        on the same contiguous columns, without a frame (the service's single-row path)."""
-        at = _positions(tuple(map(str, names)), tuple(self.columns_))
-        D = self._with_pairs(self._first_of([np.ascontiguousarray(A[:, i]) for i in at]))
+        """:meth:`margin` for a float64 matrix whose columns are ``names``: the same elementwise
+        arithmetic, without a frame, and on all base columns at once (a call per column cost
+        ~0.1 ms a model on the service's single rows)."""
+        key = tuple(names.tolist()) if isinstance(names, np.ndarray) else tuple(map(str, names))  # str() per item of an array: ~30 us
+        at = _positions(key, tuple(self.columns_))
+        V = A[:, list(at)]  # one contiguous block: each step below is one call on all columns
+        missing = np.isnan(V)
+        terms = np.log1p(np.clip(np.where(missing, 0.0, V), 0.0, None))
+        first_at, flag_at, flagged = _layout(tuple(self.flags_))
+        E = np.empty((len(A), len(self.flags_) + len(flagged)))
+        E[:, first_at] = terms
+        E[:, flag_at] = missing[:, flagged]
+        D = self._with_pairs((E - self.mean1_) / self.scale1_)  # the same terms as _first_of's, elementwise
         return self.intercept_ + (D * self.coef_).sum(axis=1)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:

@@ -35,6 +35,7 @@ from sklearn.utils.validation import check_is_fitted
 from churnkit.config import canonical_params
 from churnkit.errors import ChurnkitError
 from churnkit.metrics import normalized_gini, rmse
+from churnkit.models import single_row
 from churnkit.models.checks import check_features
 from churnkit.models.interval import RevenueInterval
 from churnkit.models.lgbm import lgbm_params, resolve_threads, sklearn_params
@@ -204,10 +205,10 @@ class HurdleLTV(_LGBMRegressorBase):
         """:meth:`predict_parts` for a checked float64 matrix (columns ``feature_names_in_``):
         the same booster calls as the scikit-learn wrappers make, without their frames."""
         threads = resolve_threads(self.n_jobs, len(A))
-        spend = np.asarray(self.spend_model_.booster_.predict(A, num_threads=threads), dtype="float64")
+        spend = np.asarray(single_row.predict(self.spend_model_.booster_, A, num_threads=threads), dtype="float64")
         if self.purchase_model_ is None:
             return np.ones(len(A)), spend
-        return np.asarray(self.purchase_model_.booster_.predict(A, num_threads=threads), dtype="float64"), spend
+        return np.asarray(single_row.predict(self.purchase_model_.booster_, A, num_threads=threads), dtype="float64"), spend
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Per-feature contributions to ``log(predicted LTV)``; columns sum to it.
@@ -306,8 +307,8 @@ class TweedieLTV(_LGBMRegressorBase):
         booster = self.model_.booster_
         base = getattr(self, "base_", None)
         if base is None:
-            return np.asarray(booster.predict(A, num_threads=threads), dtype="float64")
-        raw = np.asarray(booster.predict(A, raw_score=True, num_threads=threads), dtype="float64")
+            return np.asarray(single_row.predict(booster, A, num_threads=threads), dtype="float64")
+        raw = np.asarray(single_row.predict(booster, A, raw_score=True, num_threads=threads), dtype="float64")
         return np.exp(raw + base.margin_matrix(A, self.feature_names_in_))
 
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:

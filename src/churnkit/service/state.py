@@ -264,10 +264,16 @@ def settle_heap() -> None:
     gc.freeze()
 
 
+_get_current_service = bentoml.get_current_service
+"""Looked up once: ``bentoml.<name>`` resolves through the package's lazy ``__getattr__``
+on every access, and the per-row feature-name check of a 1000-row request asked 1000 times
+(profiled: ~30% of validating the rows)."""
+
+
 def current_holder() -> Holder | None:
     """This process's holder: the running service instance's, None before it exists."""
     try:
-        service = bentoml.get_current_service()
+        service = _get_current_service()
     except BentoMLException:
         return None
     return getattr(service, "holder", None)

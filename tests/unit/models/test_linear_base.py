@@ -140,3 +140,21 @@ def test_the_logistic_takes_pair_products_where_later_rows_rank_better_with_them
     assert roc_auc_score(yv, base.margin(Xv)) > roc_auc_score(yv, one.margin(Xv))
     revenue = fit_base("log", X, y * 10, ["days_since_last_purchase", "clv_frequency"], (Xv, yv * 10))
     assert revenue.degree_ == 1  # exponentiated products overshoot bigger customers
+
+
+@pytest.mark.parametrize("link,degree", [("logit", 2), ("log", 1)])
+def test_margin_matrix_is_margin_bit_for_bit_in_any_column_order(link, degree):
+    """The service's matrix path computes all base columns at once; it must give what the
+    frame path gives, missing values, negatives and single rows included."""
+    X, y, revenue = customers(3000, 4, (1, 10))
+    base = LinearBase(link, degree=degree).fit(X, y if link == "logit" else revenue, LinearBase.columns_in(list(X.columns)))
+    assert base is not None and any(base.flags_)
+    rng = np.random.default_rng(5)
+    rows = pd.concat([X, X.mask(rng.random(X.shape) < 0.3), -X, X * 1e12, X * 0.0], ignore_index=True)
+    names = list(reversed(rows.columns))  # the matrix's columns need not be in the base's order
+    A = np.ascontiguousarray(rows[names].to_numpy("float64"))
+    np.testing.assert_array_equal(base.margin_matrix(A, names), base.margin(rows), strict=True)
+    as_array = np.array(names, dtype=object)  # as the models hold them (feature_names_in_)
+    np.testing.assert_array_equal(base.margin_matrix(A, as_array), base.margin(rows), strict=True)
+    for i in range(0, len(rows), 251):
+        np.testing.assert_array_equal(base.margin_matrix(A[i:i + 1], names), base.margin(rows.iloc[[i]]), strict=True)
