@@ -195,7 +195,7 @@ class CsvReader(Reader):
             if first_err is not None and (first_ok is None or first_err[0] < first_ok):
                 return first_err[0], first_err[2], first_err[1]
             if first_ok is not None:
-                return first_ok, recs.raw[0].as_py(), None
+                return first_ok, recs.raw_of(np.array([0]))[0], None
         return None
 
     def chunks(self) -> Iterator[RawChunk]:
@@ -205,42 +205,32 @@ class CsvReader(Reader):
         need_header = self.options.header
         for block in self._blocks():
             recs = splitter.feed(block)
-            fields, line, raw, errors = recs.fields, recs.line, recs.raw, recs.errors
+            line, counts, errors = recs.line, recs.counts, recs.errors
+            keep = np.ones(len(line), dtype=bool)
             if need_header:
                 first_ok = int(line[0]) if len(line) else None
                 if first_ok is not None and (not errors or errors[0][0] > first_ok):
-                    fields, line, raw = fields.slice(1), line[1:], raw.slice(1)
+                    keep[0] = False
                     need_header = False
                 elif errors:  # unreadable header; _read_columns already refused such files
                     errors = errors[1:]
                     need_header = False
-            counts = np.asarray(pc.list_value_length(fields).to_numpy(zero_copy_only=False))
-            ok = counts == ncols
+            ok = keep & (counts == ncols)
             malformed = list(errors)
-            if not ok.all():
-                bad = np.flatnonzero(~ok)
-                bad_raw = raw.take(pa.array(bad)).to_pylist()
+            bad = np.flatnonzero(keep & ~ok)
+            if len(bad):
                 malformed.extend(
                     (int(line[i]), f"expected {ncols} fields, found {int(counts[i])}", r)
-                    for i, r in zip(bad, bad_raw)
+                    for i, r in zip(bad, recs.raw_of(bad))
                 )
                 malformed.sort(key=lambda m: m[0])
-                mask = pa.array(ok)
-                fields, raw, line = fields.filter(mask), raw.filter(mask), line[ok]
-            flat = pc.list_flatten(fields)
-            columns: dict[str, pa.Array] = {}
-            if len(line):
-                fixed = pa.FixedSizeListArray.from_arrays(flat, ncols)
-                for j, name in enumerate(names):
-                    columns[name] = clean_text(pc.list_element(fixed, j))
-            else:
-                columns = {name: pa.array([], pa.string()) for name in names}
-            good_raw = raw
+            good = np.flatnonzero(ok)
+            columns = {name: clean_text(recs.column(j, good)) for j, name in enumerate(names)}
             yield RawChunk(
                 columns=columns,
-                line=line,
-                key=row_keys(columns, len(line)),
-                raw_of=lambda idx, r=good_raw: r.take(pa.array(idx, pa.int64())).to_pylist(),
+                line=line[good],
+                key=row_keys(columns, len(good)),
+                raw_of=lambda idx, r=recs, g=good: r.raw_of(g[np.asarray(idx, dtype=np.int64)]),
                 malformed=malformed,
                 blank_lines=recs.blank_lines,
                 bytes_done=block.bytes_done,
