@@ -71,16 +71,21 @@ def parse_fixed(text: pa.Array, pattern: FixedPattern) -> tuple[np.ndarray, np.n
     offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset : text.offset + n + 1]
     data = np.frombuffer(text.buffers()[2], dtype=np.uint8)
     w = pattern.width
-    fits = np.diff(offsets) == w
-    if text.null_count:
-        fits &= np.asarray(text.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-    rows = np.flatnonzero(fits)
-    if len(rows) == 0:
-        return us, done
-    chars = data[offsets[rows][:, None] + np.arange(w)]
+    widths = np.diff(offsets)
+    if text.null_count == 0 and (widths == w).all():
+        rows = np.arange(n)  # every value has the width: the bytes are an (n, w) matrix as stored
+        chars = data[offsets[0] : offsets[0] + n * w].reshape(n, w)
+    else:
+        fits = widths == w
+        if text.null_count:
+            fits &= np.asarray(text.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        rows = np.flatnonzero(fits)
+        if len(rows) == 0:
+            return us, done
+        chars = data[offsets[rows][:, None] + np.arange(w)]
+    d = chars - np.uint8(48)  # digits become 0-9; anything else wraps above 9
     digit_pos = [p + k for c, p in pattern.fields.items() for k in range(_WIDTH[c])]
-    digits = chars[:, digit_pos].astype(np.int64) - 48
-    good = ((digits >= 0) & (digits <= 9)).all(axis=1)
+    good = d[:, digit_pos].max(axis=1) <= 9
     for p, b in pattern.literals:
         good &= chars[:, p] == b
 
@@ -88,21 +93,23 @@ def parse_fixed(text: pa.Array, pattern: FixedPattern) -> tuple[np.ndarray, np.n
         if c not in pattern.fields:
             return np.full(len(rows), default, dtype=np.int64)
         p = pattern.fields[c]
-        v = np.zeros(len(rows), dtype=np.int64)
-        for k in range(_WIDTH[c]):
-            v = v * 10 + chars[:, p + k].astype(np.int64) - 48
+        v = d[:, p].astype(np.int64)
+        for k in range(1, _WIDTH[c]):
+            v = v * 10 + d[:, p + k]
         return v
 
-    y, mo, d = part("Y", 1970), part("m", 1), part("d", 1)
-    h, mi, s = part("H", 0), part("M", 0), part("S", 0)
+    y, mo, dd = part("Y", 1970), part("m", 1), part("d", 1)
+    h, mi, sec = part("H", 0), part("M", 0), part("S", 0)
     good &= (y >= _MIN_YEAR) & (y <= _MAX_YEAR) & (mo >= 1) & (mo <= 12)
     leap = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
     month_days = _DAYS[np.clip(mo, 1, 12) - 1] + ((mo == 2) & leap)
-    good &= (d >= 1) & (d <= month_days) & (h < 24) & (mi < 60) & (s < 60)
-    days = _days_from_civil(y, mo, d)
-    us_rows = ((days * 86_400 + h * 3_600 + mi * 60 + s) * 1_000_000)[good]
+    good &= (dd >= 1) & (dd <= month_days) & (h < 24) & (mi < 60) & (sec < 60)
+    days = _days_from_civil(y, mo, dd)
+    us_rows = (days * 86_400 + h * 3_600 + mi * 60 + sec) * 1_000_000
+    if good.all() and len(rows) == n:
+        return us_rows, good
     hit = rows[good]
-    us[hit] = us_rows
+    us[hit] = us_rows[good]
     done[hit] = True
     return us, done
 
