@@ -40,13 +40,13 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from churnkit.contracts import EVENT_ARROW_SCHEMA, EVENT_COLUMNS
+from churnkit.events.monthpass import MAX_ROWS, RowGroup, read_month, sort_and_dedup
 from churnkit.events.partitions import (
     PART_NAME,
     PartitionedWriter,
     month_index,
     split_stored,
 )
-from churnkit.events.monthpass import MAX_ROWS, RowGroup, read_month, sort_and_dedup
 from churnkit.events.pipeline import Behind
 from churnkit.events.schema import QUARANTINE_SCHEMA
 from churnkit.io.workspace import Workspace
@@ -347,15 +347,30 @@ def _finalize_by_month(
     cols = ", ".join(EVENT_COLUMNS)
     writer = PartitionedWriter(out_dir, "month", row_group_rows, keys_path if drop_duplicates else None)
     valid = int(one(con, f"SELECT count(*) FROM {src}")[0])  # from the files' metadata
-    identical = 0
     if progress:
         progress("sorting and writing events")
+    # Month k is written on a thread while month k+1 is read and sorted (Arrow releases the
+    # GIL); depth 1 holds at most three months in memory.
+    behind = Behind("churnkit-writer", depth=1)
+    try:
+        identical = _sort_months(con, staged, src, cols, behind, writer, drop_duplicates, row_group_rows)
+    finally:
+        behind.close()
+    writer.close()
+    return _stats(con, out_dir, writer, valid, identical, 0, 0)
+
+
+def _sort_months(con: duckdb.DuckDBPyConnection, staged: StagedEvents, src: str, cols: str, behind: Behind,
+                 writer: PartitionedWriter, drop_duplicates: bool, row_group_rows: int) -> int:
+    """Each month deduplicated and sorted, its writes handed to ``behind`` in month order;
+    returns how many rows were identical to an earlier one."""
+    identical = 0
     for month in sorted(staged.months):
         groups = staged.groups[month]
         if sum(g.rows for g in groups) <= MAX_ROWS:  # fits in memory: Arrow sorts it (monthpass)
             table, extra = sort_and_dedup(read_month(groups), drop_duplicates)
             identical += extra
-            _write_table(writer, table, row_group_rows)
+            behind.submit(_write_table, writer, table, row_group_rows)
             continue
         rows = f"(SELECT * FROM {src} WHERE _month = {month})"
         run(
@@ -370,9 +385,8 @@ def _finalize_by_month(
             kept += " LEFT JOIN _dups d ON s._h1 = d._h1 AND s._h2 = d._h2 WHERE d._keep IS NULL OR s._seq = d._keep"
         query = f"SELECT {cols}, _month, _h1, _h2, 1 AS _src, _seq FROM ({kept}) ORDER BY user_id, ts, _seq"
         for batch in con.sql(query).to_arrow_reader(batch_size=min(row_group_rows, 1_000_000)):
-            writer.write(batch)
-    writer.close()
-    return _stats(con, out_dir, writer, valid, identical, 0, 0)
+            behind.submit(writer.write, batch)
+    return identical
 
 
 def _write_table(writer: PartitionedWriter, table: pa.Table, row_group_rows: int) -> None:
