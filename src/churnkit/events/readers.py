@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from churnkit.config import CsvOptions
 from churnkit.errors import InputFileError
-from churnkit.events.csvparse import Dialect, RecordSplitter, parse_header_line
+from churnkit.events.csvparse import Dialect, Records, RecordSplitter, parse_header_line
 from churnkit.events.files import InputFile
 from churnkit.events.lines import LineBlock, iter_line_blocks
 
@@ -69,6 +69,13 @@ class Reader:
     def chunks(self) -> Iterator[RawChunk]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def stages(self) -> tuple[Iterator[Any], Callable[[Any], RawChunk]]:
+        """The chunks as two steps, for a pipeline: items a reader thread makes, and what
+        turns an item into a chunk on the consumer's thread (here: nothing, the items are
+        the chunks). ``map(finish, items)`` is :meth:`chunks`."""
+        return self.chunks(), _same
+
+
     def _blocks(self, block_lines: int | None = None) -> Iterator[LineBlock]:
         """Line blocks of a text file; unreadable or undecodable files become one-line errors."""
         try:
@@ -96,6 +103,10 @@ class Reader:
                 raise MissingColumnError(
                     f"{self.file.name}: missing column '{column}' (needed by {needed_by}); columns found: {found}"
                 )
+
+
+def _same(chunk: RawChunk) -> RawChunk:
+    return chunk
 
 
 def clean_text(arr: pa.Array) -> pa.Array:
@@ -199,42 +210,58 @@ class CsvReader(Reader):
         return None
 
     def chunks(self) -> Iterator[RawChunk]:
-        names = self.columns or []
-        ncols = len(names)
+        items, finish = self.stages()
+        return map(finish, items)
+
+    def stages(self) -> tuple[Iterator[Any], Callable[[Any], RawChunk]]:
+        """Reading and tokenising on the reader thread; taking the columns and row keys out of
+        the records on the consumer's (measured: the reader thread was the slower one)."""
+        return self._tokenised(), self._to_chunk
+
+    def _tokenised(self) -> Iterator[tuple[Records, int, bool]]:
+        """(records, bytes done, whether the first record is the header and is skipped)."""
         splitter = RecordSplitter(self.dialect)
         need_header = self.options.header
         for block in self._blocks():
             recs = splitter.feed(block)
-            line, counts, errors = recs.line, recs.counts, recs.errors
-            keep = np.ones(len(line), dtype=bool)
+            skip_first = False
             if need_header:
-                first_ok = int(line[0]) if len(line) else None
-                if first_ok is not None and (not errors or errors[0][0] > first_ok):
-                    keep[0] = False
+                first_ok = int(recs.line[0]) if len(recs.line) else None
+                if first_ok is not None and (not recs.errors or recs.errors[0][0] > first_ok):
+                    skip_first, need_header = True, False
+                elif recs.errors:  # unreadable header; _read_columns already refused such files
+                    recs.errors = recs.errors[1:]
                     need_header = False
-                elif errors:  # unreadable header; _read_columns already refused such files
-                    errors = errors[1:]
-                    need_header = False
-            ok = keep & (counts == ncols)
-            malformed = list(errors)
-            bad = np.flatnonzero(keep & ~ok)
-            if len(bad):
-                malformed.extend(
-                    (int(line[i]), f"expected {ncols} fields, found {int(counts[i])}", r)
-                    for i, r in zip(bad, recs.raw_of(bad))
-                )
-                malformed.sort(key=lambda m: m[0])
-            good = np.flatnonzero(ok)
-            columns = {name: clean_text(recs.column(j, good)) for j, name in enumerate(names)}
-            yield RawChunk(
-                columns=columns,
-                line=line[good],
-                key=row_keys(columns, len(good)),
-                raw_of=lambda idx, r=recs, g=good: r.raw_of(g[np.asarray(idx, dtype=np.int64)]),
-                malformed=malformed,
-                blank_lines=recs.blank_lines,
-                bytes_done=block.bytes_done,
+            yield recs, block.bytes_done, skip_first
+
+    def _to_chunk(self, item: tuple[Records, int, bool]) -> RawChunk:
+        recs, bytes_done, skip_first = item
+        names = self.columns or []
+        ncols = len(names)
+        line, counts = recs.line, recs.counts
+        keep = np.ones(len(line), dtype=bool)
+        if skip_first:
+            keep[0] = False
+        ok = keep & (counts == ncols)
+        malformed = list(recs.errors)
+        bad = np.flatnonzero(keep & ~ok)
+        if len(bad):
+            malformed.extend(
+                (int(line[i]), f"expected {ncols} fields, found {int(counts[i])}", r)
+                for i, r in zip(bad, recs.raw_of(bad))
             )
+            malformed.sort(key=lambda m: m[0])
+        good = np.flatnonzero(ok)
+        columns = {name: clean_text(recs.column(j, good)) for j, name in enumerate(names)}
+        return RawChunk(
+            columns=columns,
+            line=line[good],
+            key=row_keys(columns, len(good)),
+            raw_of=lambda idx, r=recs, g=good: r.raw_of(g[np.asarray(idx, dtype=np.int64)]),
+            malformed=malformed,
+            blank_lines=recs.blank_lines,
+            bytes_done=bytes_done,
+        )
 
 
 # --------------------------------------------------------------------------- JSON Lines
