@@ -174,8 +174,7 @@ class RecordSplitter:
         lines, final = block.lines, block.final
         n = len(lines)
         ws = self.dialect.delimiter == WHITESPACE
-        trimmed = pc.utf8_trim_whitespace(lines)
-        blank = _np_bool(pc.equal(trimmed, ""))
+        blank = _blank(lines)
         flagged = np.zeros(n, dtype=bool)
         if block.undecodable:
             flagged[list(block.undecodable)] = True
@@ -190,7 +189,8 @@ class RecordSplitter:
 
         qpos = np.flatnonzero(hasq)
         if len(qpos):
-            pylines = _LazyLines(lines)  # only quoted records and their lines become Python text
+            pylines = _LazyLines(lines, qpos)  # only quoted records and their lines become Python text
+            single: list[int] = []  # lines consumed by one-line records, marked after the loop
             pos = 0
             qi = 0
             stop = False
@@ -237,10 +237,14 @@ class RecordSplitter:
                             stop = True
                         break
                     end = feed.i
-                    consumed[start:end] = True
-                    raw = "\n".join(pylines[start:end])
-                    if flagged[start:end].any():
-                        bad = next(i for i in range(start, end) if flagged[i])
+                    if end == start + 1:  # the common case, without numpy slices or joins
+                        single.append(start)
+                        raw = pylines[start]
+                    else:
+                        consumed[start:end] = True
+                        raw = "\n".join(pylines[start:end])
+                    bad = next((i for i in range(start, end) if i in block.undecodable), None)
+                    if bad is not None:
                         errors.append((start, block.undecodable[bad], raw))
                     else:
                         py_idx.append(start)
@@ -250,6 +254,7 @@ class RecordSplitter:
                     if end >= n or not hasq[end]:
                         break
                 qi = int(np.searchsorted(qpos, pos))
+            consumed[np.asarray(single, dtype=np.int64)] = True
 
         before = np.arange(n) < stop_at
         free = before & ~consumed
@@ -301,9 +306,11 @@ class _LazyLines:
     """``lines[i]`` (and slices) as Python text, converted on first use: the csv module sees
     only the lines with a quote and those a quoted record spans, about 1% of a typical log."""
 
-    def __init__(self, lines: pa.StringArray) -> None:
+    def __init__(self, lines: pa.StringArray, first: np.ndarray | None = None) -> None:
         self._lines = lines
         self._cache: dict[int, str] = {}
+        if first is not None and len(first):  # the lines surely needed, converted in one call
+            self._cache = dict(zip(first.tolist(), lines.take(pa.array(first)).to_pylist()))
 
     def __getitem__(self, key: int | slice) -> str | list[str]:
         if isinstance(key, slice):
@@ -312,6 +319,24 @@ class _LazyLines:
         if text is None:
             text = self._cache[key] = self._lines[key].as_py()
         return text
+
+
+def _blank(lines: pa.StringArray) -> np.ndarray:
+    """Whether each line is empty or only whitespace. A line starting with a visible ASCII
+    character is not; only the others (rare) are trimmed by Arrow to find out."""
+    n = len(lines)
+    if n == 0 or lines.buffers()[2] is None:
+        return np.ones(n, dtype=bool) if n else np.zeros(0, dtype=bool)
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset : lines.offset + n + 1]
+    data = np.frombuffer(lines.buffers()[2], dtype=np.uint8)
+    empty = offsets[1:] == offsets[:-1]
+    lead = data[np.minimum(offsets[:-1], len(data) - 1)]
+    unsure = np.flatnonzero(~empty & ((lead <= 0x20) | (lead >= 0x7F)))
+    blank = empty
+    if len(unsure):
+        trimmed = pc.utf8_trim_whitespace(lines.take(pa.array(unsure)))
+        blank[unsure] = _np_bool(pc.equal(trimmed, ""))
+    return blank
 
 
 def _has_char(lines: pa.StringArray, char: str) -> np.ndarray:
