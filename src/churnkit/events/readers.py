@@ -111,8 +111,34 @@ def _same(chunk: RawChunk) -> RawChunk:
 
 def clean_text(arr: pa.Array) -> pa.Array:
     """Strip padding; empty means missing."""
+    fast = _unpadded(arr)
+    if fast is not None:
+        return fast
     arr = pc.utf8_trim_whitespace(arr)
     return pc.if_else(pc.equal(arr, ""), NULL_STR, arr)
+
+
+def _unpadded(arr: pa.Array) -> pa.Array | None:
+    """:func:`clean_text` of a string array whose values all start and end with a visible ASCII
+    character (the usual field): nothing to trim, so only the empty values become null, by a
+    validity bitmap on the same buffers. None when some value may have padding."""
+    n = len(arr)
+    if not pa.types.is_string(arr.type) or arr.null_count or n == 0 or arr.buffers()[2] is None:
+        return None
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + n + 1]
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)
+    lengths = np.diff(offsets)
+    filled = lengths > 0
+    first = data[offsets[:-1][filled]]
+    last = data[offsets[1:][filled] - 1]
+    if ((first <= 0x20) | (first >= 0x7F) | (last <= 0x20) | (last >= 0x7F)).any():
+        return None
+    if filled.all():
+        return arr
+    if arr.offset:
+        return pc.if_else(pa.array(filled), arr, NULL_STR)
+    validity = pa.py_buffer(np.packbits(filled, bitorder="little"))
+    return pa.Array.from_buffers(pa.string(), n, [validity, *arr.buffers()[1:]])
 
 
 def row_keys(columns: dict[str, pa.Array], n: int) -> pa.Array:
