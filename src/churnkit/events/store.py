@@ -20,9 +20,11 @@ Bounded memory: chunks are staged as Parquet files, each month's rows in their o
 groups; DuckDB then finds duplicates (a hash aggregate on a 128-bit MD5 of each row's source
 values), sorts and streams the result back in batches that are written one month at a time.
 A new month-partitioned store is deduplicated and sorted one month at a time (identical rows
-share a month), so no sort spans the whole file; an append and ``partition_by: none`` sort all
-rows in one query. DuckDB runs under ``memory_limit`` and spills to a temp folder inside the
-staging folder.
+share a month), so no sort spans the whole file: a month of up to ``monthpass.MAX_ROWS`` rows
+in Arrow straight from its staged row groups (:mod:`monthpass`), a larger one by DuckDB, and
+each month is written on a thread while the next is sorted. An append and ``partition_by:
+none`` sort all rows in one DuckDB query. DuckDB runs under ``memory_limit`` and spills to a
+temp folder inside the staging folder.
 """
 
 from __future__ import annotations
