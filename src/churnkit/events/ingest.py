@@ -172,7 +172,9 @@ def _build(files, sizes, total_bytes, source, rules, required, settings, users_f
                 "rejected": 0,
                 "blank_lines": 0,
             }
-            for chunk in prefetch(reader.chunks()):
+            items, finish = reader.stages()
+            for item in prefetch(items):
+                chunk = finish(item)
                 _process_chunk(chunk, file, source, rules, staged, quarantine, counts, per_file)
                 report(
                     done_before + chunk.bytes_done,

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from churnkit.config import CsvOptions
 from churnkit.errors import InputFileError
-from churnkit.events.csvparse import Dialect, RecordSplitter, parse_header_line
+from churnkit.events.csvparse import Dialect, Records, RecordSplitter, parse_header_line
 from churnkit.events.files import InputFile
 from churnkit.events.lines import LineBlock, iter_line_blocks
 
@@ -69,6 +69,13 @@ class Reader:
     def chunks(self) -> Iterator[RawChunk]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def stages(self) -> tuple[Iterator[Any], Callable[[Any], RawChunk]]:
+        """The chunks as two steps, for a pipeline: items a reader thread makes, and what
+        turns an item into a chunk on the consumer's thread (here: nothing, the items are
+        the chunks). ``map(finish, items)`` is :meth:`chunks`."""
+        return self.chunks(), _same
+
+
     def _blocks(self, block_lines: int | None = None) -> Iterator[LineBlock]:
         """Line blocks of a text file; unreadable or undecodable files become one-line errors."""
         try:
@@ -98,10 +105,40 @@ class Reader:
                 )
 
 
+def _same(chunk: RawChunk) -> RawChunk:
+    return chunk
+
+
 def clean_text(arr: pa.Array) -> pa.Array:
     """Strip padding; empty means missing."""
+    fast = _unpadded(arr)
+    if fast is not None:
+        return fast
     arr = pc.utf8_trim_whitespace(arr)
     return pc.if_else(pc.equal(arr, ""), NULL_STR, arr)
+
+
+def _unpadded(arr: pa.Array) -> pa.Array | None:
+    """:func:`clean_text` of a string array whose values all start and end with a visible ASCII
+    character (the usual field): nothing to trim, so only the empty values become null, by a
+    validity bitmap on the same buffers. None when some value may have padding."""
+    n = len(arr)
+    if not pa.types.is_string(arr.type) or arr.null_count or n == 0 or arr.buffers()[2] is None:
+        return None
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset : arr.offset + n + 1]
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)
+    lengths = np.diff(offsets)
+    filled = lengths > 0
+    first = data[offsets[:-1][filled]]
+    last = data[offsets[1:][filled] - 1]
+    if ((first <= 0x20) | (first >= 0x7F) | (last <= 0x20) | (last >= 0x7F)).any():
+        return None
+    if filled.all():
+        return arr
+    if arr.offset:
+        return pc.if_else(pa.array(filled), arr, NULL_STR)
+    validity = pa.py_buffer(np.packbits(filled, bitorder="little"))
+    return pa.Array.from_buffers(pa.string(), n, [validity, *arr.buffers()[1:]])
 
 
 def row_keys(columns: dict[str, pa.Array], n: int) -> pa.Array:
@@ -195,56 +232,62 @@ class CsvReader(Reader):
             if first_err is not None and (first_ok is None or first_err[0] < first_ok):
                 return first_err[0], first_err[2], first_err[1]
             if first_ok is not None:
-                return first_ok, recs.raw[0].as_py(), None
+                return first_ok, recs.raw_of(np.array([0]))[0], None
         return None
 
     def chunks(self) -> Iterator[RawChunk]:
-        names = self.columns or []
-        ncols = len(names)
+        items, finish = self.stages()
+        return map(finish, items)
+
+    def stages(self) -> tuple[Iterator[Any], Callable[[Any], RawChunk]]:
+        """Reading and tokenising on the reader thread; taking the columns and row keys out of
+        the records on the consumer's (measured: the reader thread was the slower one)."""
+        return self._tokenised(), self._to_chunk
+
+    def _tokenised(self) -> Iterator[tuple[Records, int, bool]]:
+        """(records, bytes done, whether the first record is the header and is skipped)."""
         splitter = RecordSplitter(self.dialect)
         need_header = self.options.header
         for block in self._blocks():
             recs = splitter.feed(block)
-            fields, line, raw, errors = recs.fields, recs.line, recs.raw, recs.errors
+            skip_first = False
             if need_header:
-                first_ok = int(line[0]) if len(line) else None
-                if first_ok is not None and (not errors or errors[0][0] > first_ok):
-                    fields, line, raw = fields.slice(1), line[1:], raw.slice(1)
+                first_ok = int(recs.line[0]) if len(recs.line) else None
+                if first_ok is not None and (not recs.errors or recs.errors[0][0] > first_ok):
+                    skip_first, need_header = True, False
+                elif recs.errors:  # unreadable header; _read_columns already refused such files
+                    recs.errors = recs.errors[1:]
                     need_header = False
-                elif errors:  # unreadable header; _read_columns already refused such files
-                    errors = errors[1:]
-                    need_header = False
-            counts = np.asarray(pc.list_value_length(fields).to_numpy(zero_copy_only=False))
-            ok = counts == ncols
-            malformed = list(errors)
-            if not ok.all():
-                bad = np.flatnonzero(~ok)
-                bad_raw = raw.take(pa.array(bad)).to_pylist()
-                malformed.extend(
-                    (int(line[i]), f"expected {ncols} fields, found {int(counts[i])}", r)
-                    for i, r in zip(bad, bad_raw)
-                )
-                malformed.sort(key=lambda m: m[0])
-                mask = pa.array(ok)
-                fields, raw, line = fields.filter(mask), raw.filter(mask), line[ok]
-            flat = pc.list_flatten(fields)
-            columns: dict[str, pa.Array] = {}
-            if len(line):
-                fixed = pa.FixedSizeListArray.from_arrays(flat, ncols)
-                for j, name in enumerate(names):
-                    columns[name] = clean_text(pc.list_element(fixed, j))
-            else:
-                columns = {name: pa.array([], pa.string()) for name in names}
-            good_raw = raw
-            yield RawChunk(
-                columns=columns,
-                line=line,
-                key=row_keys(columns, len(line)),
-                raw_of=lambda idx, r=good_raw: r.take(pa.array(idx, pa.int64())).to_pylist(),
-                malformed=malformed,
-                blank_lines=recs.blank_lines,
-                bytes_done=block.bytes_done,
+            yield recs, block.bytes_done, skip_first
+
+    def _to_chunk(self, item: tuple[Records, int, bool]) -> RawChunk:
+        recs, bytes_done, skip_first = item
+        names = self.columns or []
+        ncols = len(names)
+        line, counts = recs.line, recs.counts
+        keep = np.ones(len(line), dtype=bool)
+        if skip_first:
+            keep[0] = False
+        ok = keep & (counts == ncols)
+        malformed = list(recs.errors)
+        bad = np.flatnonzero(keep & ~ok)
+        if len(bad):
+            malformed.extend(
+                (int(line[i]), f"expected {ncols} fields, found {int(counts[i])}", r)
+                for i, r in zip(bad, recs.raw_of(bad))
             )
+            malformed.sort(key=lambda m: m[0])
+        good = np.flatnonzero(ok)
+        columns = {name: clean_text(recs.column(j, good)) for j, name in enumerate(names)}
+        return RawChunk(
+            columns=columns,
+            line=line[good],
+            key=row_keys(columns, len(good)),
+            raw_of=lambda idx, r=recs, g=good: r.raw_of(g[np.asarray(idx, dtype=np.int64)]),
+            malformed=malformed,
+            blank_lines=recs.blank_lines,
+            bytes_done=bytes_done,
+        )
 
 
 # --------------------------------------------------------------------------- JSON Lines

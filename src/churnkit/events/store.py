@@ -20,9 +20,11 @@ Bounded memory: chunks are staged as Parquet files, each month's rows in their o
 groups; DuckDB then finds duplicates (a hash aggregate on a 128-bit MD5 of each row's source
 values), sorts and streams the result back in batches that are written one month at a time.
 A new month-partitioned store is deduplicated and sorted one month at a time (identical rows
-share a month), so no sort spans the whole file; an append and ``partition_by: none`` sort all
-rows in one query. DuckDB runs under ``memory_limit`` and spills to a temp folder inside the
-staging folder.
+share a month), so no sort spans the whole file: a month of up to ``monthpass.MAX_ROWS`` rows
+in Arrow straight from its staged row groups (:mod:`monthpass`), a larger one by DuckDB, and
+each month is written on a thread while the next is sorted. An append and ``partition_by:
+none`` sort all rows in one DuckDB query. DuckDB runs under ``memory_limit`` and spills to a
+temp folder inside the staging folder.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from churnkit.contracts import EVENT_ARROW_SCHEMA, EVENT_COLUMNS
+from churnkit.events.monthpass import MAX_ROWS, RowGroup, read_month, sort_and_dedup
 from churnkit.events.partitions import (
     PART_NAME,
     PartitionedWriter,
@@ -103,6 +106,8 @@ class StagedEvents:
         self.parts = 0
         self.rows = 0
         self.months: set[int] = set()
+        self.groups: dict[int, list[RowGroup]] = {}
+        """Month -> its row groups in the parts (filled by the staging thread; read after close)."""
         self._con = con.cursor()  # the staging thread's own connection to the same database
         self._writer = Behind("churnkit-stager")
 
@@ -124,23 +129,26 @@ class StagedEvents:
         h1, h2 = hash128(self._con, keys)
         us = table.column("ts").cast(pa.int64()).to_numpy()
         month = month_index(us)
-        order = np.argsort(month, kind="stable")
         table = (
             table.append_column("_seq", pa.array(seq, pa.int64()))
             .append_column("_h1", h1)
             .append_column("_h2", h2)
             .append_column("_month", pa.array(month, pa.int32()))
-        ).take(pa.array(order))
-        months = month[order]
+        )
+        months = month
+        if (np.diff(month) < 0).any():  # a time-ordered log's chunk is in month order already
+            order = np.argsort(month, kind="stable")
+            table, months = table.take(pa.array(order)), month[order]
         # Scratch data read back once by DuckDB: no codec, no dictionaries, statistics only for
         # the month that prunes row groups (measured: a third of the CPU of lz4 with all statistics).
         cuts = [0, *(np.flatnonzero(np.diff(months)) + 1).tolist(), len(months)]
+        path = self.folder / f"part-{part:06d}.parquet"
         with pq.ParquetWriter(
-            self.folder / f"part-{part:06d}.parquet", table.schema, compression="none",
-            use_dictionary=False, write_statistics=["_month"],
+            path, table.schema, compression="none", use_dictionary=False, write_statistics=["_month"],
         ) as writer:
-            for a, b in itertools.pairwise(cuts):
+            for k, (a, b) in enumerate(itertools.pairwise(cuts)):
                 writer.write_table(table.slice(a, b - a), row_group_size=b - a)
+                self.groups.setdefault(int(months[a]), []).append(RowGroup(path, k, b - a))
         self.months.update(int(m) for m in np.unique(months))
 
     @property
@@ -343,10 +351,31 @@ def _finalize_by_month(
     cols = ", ".join(EVENT_COLUMNS)
     writer = PartitionedWriter(out_dir, "month", row_group_rows, keys_path if drop_duplicates else None)
     valid = int(one(con, f"SELECT count(*) FROM {src}")[0])  # from the files' metadata
-    identical = 0
     if progress:
         progress("sorting and writing events")
+    # Month k is written on a thread while month k+1 is read and sorted (Arrow releases the
+    # GIL); depth 1 holds at most three months in memory.
+    behind = Behind("churnkit-writer", depth=1)
+    try:
+        identical = _sort_months(con, staged, src, cols, behind, writer, drop_duplicates, row_group_rows)
+    finally:
+        behind.close()
+    writer.close()
+    return _stats(con, out_dir, writer, valid, identical, 0, 0)
+
+
+def _sort_months(con: duckdb.DuckDBPyConnection, staged: StagedEvents, src: str, cols: str, behind: Behind,
+                 writer: PartitionedWriter, drop_duplicates: bool, row_group_rows: int) -> int:
+    """Each month deduplicated and sorted, its writes handed to ``behind`` in month order;
+    returns how many rows were identical to an earlier one."""
+    identical = 0
     for month in sorted(staged.months):
+        groups = staged.groups[month]
+        if sum(g.rows for g in groups) <= MAX_ROWS:  # fits in memory: Arrow sorts it (monthpass)
+            table, extra = sort_and_dedup(read_month(groups), drop_duplicates)
+            identical += extra
+            behind.submit(_write_table, writer, table, row_group_rows)
+            continue
         rows = f"(SELECT * FROM {src} WHERE _month = {month})"
         run(
             con,
@@ -360,9 +389,17 @@ def _finalize_by_month(
             kept += " LEFT JOIN _dups d ON s._h1 = d._h1 AND s._h2 = d._h2 WHERE d._keep IS NULL OR s._seq = d._keep"
         query = f"SELECT {cols}, _month, _h1, _h2, 1 AS _src, _seq FROM ({kept}) ORDER BY user_id, ts, _seq"
         for batch in con.sql(query).to_arrow_reader(batch_size=min(row_group_rows, 1_000_000)):
+            behind.submit(writer.write, batch)
+    return identical
+
+
+def _write_table(writer: PartitionedWriter, table: pa.Table, row_group_rows: int) -> None:
+    """A sorted month to the writer in the batches DuckDB would have streamed."""
+    table = table.append_column("_src", pa.array(np.ones(table.num_rows, dtype=np.int32)))
+    step = min(row_group_rows, 1_000_000)
+    for start in range(0, table.num_rows, step):
+        for batch in table.slice(start, step).combine_chunks().to_batches():
             writer.write(batch)
-    writer.close()
-    return _stats(con, out_dir, writer, valid, identical, 0, 0)
 
 
 def _stats(con: duckdb.DuckDBPyConnection, out_dir: Path, writer: PartitionedWriter, valid: int,

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from churnkit.errors import ConfigError
+from churnkit.events.fixedwidth import compile_pattern, parse_fixed
 
 UNIX_FORMATS = {"unix_s": 1_000_000, "unix_ms": 1_000}
 ISO8601 = "iso8601"
@@ -93,7 +94,17 @@ def parse_format(text: pa.Array, fmt: str, timezone: str) -> tuple[np.ndarray, n
                 )
                 us[idx], ok[idx] = got_us, got_ok
         return us, ok
-    return _pandas_parse(text, fmt, "%z" in fmt or "%Z" in fmt, timezone)
+    aware = "%z" in fmt or "%Z" in fmt
+    pattern = None if aware else compile_pattern(fmt)
+    if pattern is None:
+        return _pandas_parse(text, fmt, aware, timezone)
+    # Plain zero-padded values are read with numpy; pandas reads the rest (fixedwidth's doc).
+    local_us, ok = parse_fixed(text, pattern)
+    rest = np.flatnonzero(~ok & _np_bool(pc.is_valid(text)))
+    if len(rest):
+        got_us, got_ok = _pandas_parse(text.take(pa.array(rest)), fmt, False, "UTC")
+        local_us[rest], ok[rest] = got_us, got_ok
+    return _localize(local_us, ok, timezone)
 
 
 def _pandas_parse(
