@@ -17,7 +17,11 @@ scenario runs N client threads, each with one keep-alive ``http.client`` connect
   least half of it at one client). Everything else a request costs (HTTP, JSON parsing and
   validation, building the matrix, batching, encoding) is the gap;
 - the soak (``--soak`` seconds, 0 to skip): 32 clients for a minute, every fourth posting
-  1000-row batches and the others single rows; every answer must be a 200.
+  1000-row batches and the others single rows; every answer must be a 200;
+- for context (``--no-bare`` skips it): ``/healthz``, a single row and a 1000-row batch on
+  ``bare_service.py``,
+  a BentoML service with the same request model and settings that scores nothing, so the
+  framework's own cost of an API call is measured in the same run.
 
 Each scenario first runs its own traffic for ``--warmup`` seconds, untimed: BentoML's
 adaptive batcher holds a request back for up to the average queue wait it has observed, and
@@ -212,6 +216,29 @@ def start_server(root: Path, port: int, log: Path, batch_latency_ms: int | None 
     raise SystemExit("server not ready after 120 s")
 
 
+def start_bare(port: int, log: Path) -> subprocess.Popen:
+    """``bare_service.py`` (BentoML with the same request model, no scoring) on ``port``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURNKIT_", "MLFLOW_"))}
+    env["BENTOML_DO_NOT_TRACK"] = "true"
+    cmd = [sys.executable, "-m", "bentoml", "serve", "bare_service.py:Bare", "--port", str(port)]
+    proc = subprocess.Popen(cmd, cwd=HERE, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env,
+                            start_new_session=True)
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < 120:
+        if proc.poll() is not None:
+            raise SystemExit(f"bare server exited: see {log}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/readyz")
+            if conn.getresponse().status == 200:
+                return proc
+        except OSError:
+            pass
+        time.sleep(0.05)
+    stop(proc)
+    raise SystemExit("bare server not ready after 120 s")
+
+
 def stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -277,8 +304,8 @@ def table(results: dict[str, Any]) -> str:
                      f" | {'' if ratio is None else f'{ratio:.2f}'} |")
     t = results["targets"]
     lines.append("")
-    lines += [f"- {name}: {v['value']:.2f} (target {v['target']}) {'met' if v['met'] else 'MISSED'}"
-              for name, v in t.items()]
+    lines += [f"- {name}: {v['value']:.2f}" + ("" if v["target"] == "-" else
+              f" (target {v['target']}) {'met' if v['met'] else 'MISSED'}") for name, v in t.items()]
     return "\n".join(lines)
 
 
@@ -289,6 +316,13 @@ def targets(scenarios: list[dict[str, Any]]) -> dict[str, Any]:
         v = by["single row", 1]["p50_ms"] / by["/healthz", 1]["p50_ms"]
         out["single-row p50 / healthz p50"] = {"value": v, "target": f"<= {TARGET_SINGLE_TO_HEALTHZ}",
                                                "met": v <= TARGET_SINGLE_TO_HEALTHZ}
+    if ("bare: /healthz", 1) in by and ("bare: single row", 1) in by:
+        v = by["bare: single row", 1]["p50_ms"] / by["bare: /healthz", 1]["p50_ms"]
+        out["bare BentoML single-row p50 / its healthz p50 (context, no target)"] = {
+            "value": v, "target": "-", "met": True}
+    if ("bare: 1000-row batch", 1) in by and ("1000-row batch", 1) in by:
+        v = by["bare: 1000-row batch", 1]["p50_ms"] / by["1000-row batch", 1]["p50_ms"]
+        out["bare BentoML 1000-row p50 / churnkit's (context, no target)"] = {"value": v, "target": "-", "met": True}
     if ("1000-row batch", 1) in by:
         v = by["1000-row batch", 1]["ratio"]
         out["1000-row batch rows/s / in-process"] = {"value": v, "target": f">= {TARGET_BATCH_TO_IN_PROCESS}",
@@ -313,6 +347,8 @@ def main() -> None:
     ap.add_argument("--compare-with", type=Path, default=None,
                     help="replay the requests recorded in this directory and compare the answers bit for bit")
     ap.add_argument("--server-src", type=Path, default=None, help="run the server on this src directory")
+    ap.add_argument("--no-bare", action="store_true",
+                    help="skip the bare BentoML service (bare_service.py) timed for context")
     args = ap.parse_args()
     root = args.workspace
     if Workspace(root).latest_scores() is None:
@@ -357,6 +393,19 @@ def main() -> None:
                   f" {r['error_kinds']}", flush=True)
     finally:
         stop(proc)
+    if not args.no_bare:  # the framework's own cost for this request, same run, same client
+        port = free_port()
+        bare = start_bare(port, args.out.with_name(args.out.stem + "_bare.log"))
+        try:
+            for label, rows in (("bare: /healthz", 0), ("bare: single row", 1), ("bare: 1000-row batch", 1000)):
+                requests = scenario_requests(label.removeprefix("bare: "), rows, 1, features, names)
+                if args.warmup > 0:
+                    load(port, requests, args.warmup)
+                r = load(port, requests, args.duration) | {"label": label, "rows": rows, "clients": 1}
+                results["scenarios"].append(r)
+                print(f"{label:15s} c=1   p50 {r['p50_ms']:.2f} ms  {r['rows_per_s']:,.0f} rows/s  errors {r['errors']}", flush=True)
+        finally:
+            stop(bare)
     results["targets"] = targets(results["scenarios"])
     args.out.write_text(json.dumps(results, indent=2))
     print()
