@@ -201,19 +201,26 @@ def start_server(root: Path, port: int, log: Path, batch_latency_ms: int | None 
     cmd = [sys.executable, "-m", "churnkit.cli", "--workspace", str(root), "serve", "--port", str(port)]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    while time.perf_counter() - t0 < 120:
+    wait_ready(proc, port, log, "server")
+    return proc, time.perf_counter() - t0
+
+
+def wait_ready(proc: subprocess.Popen, port: int, log: Path, what: str, seconds: float = 120) -> None:
+    """Until ``/readyz`` answers 200; the server is stopped and the run ends if it never does."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
         if proc.poll() is not None:
-            raise SystemExit(f"server exited: see {log}")
+            raise SystemExit(f"{what} exited: see {log}")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
             conn.request("GET", "/readyz")
             if conn.getresponse().status == 200:
-                return proc, time.perf_counter() - t0
+                return
         except OSError:
             pass
         time.sleep(0.05)
     stop(proc)
-    raise SystemExit("server not ready after 120 s")
+    raise SystemExit(f"{what} not ready after {seconds:.0f} s")
 
 
 def start_bare(port: int, log: Path) -> subprocess.Popen:
@@ -223,20 +230,8 @@ def start_bare(port: int, log: Path) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "bentoml", "serve", "bare_service.py:Bare", "--port", str(port)]
     proc = subprocess.Popen(cmd, cwd=HERE, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env,
                             start_new_session=True)
-    t0 = time.perf_counter()
-    while time.perf_counter() - t0 < 120:
-        if proc.poll() is not None:
-            raise SystemExit(f"bare server exited: see {log}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/readyz")
-            if conn.getresponse().status == 200:
-                return proc
-        except OSError:
-            pass
-        time.sleep(0.05)
-    stop(proc)
-    raise SystemExit("bare server not ready after 120 s")
+    wait_ready(proc, port, log, "bare server")
+    return proc
 
 
 def stop(proc: subprocess.Popen) -> None:
