@@ -16,6 +16,8 @@ scenario runs N client threads, each with one keep-alive ``http.client`` connect
   ``Scorer.predict``) on the same rows in this process, measured in this run (target: at
   least half of it at one client). Everything else a request costs (HTTP, JSON parsing and
   validation, building the matrix, batching, encoding) is the gap;
+- the same 1000 rows at one client as an Arrow IPC body (``Content-Type:
+  application/vnd.apache.arrow.stream``), against the same in-process reference;
 - the soak (``--soak`` seconds, 0 to skip): 32 clients for a minute, every fourth posting
   1000-row batches and the others single rows; every answer must be a 200;
 - for context (``--no-bare`` skips it): ``/healthz``, a single row and a 1000-row batch on
@@ -76,8 +78,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import service_responses  # a sibling script module, not a package
 
 HERE = Path(__file__).resolve().parent
+ARROW_BATCH = "1000 rows, Arrow body"
+"""The same 1000 rows posted as an Arrow IPC stream (``Content-Type:
+application/vnd.apache.arrow.stream``); the answer is the same JSON."""
+ARROW = "application/vnd.apache.arrow.stream"
 SCENARIOS = [("/healthz", 0, 1), ("single row", 1, 1), ("single row", 1, 32), ("1000-row batch", 1000, 1),
-             ("1000-row batch", 1000, 4), ("1000-row batch", 1000, 32)]
+             ("1000-row batch", 1000, 4), ("1000-row batch", 1000, 32), (ARROW_BATCH, 1000, 1)]
 SOAK_CLIENTS = 32
 SOAK_BATCH_EVERY = 4
 """In the soak every fourth client posts 1000-row batches, the others single rows."""
@@ -114,6 +120,19 @@ def bodies(features: pd.DataFrame, names: list[str], rows: int) -> bytes:
     return json.dumps({"rows": out}).encode()
 
 
+def arrow_body(features: pd.DataFrame, names: list[str], rows: int) -> bytes:
+    """The rows of :func:`bodies` as an Arrow IPC stream: ``user_id`` and one column per feature."""
+    import pyarrow as pa
+
+    f = features.sample(n=rows, replace=len(features) < rows, random_state=rows)
+    table = pa.table({"user_id": f["user_id"].astype(str).tolist(),
+                      **{n: pa.array(f[n].to_numpy("float64"), from_pandas=True) for n in names}})
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
 def in_process(scorer: Scorer, features: pd.DataFrame, names: list[str], rows: int, seconds: float) -> dict[str, float]:
     """The service's scoring call alone, on the same rows as a float64 matrix (no HTTP, no JSON)."""
     X = features.sample(n=rows, replace=len(features) < rows, random_state=rows)[names].reset_index(drop=True)
@@ -128,8 +147,8 @@ def in_process(scorer: Scorer, features: pd.DataFrame, names: list[str], rows: i
     return {"p50_ms": float(np.median(t) * 1e3), "rows_per_s": float(rows * len(t) / t.sum())}
 
 
-Request = tuple[str, str, bytes | None, int]
-"""(method, path, body, rows) one client sends over and over."""
+Request = tuple[str, str, bytes | None, int] | tuple[str, str, bytes | None, int, str]
+"""(method, path, body, rows[, content type]) one client sends over and over."""
 
 
 def load(port: int, requests: list[Request], seconds: float) -> dict[str, Any]:
@@ -143,8 +162,9 @@ def load(port: int, requests: list[Request], seconds: float) -> dict[str, Any]:
     deadline = [0.0]
 
     def client(i: int) -> None:
-        method, path, body, rows = requests[i]
-        headers = {"Content-Type": "application/json"} if body is not None else {}
+        method, path, body, rows = requests[i][:4]
+        kind = requests[i][4] if len(requests[i]) > 4 else "application/json"
+        headers = {"Content-Type": kind} if body is not None else {}
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         start.wait()
         while time.perf_counter() < deadline[0]:
@@ -275,6 +295,8 @@ def responses(args: argparse.Namespace, features: pd.DataFrame, names: list[str]
 def scenario_requests(label: str, rows: int, clients: int, features: pd.DataFrame, names: list[str]) -> list[Request]:
     if label == "/healthz":
         return [("GET", "/healthz", None, 0)] * clients
+    if label == ARROW_BATCH:
+        return [("POST", "/score_features", arrow_body(features, names, rows), rows, ARROW)] * clients
     return [("POST", "/score_features", bodies(features, names, rows), rows)] * clients
 
 
@@ -322,6 +344,10 @@ def targets(scenarios: list[dict[str, Any]]) -> dict[str, Any]:
         v = by["1000-row batch", 1]["ratio"]
         out["1000-row batch rows/s / in-process"] = {"value": v, "target": f">= {TARGET_BATCH_TO_IN_PROCESS}",
                                                      "met": v >= TARGET_BATCH_TO_IN_PROCESS}
+    if (ARROW_BATCH, 1) in by:
+        v = by[ARROW_BATCH, 1]["ratio"]
+        out["1000 rows as an Arrow body, rows/s / in-process"] = {
+            "value": v, "target": f">= {TARGET_BATCH_TO_IN_PROCESS}", "met": v >= TARGET_BATCH_TO_IN_PROCESS}
     soak = [r for r in scenarios if r["label"] == "soak"]
     if soak:
         out["soak errors"] = {"value": float(soak[0]["errors"]), "target": "0", "met": soak[0]["errors"] == 0}

@@ -24,10 +24,12 @@ from typing import Any
 import anyio
 import bentoml
 import pandas as pd
+from starlette.responses import JSONResponse
 
 from churnkit.contracts import as_of_cutoff
 from churnkit.service import engine
 from churnkit.service.backlog import Backlog
+from churnkit.service.direct import Direct
 from churnkit.service.gate import Gate, error, shed
 from churnkit.service.logs import quiet_client_errors
 from churnkit.service.schemas import (
@@ -80,13 +82,28 @@ class ChurnService:
 
     @bentoml.api(route="/score_features", input_spec=FeatureRowsBody, output_spec=ScoresJSON)
     async def score_features(self, rows: FeatureRows) -> list[Scores]:
-        """Score feature rows as a training set holds them (one per user; null = missing)."""
-        # (not in the docstring: that is the endpoint's OpenAPI description) Not batchable:
-        # BentoML's adaptive batcher held single rows back by up to the wait it last saw. A
-        # small request is scored on the event loop, about a millisecond, less than the hop to
-        # a worker thread and back; a larger one in a worker thread (at most CHURNKIT_THREADS),
-        # so the loop keeps answering meanwhile, unless its expected wait there passes the
-        # budget (CHURNKIT_BATCH_LATENCY_MS): then it is shed, 503 with Retry-After.
+        """Score feature rows as a training set holds them (one per user; null = missing).
+
+        Large batches may post the same rows as an Arrow IPC stream instead (``Content-Type:
+        application/vnd.apache.arrow.stream``): one numeric column per feature, an optional
+        ``user_id`` text column; the answer is the same JSON.
+        """
+        # (not in the docstring: that is the endpoint's OpenAPI description) Over HTTP a body
+        # that validates is answered by direct.Direct, in front of BentoML's dispatch, through
+        # the same `answer`; BentoML's dispatch sees only bodies that fail validation (its
+        # 400) and in-process calls.
+        return await self.answer(rows)
+
+    async def answer(self, rows: FeatureRows) -> list[dict[str, Any]] | JSONResponse:
+        """``/score_features`` for validated rows: the JSON-ready answers, or a 503 when shed.
+
+        Not batchable: BentoML's adaptive batcher held single rows back by up to the wait it
+        last saw. A small request is scored on the event loop, about a millisecond, less than
+        the hop to a worker thread and back; a larger one in a worker thread (at most
+        CHURNKIT_THREADS), so the loop keeps answering meanwhile, unless its expected wait
+        there passes the budget (CHURNKIT_BATCH_LATENCY_MS): then it is shed, 503 with
+        Retry-After.
+        """
         state = self._state()
         if len(rows) <= DEPLOYMENT.inline_rows:
             return engine.score_feature_rows(state.scorer, state.versions, rows)
@@ -221,3 +238,5 @@ def _timed_scoring(state: Loaded, rows: FeatureRows) -> tuple[list[dict[str, Any
 
 
 ChurnService.add_asgi_middleware(Gate)
+ChurnService.add_asgi_middleware(Direct, server="BentoML Service/churnkit")
+"""In this order: the gate's checks (token, size, readiness) come first."""

@@ -22,6 +22,7 @@ from churnkit.features.families.attributes import TENURE_DAYS
 from churnkit.io.warehouse import events_memtable, users_memtable, workspace_events, workspace_users
 from churnkit.io.workspace import Workspace
 from churnkit.scoring.scorer import Scorer
+from churnkit.service.arrow_rows import ColumnRows
 from churnkit.service.schemas import records
 from churnkit.service.state import Loaded
 
@@ -38,20 +39,23 @@ def _json_floats(values: np.ndarray) -> list[float | None]:
     return [v if math.isfinite(v) else None for v in values.tolist()]
 
 
-def score_feature_rows(scorer: Scorer, versions: dict[str, int], rows: Sequence[Any]) -> list[dict[str, Any]]:
-    """``/score_features``: one JSON-ready dict per row, keys in the order of the response
+def score_feature_rows(scorer: Scorer, versions: dict[str, int], rows: Sequence[Any] | ColumnRows) -> list[dict[str, Any]]:
+    """``/score_features`` for validated rows (request models, or the columns of an Arrow
+    body): one JSON-ready dict per row, keys in the order of the response
     model :class:`~churnkit.service.schemas.Scores` (user id, the configured roles' score
     columns, ``in_population``, ``model_versions``): plain values, so encoding needs no model
     per row (that cost as much as the three models for 1000 rows)."""
-    out = scorer.predict_matrix(feature_matrix(rows, scorer.feature_names))
+    X = rows.matrix(scorer.feature_names) if isinstance(rows, ColumnRows) else feature_matrix(rows, scorer.feature_names)
+    ids = rows.user_ids if isinstance(rows, ColumnRows) else [r.user_id for r in rows]
+    out = scorer.predict_matrix(X)
     columns = [(k, _json_floats(out[k])) for k in SCORE_COLUMNS if k in out]
     inside = {}
     for role in versions:
         flags = out[in_population_column(role)]
         inside[role] = [None] * len(rows) if flags is None else flags.tolist()
     answers = []
-    for i, r in enumerate(rows):
-        row: dict[str, Any] = {"user_id": r.user_id}
+    for i, uid in enumerate(ids):
+        row: dict[str, Any] = {"user_id": uid}
         for k, values in columns:
             row[k] = values[i]
         row["in_population"] = {role: flags[i] for role, flags in inside.items()}

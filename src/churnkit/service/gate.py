@@ -12,6 +12,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
+from churnkit.service.arrow_rows import MEDIA_TYPE as ARROW_MEDIA_TYPE
 from churnkit.service.openapi import corrected
 from churnkit.service.state import ServiceSettings, current_holder
 
@@ -21,6 +22,8 @@ the UI page (with its static files, :data:`OPEN_PREFIXES`). Everything else, ``/
 included, needs the token when one is set."""
 OPEN_PREFIXES = ("/static_content/",)
 SPEC_PATH = "/docs.json"
+ARROW_PATH = "/score_features"
+"""The one endpoint that also takes an Arrow body (:mod:`churnkit.service.arrow_rows`)."""
 MODEL_PATHS = frozenset({"/score_features", "/score_users", "/score_events", "/explain"})
 
 
@@ -61,10 +64,10 @@ class Gate:
                 scope, receive, send
             )
         if length is None:  # chunked: read it (up to the limit) before anything parses it
-            body = await _read_at_most(receive, self.max_body)
+            body = await read_at_most(receive, self.max_body)
             if body is None:
                 return await error(413, f"body exceeds the limit of {self.max_body} bytes")(scope, receive, send)
-            receive = _replay(body, receive)
+            receive = replay(body, receive)
         if path in MODEL_PATHS:
             holder = current_holder()
             if holder is None or holder.state is None:
@@ -72,7 +75,10 @@ class Gate:
                 resp = error(503, f"not ready: {reason}")
                 resp.headers["Retry-After"] = str(RETRY_AFTER_S)
                 return await resp(scope, receive, send)
-        # JSON only: a body sent without a JSON content type (curl -d) is still read as JSON.
+        # JSON, or an Arrow stream where direct.Direct reads one: a body sent without a JSON
+        # content type (curl -d) is still read as JSON.
+        if path == ARROW_PATH and headers.get("content-type", "").split(";")[0].strip().lower() == ARROW_MEDIA_TYPE:
+            return await self.app(scope, receive, send)
         scope = dict(scope)
         scope["headers"] = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-type"]
         scope["headers"].append((b"content-type", b"application/json"))
@@ -114,7 +120,7 @@ def _corrected_spec(send: Any) -> Any:
     return sending
 
 
-async def _read_at_most(receive: Any, limit: int) -> bytes | None:
+async def read_at_most(receive: Any, limit: int) -> bytes | None:
     """The whole body of a request without a length, or None once it passes ``limit``."""
     parts, seen = [], 0
     while True:
@@ -131,7 +137,7 @@ async def _read_at_most(receive: Any, limit: int) -> bytes | None:
     return b"".join(parts)
 
 
-def _replay(body: bytes, receive: Any) -> Any:
+def replay(body: bytes, receive: Any) -> Any:
     """A receive that hands the app a body already read, then passes on what the client
     sends next (its disconnect)."""
     sent = False

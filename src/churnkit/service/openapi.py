@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from churnkit.service.arrow_rows import MEDIA_TYPE as ARROW_MEDIA_TYPE
 from churnkit.service.schemas import EventsResponse, Explanation, Info, Scores, UsersResponse
 
 OUTPUTS: dict[str, Any] = {
@@ -70,6 +71,11 @@ def corrected(spec: dict[str, Any]) -> dict[str, Any]:
                 mode="serialization", ref_template="#/components/schemas/{model}")
             schemas.update(schema.pop("$defs", {}))
             responses["200"].setdefault("content", {})["application/json"] = {"schema": schema}
+        if path == "/score_features" and "requestBody" in operation:
+            operation["requestBody"].setdefault("content", {})[ARROW_MEDIA_TYPE] = {
+                "schema": {"type": "string", "format": "binary",
+                           "description": "An Arrow IPC stream: one numeric column per feature, "
+                                          "optionally a user_id text column"}}
         for code, text in GATE_ERRORS.items():
             responses.setdefault(code, {
                 "description": text,

@@ -65,10 +65,12 @@ def _at_most(limit: str):
     return AfterValidator(check)
 
 
-def check_feature_names(values: dict[str, Any]) -> dict[str, Any]:
-    """Missing and unknown feature names, named in the error (a typo is not silently 0)."""
-    holder = current_holder()
-    names = holder.feature_names if holder is not None else None
+def check_feature_names(values: dict[str, Any], names: frozenset[str] | None = None) -> dict[str, Any]:
+    """Missing and unknown feature names, named in the error (a typo is not silently 0);
+    ``names`` defaults to the running service's."""
+    if names is None:
+        holder = current_holder()
+        names = holder.feature_names if holder is not None else None
     if names is None or values.keys() == names:  # the usual row: one set comparison, ~1 us
         return values
     missing = sorted(names - values.keys())
@@ -249,7 +251,13 @@ class ScoresJSON(bentoml.IODescriptor.from_output(_score_rows)):  # type: ignore
 
     @classmethod
     async def to_http_response(cls, obj: Any, serde: Any) -> Response:
-        return Response(to_json(obj), media_type="application/json")
+        return scores_response(obj)
+
+
+def scores_response(answers: list[dict[str, Any]]) -> Response:
+    """The ``/score_features`` answers as an HTTP response, wherever the request was parsed
+    (BentoML's dispatch or :class:`churnkit.service.direct.Direct`)."""
+    return Response(to_json(answers), media_type="application/json")
 
 
 class UserScores(BaseModel):

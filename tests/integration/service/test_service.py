@@ -221,6 +221,73 @@ def test_score_features_equals_batch_scoring(server, scored):
         assert set(r["model_versions"]) == {"churn", "purchase", "ltv"}
 
 
+def _arrow_body(rows: list[dict[str, Any]], names: list[str]) -> bytes:
+    import pyarrow as pa
+
+    table = pa.table({"user_id": [r["user_id"] for r in rows],
+                      **{n: pa.array([r["features"][n] for r in rows], pa.float64()) for n in names}})
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table, max_chunksize=max(1, len(rows) // 3))  # several batches
+    return sink.getvalue().to_pybytes()
+
+
+def test_an_arrow_body_gets_the_json_bodys_answer(server, scored):
+    """The same rows as JSON and as an Arrow stream (columns in another order, several record
+    batches, 1 and 70 rows: inline and in a worker thread) get byte-identical answers."""
+    for ids in ([scored["snapshot"].index[3]], list(scored["snapshot"].index[::7][:70])):
+        rows = feature_rows(scored["features"], ids)
+        names = sorted(rows[0]["features"], reverse=True)
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        answers = []
+        for body, kind in ((json.dumps({"rows": rows}).encode(), "application/json"),
+                           (_arrow_body(rows, names), "application/vnd.apache.arrow.stream")):
+            conn.request("POST", "/score_features", body, {"Content-Type": kind})
+            resp = conn.getresponse()
+            answers.append((resp.status, resp.getheader("Content-Type"), resp.read()))
+        conn.close()
+        assert answers[0][0] == 200 and answers[0] == answers[1]
+
+
+def test_bad_arrow_bodies_are_400_naming_the_column(server, scored):
+    import pyarrow as pa
+
+    rows = feature_rows(scored["features"], [scored["snapshot"].index[0]])
+    names = list(rows[0]["features"])
+    good = pa.ipc.open_stream(_arrow_body(rows, names)).read_all()
+
+    def body(table: pa.Table) -> bytes:
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        return sink.getvalue().to_pybytes()
+
+    first = names[0]
+    cases = [
+        ("not arrow", b'{"rows": []}', "Arrow"),
+        ("missing feature", body(good.drop_columns([first])), first),
+        ("unknown column", body(good.append_column("shoe_size", pa.array([1.0]))), "shoe_size"),
+        ("text values", body(good.set_column(1, first, pa.array(["3"]))), first),
+        ("boolean values", body(good.set_column(1, first, pa.array([True]))), first),
+        ("NaN", body(good.set_column(1, first, pa.array([float("nan")]))), first),
+        ("infinity", body(good.set_column(1, first, pa.array([float("-inf")]))), first),
+        ("empty id", body(good.set_column(0, "user_id", pa.array([""]))), "user_id"),
+        ("no rows", body(good.slice(0, 0)), "rows"),
+        ("too many rows", body(pa.concat_tables([good] * (MAX_ROWS + 1)).combine_chunks()), "rows"),
+    ]
+    for label, raw, field in cases:
+        status, out = server.post("/score_features", raw=raw,
+                                  headers={"Content-Type": "application/vnd.apache.arrow.stream"})
+        assert status == 400, (label, out)
+        assert set(out) == {"error", "detail"} and field in _detail_text(out), (label, out)
+    # integers and an all-null column are numbers and missing values, as in JSON
+    as_json = {"rows": [{"user_id": "u-int", "features": {**rows[0]["features"], first: 3, names[1]: None}}]}
+    table = good.set_column(0, "user_id", pa.array(["u-int"])).set_column(1, first, pa.array([3], pa.int64()))
+    table = table.set_column(2, names[1], pa.nulls(1))
+    got = server.post("/score_features", raw=body(table), headers={"Content-Type": "application/vnd.apache.arrow.stream"})
+    assert got[0] == 200 and got == server.post("/score_features", as_json)
+
+
 def test_score_events_equals_batch_scoring_in_any_order(server, scored):
     snap = scored["snapshot"]
     inside = snap[snap["churn_in_population"].fillna(False).astype(bool)]
