@@ -40,20 +40,20 @@ class BadArrowRows(ValueError):
 
 @dataclass(frozen=True)
 class ColumnRows:
-    """Validated rows as columns: the ids and each feature's values (float64, NaN = null)."""
+    """Validated rows as columns: the ids, and the features as a float64 matrix (NaN = null)
+    whose columns are ``names`` in the body's order."""
 
     user_ids: list[str | None]
-    columns: dict[str, np.ndarray]
+    names: list[str]
+    values: np.ndarray
 
     def __len__(self) -> int:
         return len(self.user_ids)
 
     def matrix(self, names: Sequence[str]) -> np.ndarray:
         """The features as a float64 matrix, columns in ``names`` order."""
-        X = np.empty((len(self), len(names)), dtype="float64")
-        for j, name in enumerate(names):
-            X[:, j] = self.columns[name]
-        return X
+        at = {name: j for j, name in enumerate(self.names)}
+        return np.take(self.values, [at[name] for name in names], axis=1)
 
 
 def read_arrow_rows(body: bytes, names: Collection[str] | None, max_rows: int) -> ColumnRows:
@@ -78,22 +78,30 @@ def read_arrow_rows(body: bytes, names: Collection[str] | None, max_rows: int) -
         except ValueError as err:
             raise BadArrowRows(str(err), ["columns"]) from None
     ids = _user_ids(table.column(ID)) if ID in columns else [None] * table.num_rows
-    return ColumnRows(ids, {c: _values(c, table.column(c)) for c in features})
+    return ColumnRows(ids, features, _values(table, features))
 
 
-def _values(name: str, column: pa.ChunkedArray) -> np.ndarray:
-    """One feature column as float64 (null is NaN), converted as a JSON number is: an integer
-    rounds to the nearest float."""
-    kind = column.type
-    if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind)):
-        raise BadArrowRows(f"column {name!r}: numbers only, got {kind}", ["columns", name])
-    values = pc.cast(column, pa.float64(), safe=False).to_numpy()
-    if pa.types.is_floating(kind):
-        bad = np.flatnonzero(~np.isfinite(np.where(column.is_null().to_numpy(zero_copy_only=False), 0.0, values)))
-        if len(bad):
-            raise BadArrowRows(f"column {name!r}, row {int(bad[0])}: {values[bad[0]]} is not a finite number "
-                               "(use null for a missing value)", ["columns", name, int(bad[0])])
-    return values
+def _values(table: pa.Table, features: list[str]) -> np.ndarray:
+    """The feature columns as one float64 matrix (null is NaN), converted as a JSON number is:
+    an integer rounds to the nearest float. NaN and infinity in the data are refused."""
+    X = np.empty((table.num_rows, len(features)), dtype="float64")
+    nulls = np.empty(len(features), dtype="int64")
+    for j, name in enumerate(features):
+        column = table.column(name).combine_chunks()
+        kind = column.type
+        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind)):
+            raise BadArrowRows(f"column {name!r}: numbers only, got {kind}", ["columns", name])
+        X[:, j] = column.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False)
+        nulls[j] = column.null_count
+    # a null reads as NaN: a column with more non-finite values than nulls holds NaN or infinity
+    odd = np.flatnonzero(np.count_nonzero(~np.isfinite(X), axis=0) != nulls)
+    if len(odd):
+        name = features[odd[0]]
+        valid = table.column(name).is_valid().to_numpy(zero_copy_only=False)
+        row = int(np.flatnonzero(valid & ~np.isfinite(X[:, odd[0]]))[0])
+        raise BadArrowRows(f"column {name!r}, row {row}: {X[row, odd[0]]} is not a finite number "
+                           "(use null for a missing value)", ["columns", name, row])
+    return X
 
 
 def _user_ids(column: pa.ChunkedArray) -> list[str | None]:
