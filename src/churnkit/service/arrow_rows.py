@@ -86,12 +86,16 @@ def _values(table: pa.Table, features: list[str]) -> np.ndarray:
     an integer rounds to the nearest float. NaN and infinity in the data are refused."""
     X = np.empty((table.num_rows, len(features)), dtype="float64")
     nulls = np.empty(len(features), dtype="int64")
+    float64 = pa.float64()
     for j, name in enumerate(features):
-        column = table.column(name).combine_chunks()
+        chunks = table.column(name)
+        column = chunks.chunk(0) if chunks.num_chunks == 1 else chunks.combine_chunks()
         kind = column.type
-        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind)):
-            raise BadArrowRows(f"column {name!r}: numbers only, got {kind}", ["columns", name])
-        X[:, j] = column.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False)
+        if kind != float64:  # the usual column is read as it is: a few us each, ~100 columns
+            if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_null(kind)):
+                raise BadArrowRows(f"column {name!r}: numbers only, got {kind}", ["columns", name])
+            column = column.cast(float64, safe=False)
+        X[:, j] = column.to_numpy(zero_copy_only=False)
         nulls[j] = column.null_count
     # a null reads as NaN: a column with more non-finite values than nulls holds NaN or infinity
     odd = np.flatnonzero(np.count_nonzero(~np.isfinite(X), axis=0) != nulls)
