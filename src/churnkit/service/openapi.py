@@ -4,12 +4,15 @@ BentoML declares an error's ``detail`` as a string; churnkit's errors carry a li
 ``{loc, msg, type}`` (pydantic's and the gate's alike). Its 200 schemas drop ``null`` from
 optional fields, and it leaves out the codes the gate answers before a request reaches an
 endpoint (401, 413, 503). :func:`corrected` fixes all three, so a client generated from
-``/docs.json`` and a schema checker agree with the responses.
+``/docs.json`` and a schema checker agree with the responses. It also states that
+``/score_features`` takes an Arrow body, and strips the docstrings' indentation from the
+endpoint descriptions.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -65,6 +68,8 @@ def corrected(spec: dict[str, Any]) -> dict[str, Any]:
         operation = item.get("post")
         if operation is None:
             continue
+        if isinstance(operation.get("description"), str):  # BentoML passes the docstring as written
+            operation["description"] = inspect.cleandoc(operation["description"])
         responses = operation.setdefault("responses", {})
         if path in OUTPUTS and "200" in responses:
             schema = TypeAdapter(OUTPUTS[path]).json_schema(
