@@ -13,8 +13,8 @@ this endpoint, with the same parts:
 
 An Arrow IPC body (``Content-Type: application/vnd.apache.arrow.stream``) is read by
 :func:`~churnkit.service.arrow_rows.read_arrow_rows` instead, and its errors are answered
-here, in the same shape. A JSON body that fails validation is handed on unchanged, and BentoML's dispatch answers it with
-its usual 400: errors keep one definition. The middleware sits inside BentoML's metrics,
+here, in the same shape. A JSON body that fails validation is handed on unchanged, and
+BentoML's dispatch answers it with its usual 400: errors keep one definition. The middleware sits inside BentoML's metrics,
 tracing, access-log and timeout middleware, and after :class:`~churnkit.service.gate.Gate`
 (token, body size, readiness).
 """
@@ -54,26 +54,31 @@ class Direct:
         body = await read_at_most(receive, self.max_body)  # the gate has checked the size
         if service is None or body is None:
             return await self.app(scope, receive if body is None else replay(body, receive), send)
-        rows: Any
-        if _media_type(scope) == ARROW_MEDIA_TYPE:
-            holder = service.holder
-            try:
-                rows = read_arrow_rows(body, holder.feature_names, holder.settings.limits.max_rows)
-            except BadArrowRows as err:
-                return await error(400, str(err), err.loc)(scope, receive, send)
-        else:
+        arrow = _media_type(scope) == ARROW_MEDIA_TYPE
+        rows: Any = None
+        if not arrow:
             try:
                 rows = FeatureRowsBody.model_validate_json(body or b"{}").rows
             except ValidationError:
                 return await self.app(scope, replay(body, receive), send)
         try:
-            answer = await service.answer(rows)
+            answer = await (self._answer_arrow(service, body) if arrow else service.answer(rows))
         except Exception:  # as BentoML answers an exception in an endpoint
             LOG.exception("POST %s failed", PATH)
             answer = JSONResponse({"error": UNEXPECTED}, status_code=500)
         resp = answer if isinstance(answer, Response) else scores_response(answer)
         resp.headers.update(self._headers())
         await resp(scope, receive, send)
+
+    @staticmethod
+    async def _answer_arrow(service: Any, body: bytes) -> Any:
+        """The answers to an Arrow body, or the 400 that names what is wrong with it."""
+        holder = service.holder
+        try:
+            rows = read_arrow_rows(body, holder.feature_names, holder.settings.limits.max_rows)
+        except BadArrowRows as err:
+            return error(400, str(err), err.loc)
+        return await service.answer(rows)
 
     def _headers(self) -> dict[str, str]:
         """The headers BentoML adds to an endpoint's answer: its server name and, under
