@@ -113,8 +113,14 @@ def feature_frame(root: Path) -> tuple[pd.DataFrame, Scorer]:
     return frames["churn"], scorer
 
 
+def sample(features: pd.DataFrame, rows: int) -> pd.DataFrame:
+    """The ``rows`` feature rows every format of a scenario sends (and the in-process
+    reference scores): the same draw for the same count."""
+    return features.sample(n=rows, replace=len(features) < rows, random_state=rows)
+
+
 def bodies(features: pd.DataFrame, names: list[str], rows: int) -> bytes:
-    f = features.sample(n=rows, replace=len(features) < rows, random_state=rows)
+    f = sample(features, rows)
     out = [{"user_id": uid, "features": {k: (None if pd.isna(v) else float(v)) for k, v in r.items()}}
            for uid, r in zip(f["user_id"], f[names].to_dict("records"))]
     return json.dumps({"rows": out}).encode()
@@ -124,7 +130,7 @@ def arrow_body(features: pd.DataFrame, names: list[str], rows: int) -> bytes:
     """The rows of :func:`bodies` as an Arrow IPC stream: ``user_id`` and one column per feature."""
     import pyarrow as pa
 
-    f = features.sample(n=rows, replace=len(features) < rows, random_state=rows)
+    f = sample(features, rows)
     table = pa.table({"user_id": f["user_id"].astype(str).tolist(),
                       **{n: pa.array(f[n].to_numpy("float64"), from_pandas=True) for n in names}})
     sink = pa.BufferOutputStream()
@@ -135,7 +141,7 @@ def arrow_body(features: pd.DataFrame, names: list[str], rows: int) -> bytes:
 
 def in_process(scorer: Scorer, features: pd.DataFrame, names: list[str], rows: int, seconds: float) -> dict[str, float]:
     """The service's scoring call alone, on the same rows as a float64 matrix (no HTTP, no JSON)."""
-    X = features.sample(n=rows, replace=len(features) < rows, random_state=rows)[names].reset_index(drop=True)
+    X = sample(features, rows)[names].reset_index(drop=True)
     A = np.ascontiguousarray(X.to_numpy("float64"))
     times = []
     t_end = time.perf_counter() + seconds

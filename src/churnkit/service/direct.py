@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse, Response
 
 from churnkit.service.arrow_rows import MEDIA_TYPE as ARROW_MEDIA_TYPE
 from churnkit.service.arrow_rows import BadArrowRows, read_arrow_rows
-from churnkit.service.gate import error, read_at_most, replay
+from churnkit.service.gate import error, media_type, read_at_most, replay
 from churnkit.service.schemas import FeatureRowsBody, scores_response
 from churnkit.service.state import ServiceSettings, current_service
 
@@ -54,7 +54,7 @@ class Direct:
         body = await read_at_most(receive, self.max_body)  # the gate has checked the size
         if service is None or body is None:
             return await self.app(scope, receive if body is None else replay(body, receive), send)
-        arrow = _media_type(scope) == ARROW_MEDIA_TYPE
+        arrow = media_type(scope) == ARROW_MEDIA_TYPE
         rows: Any = None
         if not arrow:
             try:
@@ -92,9 +92,3 @@ class Direct:
             headers["X-BentoML-Request-ID"] = format(trace_context.request_id, "016x")
         return headers
 
-
-def _media_type(scope: dict) -> str:
-    for key, value in scope.get("headers", []):
-        if key.lower() == b"content-type":
-            return value.decode("latin-1").split(";")[0].strip().lower()
-    return ""

@@ -45,8 +45,10 @@ def score_feature_rows(scorer: Scorer, versions: dict[str, int], rows: Sequence[
     model :class:`~churnkit.service.schemas.Scores` (user id, the configured roles' score
     columns, ``in_population``, ``model_versions``): plain values, so encoding needs no model
     per row (that cost as much as the three models for 1000 rows)."""
-    X = rows.matrix(scorer.feature_names) if isinstance(rows, ColumnRows) else feature_matrix(rows, scorer.feature_names)
-    ids = rows.user_ids if isinstance(rows, ColumnRows) else [r.user_id for r in rows]
+    if isinstance(rows, ColumnRows):
+        ids, X = rows.user_ids, rows.matrix(scorer.feature_names)
+    else:
+        ids, X = [r.user_id for r in rows], feature_matrix(rows, scorer.feature_names)
     out = scorer.predict_matrix(X)
     columns = [(k, _json_floats(out[k])) for k in SCORE_COLUMNS if k in out]
     inside = {}

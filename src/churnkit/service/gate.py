@@ -22,8 +22,6 @@ the UI page (with its static files, :data:`OPEN_PREFIXES`). Everything else, ``/
 included, needs the token when one is set."""
 OPEN_PREFIXES = ("/static_content/",)
 SPEC_PATH = "/docs.json"
-ARROW_PATH = "/score_features"
-"""The one endpoint that also takes an Arrow body (:mod:`churnkit.service.arrow_rows`)."""
 MODEL_PATHS = frozenset({"/score_features", "/score_users", "/score_events", "/explain"})
 
 
@@ -75,9 +73,10 @@ class Gate:
                 resp = error(503, f"not ready: {reason}")
                 resp.headers["Retry-After"] = str(RETRY_AFTER_S)
                 return await resp(scope, receive, send)
-        # JSON, or an Arrow stream where direct.Direct reads one: a body sent without a JSON
-        # content type (curl -d) is still read as JSON.
-        if path == ARROW_PATH and headers.get("content-type", "").split(";")[0].strip().lower() == ARROW_MEDIA_TYPE:
+        # JSON, or an Arrow stream (direct.Direct reads one for /score_features; elsewhere
+        # BentoML reads an unknown type as JSON): a body sent without a JSON content type
+        # (curl -d) is still read as JSON.
+        if media_type(scope) == ARROW_MEDIA_TYPE:
             return await self.app(scope, receive, send)
         scope = dict(scope)
         scope["headers"] = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-type"]
@@ -118,6 +117,14 @@ def _corrected_spec(send: Any) -> Any:
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
     return sending
+
+
+def media_type(scope: dict) -> str:
+    """The request's content type without parameters, lower case ("" when none is sent)."""
+    for key, value in scope.get("headers", []):
+        if key.lower() == b"content-type":
+            return value.decode("latin-1").split(";")[0].strip().lower()
+    return ""
 
 
 async def read_at_most(receive: Any, limit: int) -> bytes | None:

@@ -221,15 +221,22 @@ def test_score_features_equals_batch_scoring(server, scored):
         assert set(r["model_versions"]) == {"churn", "purchase", "ltv"}
 
 
+def _stream(table: Any, chunk: int | None = None) -> bytes:
+    """``table`` as an Arrow IPC stream (record batches of at most ``chunk`` rows)."""
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table, max_chunksize=chunk)
+    return sink.getvalue().to_pybytes()
+
+
 def _arrow_body(rows: list[dict[str, Any]], names: list[str]) -> bytes:
     import pyarrow as pa
 
     table = pa.table({"user_id": [r["user_id"] for r in rows],
                       **{n: pa.array([r["features"][n] for r in rows], pa.float64()) for n in names}})
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table, max_chunksize=max(1, len(rows) // 3))  # several batches
-    return sink.getvalue().to_pybytes()
+    return _stream(table, chunk=max(1, len(rows) // 3))  # several batches
 
 
 def test_an_arrow_body_gets_the_json_bodys_answer(server, scored):
@@ -256,12 +263,7 @@ def test_bad_arrow_bodies_are_400_naming_the_column(server, scored):
     names = list(rows[0]["features"])
     good = pa.ipc.open_stream(_arrow_body(rows, names)).read_all()
 
-    def body(table: pa.Table) -> bytes:
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table)
-        return sink.getvalue().to_pybytes()
-
+    body = _stream
     first = names[0]
     cases = [
         ("not arrow", b'{"rows": []}', "Arrow"),
